@@ -1,0 +1,148 @@
+package callevents
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// TokenTTLDefault is how long an access token lives (VoipNow: 2 hours).
+const TokenTTLDefault = 2 * time.Hour
+
+// Credentials are what a caller presents: an access token, or a client id
+// (username) and secret (password).
+type Credentials struct {
+	AccessToken string
+	Username    string
+	Password    string
+}
+
+// Principal is an authenticated client.
+type Principal struct {
+	ClientID string
+	Scope    Scope
+}
+
+// Authenticator issues and checks credentials against a ClientStore.
+type Authenticator struct {
+	Store ClientStore
+	// TokenTTL is the lifetime of issued tokens; 0 means TokenTTLDefault.
+	TokenTTL time.Duration
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+func (a *Authenticator) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+func (a *Authenticator) ttl() time.Duration {
+	if a.TokenTTL > 0 {
+		return a.TokenTTL
+	}
+	return TokenTTLDefault
+}
+
+// NewClient creates a client with a fresh id and secret and returns the
+// secret, which is shown once and then only kept as a bcrypt hash.
+func NewClient(name string, scope Scope, now time.Time) (Client, string, error) {
+	secret := randomAlphanumerics(40)
+	hash, err := bcrypt.GenerateFromPassword([]byte(secret), bcrypt.DefaultCost)
+	if err != nil {
+		return Client{}, "", err
+	}
+	return Client{ID: randomAlphanumerics(24), Name: name, Scope: scope, SecretHash: string(hash), Created: now.UTC()}, secret, nil
+}
+
+// CheckClientSecret verifies clientID and secret. Returns code 100 when
+// either is wrong, without telling which.
+func (a *Authenticator) CheckClientSecret(ctx context.Context, clientID, secret string) (Client, error) {
+	if clientID == "" || secret == "" {
+		return Client{}, Errorf(CodeAuthInvalid, "Invalid authentication data.")
+	}
+	c, err := a.Store.FindClientByID(ctx, clientID)
+	if errors.Is(err, ErrClientNotFound) {
+		// Spend the time of a real check, so timing does not reveal which ids exist.
+		bcrypt.CompareHashAndPassword(dummyHash, []byte(secret))
+		return Client{}, Errorf(CodeAuthInvalid, "Invalid authentication data.")
+	}
+	if err != nil {
+		return Client{}, err
+	}
+	if bcrypt.CompareHashAndPassword([]byte(c.SecretHash), []byte(secret)) != nil {
+		return Client{}, Errorf(CodeAuthInvalid, "Invalid authentication data.")
+	}
+	return c, nil
+}
+
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("callevents-dummy-secret"), bcrypt.DefaultCost)
+
+// IssueToken checks the client's id and secret and returns a new access
+// token and its lifetime. Returns code 100 for a wrong client.
+func (a *Authenticator) IssueToken(ctx context.Context, clientID, secret string) (string, time.Duration, error) {
+	c, err := a.CheckClientSecret(ctx, clientID, secret)
+	if err != nil {
+		return "", 0, err
+	}
+	now := a.now()
+	// Expired tokens are swept here rather than by a timer: issuing is rare
+	// and this keeps the table small without another goroutine.
+	if err := a.Store.DeleteExpiredAccessTokens(ctx, now); err != nil {
+		return "", 0, err
+	}
+	token := randomAlphanumerics(48)
+	if err := a.Store.CreateAccessToken(ctx, AccessToken{Hash: hashToken(token), ClientID: c.ID, Expires: now.Add(a.ttl()).UTC()}); err != nil {
+		return "", 0, err
+	}
+	return token, a.ttl(), nil
+}
+
+// Authenticate checks credentials. Returns 100 when they are missing or
+// wrong and 102 when the access token has expired.
+func (a *Authenticator) Authenticate(ctx context.Context, cred Credentials) (Principal, error) {
+	if cred.AccessToken != "" {
+		return a.AuthenticateToken(ctx, cred.AccessToken)
+	}
+	if cred.Username == "" && cred.Password == "" {
+		return Principal{}, Errorf(CodeAuthInvalid, "Invalid authentication data: send userCredentials with an accessToken, or a username and password.")
+	}
+	c, err := a.CheckClientSecret(ctx, cred.Username, cred.Password)
+	if err != nil {
+		return Principal{}, err
+	}
+	return Principal{ClientID: c.ID, Scope: c.Scope}, nil
+}
+
+// AuthenticateToken checks a bearer token (100 unknown, 102 expired).
+func (a *Authenticator) AuthenticateToken(ctx context.Context, token string) (Principal, error) {
+	t, err := a.Store.FindAccessToken(ctx, hashToken(token))
+	if errors.Is(err, ErrAccessTokenNotFound) {
+		return Principal{}, Errorf(CodeAuthInvalid, "Invalid authentication data.")
+	}
+	if err != nil {
+		return Principal{}, err
+	}
+	if !a.now().Before(t.Expires) {
+		return Principal{}, Errorf(CodeTokenExpired, "Access token expired: request a new one.")
+	}
+	c, err := a.Store.FindClientByID(ctx, t.ClientID)
+	if errors.Is(err, ErrClientNotFound) {
+		return Principal{}, Errorf(CodeAuthInvalid, "Invalid authentication data.")
+	}
+	if err != nil {
+		return Principal{}, err
+	}
+	return Principal{ClientID: c.ID, Scope: c.Scope}, nil
+}
+
+func hashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,289 @@
+package callevents
+
+import (
+	"context"
+	"crypto/rand"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// EventType is what happens on an extension that fires a Call Event.
+type EventType int
+
+// Event types, numbered as in the UnifiedAPI PhoneCallEvent resource.
+const (
+	DialIn    EventType = 0 // the extension receives a call
+	DialOut   EventType = 1 // the extension places a call
+	Hangup    EventType = 2 // a call the extension takes part in ends
+	AnswerIn  EventType = 3 // an incoming call is answered
+	AnswerOut EventType = 4 // the other party answers an outgoing call
+)
+
+// EventTypes lists every event type in numeric order.
+func EventTypes() []EventType { return []EventType{DialIn, DialOut, Hangup, AnswerIn, AnswerOut} }
+
+// Valid reports whether t is one of the five event types.
+func (t EventType) Valid() bool { return t >= DialIn && t <= AnswerOut }
+
+// String returns the name a receiver sees in X-CallEvents-Event.
+func (t EventType) String() string {
+	switch t {
+	case DialIn:
+		return "Dial-In"
+	case DialOut:
+		return "Dial-Out"
+	case Hangup:
+		return "Hangup"
+	case AnswerIn:
+		return "Answer-In"
+	case AnswerOut:
+		return "Answer-Out"
+	}
+	return "unknown"
+}
+
+// Method is the HTTP method of a Call Event's request.
+type Method int
+
+// Methods.
+const (
+	MethodGET  Method = 0
+	MethodPOST Method = 1
+)
+
+// Valid reports whether m is GET or POST.
+func (m Method) Valid() bool { return m == MethodGET || m == MethodPOST }
+
+// Status tells whether a Call Event fires.
+type Status int
+
+// Statuses.
+const (
+	StatusDisabled Status = 0
+	StatusEnabled  Status = 1
+)
+
+// Valid reports whether s is enabled or disabled.
+func (s Status) Valid() bool { return s == StatusDisabled || s == StatusEnabled }
+
+var extensionPattern = regexp.MustCompile(`^[0-9]{4}\*[0-9]{3,5}$`)
+
+// Extension is a VoipNow extended number: organization code, '*', extension.
+type Extension string
+
+// ParseExtension validates s as an extended number such as 0003*210.
+// Returns code 117 when s is empty and 254 when it is malformed.
+func ParseExtension(s string) (Extension, error) {
+	if s == "" {
+		return "", MissingParameter("extension")
+	}
+	if !extensionPattern.MatchString(s) {
+		return "", Errorf(CodeExtensionInvalid, "Extension %q is invalid: expected an extended number such as 0003*210.", truncate(s, 64))
+	}
+	return Extension(s), nil
+}
+
+// Organization returns the 4-digit organization code of e.
+func (e Extension) Organization() string { return string(e)[:4] }
+
+// Limits of Call Event fields (SPEC.md §2).
+const (
+	MaxURLLength                     = 2048
+	MaxNoteLength                    = 1024
+	MinSecretLength                  = 16
+	MaxSecretLength                  = 128
+	CallEventIDLength                = 30
+	MaxCallEventsPerExtensionDefault = 100
+	MaxPageCount                     = 5000
+	PageCountDefault                 = 20
+)
+
+// CallEvent is a webhook bound to one extension: when Type happens on
+// Extension, send Method to URL.
+type CallEvent struct {
+	ID        string
+	Extension Extension
+	Type      EventType
+	Method    Method
+	URL       string
+	Status    Status
+	Note      string
+	// Secret signs outgoing requests. It is write-only: the edges never
+	// return it, only whether it is set.
+	Secret   string
+	Modified time.Time
+}
+
+// HasSecret reports whether requests of c are signed.
+func (c CallEvent) HasSecret() bool { return c.Secret != "" }
+
+// Validate checks every field but ID and Modified, returning the field's code.
+func (c CallEvent) Validate() error {
+	if _, err := ParseExtension(string(c.Extension)); err != nil {
+		return err
+	}
+	if !c.Type.Valid() {
+		return Errorf(CodeTypeInvalid, "Type %d is invalid: expected 0 (Dial-In), 1 (Dial-Out), 2 (Hangup), 3 (Answer-In) or 4 (Answer-Out).", c.Type)
+	}
+	if !c.Method.Valid() {
+		return Errorf(CodeMethodInvalid, "Method %d is invalid: expected 0 (GET) or 1 (POST).", c.Method)
+	}
+	if err := ValidateURL(c.URL); err != nil {
+		return err
+	}
+	if !c.Status.Valid() {
+		return Errorf(CodeStatusInvalid, "Status %d is invalid: expected 0 (disabled) or 1 (enabled).", c.Status)
+	}
+	if err := ValidateNote(c.Note); err != nil {
+		return err
+	}
+	if c.Secret != "" {
+		return ValidateSecret(c.Secret)
+	}
+	return nil
+}
+
+// ValidateURL checks that s is an absolute http or https URL of at most
+// MaxURLLength bytes, with a host and no fragment (code 303).
+func ValidateURL(s string) error {
+	if s == "" {
+		return MissingParameter("url")
+	}
+	if len(s) > MaxURLLength {
+		return Errorf(CodeURLInvalid, "URL is invalid: longer than %d bytes.", MaxURLLength)
+	}
+	u, err := url.Parse(s)
+	if err != nil || !utf8.ValidString(s) || strings.ContainsAny(s, " \t\r\n") {
+		return Errorf(CodeURLInvalid, "URL is invalid: not an RFC 3986 URL.")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return Errorf(CodeURLInvalid, "URL is invalid: the scheme must be http or https.")
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return Errorf(CodeURLInvalid, "URL is invalid: it has no host.")
+	}
+	if u.Fragment != "" || strings.Contains(s, "#") {
+		return Errorf(CodeURLInvalid, "URL is invalid: it must not have a fragment.")
+	}
+	if u.User != nil {
+		return Errorf(CodeURLInvalid, "URL is invalid: it must not carry user information.")
+	}
+	return nil
+}
+
+// ValidateNote checks the note's length in characters (code 305).
+func ValidateNote(s string) error {
+	if !utf8.ValidString(s) {
+		return Errorf(CodeNoteInvalid, "Note is invalid: not UTF-8 text.")
+	}
+	if utf8.RuneCountInString(s) > MaxNoteLength {
+		return Errorf(CodeNoteInvalid, "Note is invalid: longer than %d characters.", MaxNoteLength)
+	}
+	return nil
+}
+
+// ValidateSecret checks a non-empty secret: 16 to 128 printable ASCII
+// characters (code 306).
+func ValidateSecret(s string) error {
+	if len(s) < MinSecretLength || len(s) > MaxSecretLength {
+		return Errorf(CodeSecretInvalid, "Secret is invalid: it must be %d to %d printable ASCII characters.", MinSecretLength, MaxSecretLength)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return Errorf(CodeSecretInvalid, "Secret is invalid: it must be %d to %d printable ASCII characters.", MinSecretLength, MaxSecretLength)
+		}
+	}
+	return nil
+}
+
+const alphanumerics = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+// NewCallEventID returns 30 random alphanumerics (about 178 bits), so an id
+// is never handed out twice.
+func NewCallEventID() string { return randomAlphanumerics(CallEventIDLength) }
+
+func randomAlphanumerics(n int) string {
+	b := make([]byte, n)
+	// 62*4 = 248: rejecting bytes >= 248 keeps every character equally likely.
+	buf := make([]byte, n*2)
+	for i := 0; i < n; {
+		rand.Read(buf)
+		for _, c := range buf {
+			if c < 248 && i < n {
+				b[i] = alphanumerics[c%62]
+				i++
+			}
+		}
+	}
+	return string(b)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// CallEventFilter selects Call Events of one extension. Nil fields do not filter.
+type CallEventFilter struct {
+	Extension Extension
+	Type      *EventType
+	ID        *string
+	// Offset and Limit page the result; Limit 0 means no limit.
+	Offset int
+	Limit  int
+}
+
+// CallEventUpdate changes a Call Event. Nil fields are left alone; an empty
+// Secret removes the secret.
+type CallEventUpdate struct {
+	URL    *string
+	Method *Method
+	Status *Status
+	Note   *string
+	Secret *string
+}
+
+// Apply returns c with upd applied (Modified untouched).
+func (upd CallEventUpdate) Apply(c CallEvent) CallEvent {
+	if upd.URL != nil {
+		c.URL = *upd.URL
+	}
+	if upd.Method != nil {
+		c.Method = *upd.Method
+	}
+	if upd.Status != nil {
+		c.Status = *upd.Status
+	}
+	if upd.Note != nil {
+		c.Note = *upd.Note
+	}
+	if upd.Secret != nil {
+		c.Secret = *upd.Secret
+	}
+	return c
+}
+
+// CallEventStore keeps Call Events durably. Implementations return coded
+// errors: 255 for a missing Call Event, 308 when a limit is reached, and
+// 151/152 wrapping any internal failure.
+type CallEventStore interface {
+	// CreateCallEvent inserts c (ID and Modified already set) unless the
+	// extension already has max Call Events (308). The count and the insert
+	// are atomic.
+	CreateCallEvent(ctx context.Context, c CallEvent, max int) error
+	// FindCallEvents returns the page of Call Events selected by f, oldest
+	// first, and the total number that match f without paging.
+	FindCallEvents(ctx context.Context, f CallEventFilter) ([]CallEvent, int, error)
+	// UpdateCallEvent applies upd to the Call Event with this extension, type
+	// and id, sets Modified to now, and returns the result. The caller has
+	// validated upd. Returns 255 if there is no such Call Event.
+	UpdateCallEvent(ctx context.Context, ext Extension, typ EventType, id string, upd CallEventUpdate, now time.Time) (CallEvent, error)
+	// DeleteCallEvents deletes the Call Events selected by f (paging ignored)
+	// and returns their ids. Returns 255 if f.ID is set and matches nothing.
+	DeleteCallEvents(ctx context.Context, f CallEventFilter) ([]string, error)
+}

@@ -1,0 +1,132 @@
+package callevents
+
+import (
+	"context"
+	"time"
+)
+
+// CallEventService applies the rules of SPEC.md §2–§3 to Call Events on
+// behalf of an authenticated client, on top of a CallEventStore. Every edge
+// (SOAP, REST) goes through it, so the rules live in one place.
+type CallEventService struct {
+	Store CallEventStore
+	// MaxPerExtension caps the Call Events of one extension;
+	// 0 means MaxCallEventsPerExtensionDefault.
+	MaxPerExtension int
+	// CheckTarget, when set, applies the outbound policy to a URL at Add and
+	// Edit and returns code 309 for a forbidden target.
+	CheckTarget func(ctx context.Context, url string) error
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+func (s *CallEventService) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC().Truncate(time.Second)
+	}
+	return time.Now().UTC().Truncate(time.Second)
+}
+
+// authorize returns 103 unless p may manage ext. It runs before any lookup,
+// so a client learns nothing about extensions outside its scope.
+func authorize(p Principal, ext Extension) error {
+	if !p.Scope.CanManage(ext) {
+		return Errorf(CodeAccessDenied, "Access denied: extension %s is outside this client's scope.", ext)
+	}
+	return nil
+}
+
+func (s *CallEventService) checkTarget(ctx context.Context, url string) error {
+	if s.CheckTarget == nil {
+		return nil
+	}
+	return s.CheckTarget(ctx, url)
+}
+
+// AddCallEvent validates c, gives it an id and stores it.
+// Returns 103, the field codes 254/301–306, 309 and 308.
+func (s *CallEventService) AddCallEvent(ctx context.Context, p Principal, c CallEvent) (CallEvent, error) {
+	if err := authorize(p, c.Extension); err != nil {
+		return CallEvent{}, err
+	}
+	if err := c.Validate(); err != nil {
+		return CallEvent{}, err
+	}
+	if err := s.checkTarget(ctx, c.URL); err != nil {
+		return CallEvent{}, err
+	}
+	c.ID = NewCallEventID()
+	c.Modified = s.now()
+	max := s.MaxPerExtension
+	if max <= 0 {
+		max = MaxCallEventsPerExtensionDefault
+	}
+	if err := s.Store.CreateCallEvent(ctx, c, max); err != nil {
+		return CallEvent{}, err
+	}
+	return c, nil
+}
+
+// FindCallEvents returns a page of the extension's Call Events and the total.
+// Returns 103, 301 and 307; 255 when f.ID is set and matches nothing.
+func (s *CallEventService) FindCallEvents(ctx context.Context, p Principal, f CallEventFilter) ([]CallEvent, int, error) {
+	if err := authorize(p, f.Extension); err != nil {
+		return nil, 0, err
+	}
+	if f.Type != nil && !f.Type.Valid() {
+		return nil, 0, CallEvent{Extension: f.Extension, Type: *f.Type}.Validate()
+	}
+	if f.Offset < 0 || f.Limit < 1 || f.Limit > MaxPageCount {
+		return nil, 0, Errorf(CodePagingInvalid, "Paging is invalid: startIndex must be 0 or more and count 1 to %d.", MaxPageCount)
+	}
+	items, total, err := s.Store.FindCallEvents(ctx, f)
+	if err != nil {
+		return nil, 0, err
+	}
+	if f.ID != nil && total == 0 {
+		return nil, 0, Errorf(CodeCallEventNotFound, "Phone call event %q not found.", truncate(*f.ID, 64))
+	}
+	return items, total, nil
+}
+
+// EditCallEvent changes the Call Event with this extension, type and id.
+// Returns 103, 255, the field codes and 309.
+func (s *CallEventService) EditCallEvent(ctx context.Context, p Principal, ext Extension, typ EventType, id string, upd CallEventUpdate) (CallEvent, error) {
+	if err := authorize(p, ext); err != nil {
+		return CallEvent{}, err
+	}
+	if !typ.Valid() {
+		return CallEvent{}, CallEvent{Extension: ext, Type: typ}.Validate()
+	}
+	// Check the changed fields up front, so a bad value is reported as such
+	// rather than as 255 when the id is wrong too.
+	probe := upd.Apply(CallEvent{Extension: ext, Type: typ, URL: "http://placeholder.invalid/"})
+	if err := probe.Validate(); err != nil {
+		return CallEvent{}, err
+	}
+	if upd.URL != nil {
+		if err := s.checkTarget(ctx, *upd.URL); err != nil {
+			return CallEvent{}, err
+		}
+	}
+	return s.Store.UpdateCallEvent(ctx, ext, typ, id, upd, s.now())
+}
+
+// SetCallEventStatus enables or disables a Call Event. Returns 103, 255, 304.
+func (s *CallEventService) SetCallEventStatus(ctx context.Context, p Principal, ext Extension, typ EventType, id string, status Status) (CallEvent, error) {
+	return s.EditCallEvent(ctx, p, ext, typ, id, CallEventUpdate{Status: &status})
+}
+
+// DeleteCallEvents deletes the selected Call Events of an extension and
+// returns their ids: all of them without Type and ID, all of one type with
+// Type only, or one with ID. Returns 103, 301 and 255 (ID matches nothing).
+func (s *CallEventService) DeleteCallEvents(ctx context.Context, p Principal, f CallEventFilter) ([]string, error) {
+	if err := authorize(p, f.Extension); err != nil {
+		return nil, err
+	}
+	if f.Type != nil && !f.Type.Valid() {
+		return nil, CallEvent{Extension: f.Extension, Type: *f.Type}.Validate()
+	}
+	f.Offset, f.Limit = 0, 0
+	return s.Store.DeleteCallEvents(ctx, f)
+}

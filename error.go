@@ -1,0 +1,93 @@
+package callevents
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is the numeric error code of SPEC.md §4, the same on every edge.
+type Code int
+
+// Error codes (SPEC.md §4).
+const (
+	CodeAuthInvalid       Code = 100 // missing or wrong credentials
+	CodeTokenExpired      Code = 102 // access token expired
+	CodeAccessDenied      Code = 103 // outside the client's scope
+	CodeMissingParameter  Code = 117 // "Request invalid. Missing parameter <name>"
+	CodeRetrieveFailed    Code = 151 // internal error while reading
+	CodeUpdateFailed      Code = 152 // internal error while writing
+	CodeExtensionInvalid  Code = 254
+	CodeCallEventNotFound Code = 255 // also: not visible in the scope
+	CodeDeliveryNotFound  Code = 256
+	CodeTypeInvalid       Code = 301
+	CodeMethodInvalid     Code = 302
+	CodeURLInvalid        Code = 303
+	CodeStatusInvalid     Code = 304
+	CodeNoteInvalid       Code = 305
+	CodeSecretInvalid     Code = 306
+	CodePagingInvalid     Code = 307
+	CodeLimitReached      Code = 308
+	CodeTargetNotAllowed  Code = 309
+	CodeMalformedRequest  Code = 400
+)
+
+// Internal reports whether the code stands for a server-side failure, whose
+// details are logged and never shown to a client.
+func (c Code) Internal() bool { return c == CodeRetrieveFailed || c == CodeUpdateFailed }
+
+// Error is an error with a code and a message that is safe to show a client.
+// Err, when set, is the internal cause: it is logged, never shown.
+type Error struct {
+	Code    Code
+	Message string
+	Err     error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%d %s: %v", e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("%d %s", e.Code, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns a coded error with a public message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// MissingParameter returns the 117 error for a required parameter.
+func MissingParameter(name string) *Error {
+	return Errorf(CodeMissingParameter, "Request invalid. Missing parameter %s", name)
+}
+
+// RetrieveFailed wraps an internal read failure as code 151.
+func RetrieveFailed(err error) *Error {
+	return &Error{Code: CodeRetrieveFailed, Message: "Unable to retrieve data. Try again later.", Err: err}
+}
+
+// UpdateFailed wraps an internal write failure as code 152.
+func UpdateFailed(err error) *Error {
+	return &Error{Code: CodeUpdateFailed, Message: "Unable to update data. Try again later.", Err: err}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, or fallback
+// when there is none (an uncoded error is always internal).
+func ErrorCode(err error, fallback Code) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return fallback
+}
+
+// ErrorMessage returns the public message of err, or a generic one for an
+// uncoded error so that no internal text can reach a client.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "Internal error."
+}
