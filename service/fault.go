@@ -1,0 +1,88 @@
+package service
+
+import (
+	"encoding/xml"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/beevik/etree"
+
+	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/gen"
+)
+
+// writeFault is the one place where an error becomes a SOAP fault. A coded
+// client error keeps its code and public message; anything internal is
+// logged once with the request id and shown only as its public message.
+// fallback is the code of an uncoded error (151 or 152).
+func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, v12 bool, err error, fallback callevents.Code) {
+	faultCode := ""
+	code := callevents.ErrorCode(err, fallback)
+	message := callevents.ErrorMessage(err)
+	var envErr *envelopeError
+	if errors.As(err, &envErr) {
+		code, message, faultCode, v12 = callevents.CodeMalformedRequest, envErr.message, envErr.faultCode, envErr.v12
+	}
+	sender := !code.Internal()
+	if !sender {
+		s.log.ErrorContext(r.Context(), "service: internal error", "request_id", requestID(r.Context()), "code", int(code), "error", err.Error())
+	}
+	if faultCode == "" {
+		faultCode = "Server"
+		if v12 {
+			faultCode = "Receiver"
+		}
+		if sender {
+			faultCode = "Client"
+			if v12 {
+				faultCode = "Sender"
+			}
+		}
+	}
+	doc := buildFault(v12, faultCode, message, &gen.ServiceFault{Code: int32(code), Message: message})
+	status := http.StatusInternalServerError
+	contentType := "text/xml; charset=utf-8"
+	if v12 {
+		contentType = "application/soap+xml; charset=utf-8"
+		if sender {
+			status = http.StatusBadRequest
+		}
+	}
+	out, _ := doc.WriteToBytes()
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+	w.WriteHeader(status)
+	w.Write(out)
+}
+
+// buildFault builds a SOAP 1.1 or 1.2 fault envelope whose detail is the
+// serviceFault element of the WSDL.
+func buildFault(v12 bool, faultCode, reason string, detail *gen.ServiceFault) *etree.Document {
+	doc := etree.NewDocument()
+	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
+	env := doc.CreateElement("soap:Envelope")
+	fault := env.CreateElement("soap:Body").CreateElement("soap:Fault")
+	var det *etree.Element
+	if v12 {
+		env.CreateAttr("xmlns:soap", nsSOAP12)
+		fault.CreateElement("soap:Code").CreateElement("soap:Value").SetText("soap:" + faultCode)
+		text := fault.CreateElement("soap:Reason").CreateElement("soap:Text")
+		text.CreateAttr("xml:lang", "en")
+		text.SetText(reason)
+		det = fault.CreateElement("soap:Detail")
+	} else {
+		env.CreateAttr("xmlns:soap", nsSOAP11)
+		// SOAP 1.1 fault children are unqualified.
+		fault.CreateElement("faultcode").SetText("soap:" + faultCode)
+		fault.CreateElement("faultstring").SetText(reason)
+		det = fault.CreateElement("detail")
+	}
+	if b, err := xml.Marshal(detail); err == nil {
+		d := etree.NewDocument()
+		if d.ReadFromBytes(b) == nil {
+			det.AddChild(d.Root())
+		}
+	}
+	return doc
+}

@@ -1,0 +1,68 @@
+package service
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+
+	"github.com/callevents/callevents"
+)
+
+// serveToken is the OAuth 2.0 client-credentials token endpoint (SPEC.md §3).
+// The client id and secret come as form fields, or as HTTP Basic auth.
+func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
+	r, id := withRequestID(w, r)
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.ErrorContext(r.Context(), "service: panic", "request_id", id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			writeOAuthError(w, http.StatusInternalServerError, "server_error")
+		}
+	}()
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request")
+		return
+	}
+	if gt := r.PostForm.Get("grant_type"); gt != "client_credentials" {
+		writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type")
+		return
+	}
+	clientID, secret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	if u, p, ok := r.BasicAuth(); ok && clientID == "" {
+		clientID, secret = u, p
+	}
+	token, ttl, err := s.auth.IssueToken(r.Context(), clientID, secret)
+	if err != nil {
+		if code := callevents.ErrorCode(err, callevents.CodeRetrieveFailed); code.Internal() {
+			s.log.ErrorContext(r.Context(), "service: internal error", "request_id", id, "code", int(code), "error", err.Error())
+			writeOAuthError(w, http.StatusInternalServerError, "server_error")
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Basic realm="callevents"`)
+		writeOAuthError(w, http.StatusUnauthorized, "invalid_client")
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{
+		"access_token": token,
+		"token_type":   "Bearer",
+		"expires_in":   int(ttl.Seconds()),
+	})
+}
+
+func writeOAuthError(w http.ResponseWriter, status int, code string) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"error": code})
+}

@@ -1,0 +1,286 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/beevik/etree"
+	"github.com/hooklift/gowsdl/soap"
+
+	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/gen"
+	"github.com/callevents/callevents/wsdl"
+)
+
+const resultSuccess = "success"
+
+// operation handles one body element. decode reads the request into its
+// gen type, before authentication, so a malformed document is always a 400;
+// call runs it for an authenticated client. fallback is the code of an
+// uncoded (internal) error: 151 for reads, 152 for writes.
+type operation struct {
+	fallback callevents.Code
+	decode   func(req *request) (any, error)
+	call     func(s *Server, ctx context.Context, p callevents.Principal, in any) (any, error)
+}
+
+// newOperation binds a handler taking the gen request type T.
+func newOperation[T any](fallback callevents.Code, handle func(*Server, context.Context, callevents.Principal, *T) (any, error)) operation {
+	return operation{
+		fallback: fallback,
+		decode: func(req *request) (any, error) {
+			in := new(T)
+			return in, decodeOperation(req, in)
+		},
+		call: func(s *Server, ctx context.Context, p callevents.Principal, in any) (any, error) {
+			return handle(s, ctx, p, in.(*T))
+		},
+	}
+}
+
+var operations = map[string]operation{
+	"AddPhoneCallEvent":       newOperation(callevents.CodeUpdateFailed, (*Server).addPhoneCallEvent),
+	"GetPhoneCallEvents":      newOperation(callevents.CodeRetrieveFailed, (*Server).getPhoneCallEvents),
+	"EditPhoneCallEvent":      newOperation(callevents.CodeUpdateFailed, (*Server).editPhoneCallEvent),
+	"SetPhoneCallEventStatus": newOperation(callevents.CodeUpdateFailed, (*Server).setPhoneCallEventStatus),
+	"DelPhoneCallEvent":       newOperation(callevents.CodeUpdateFailed, (*Server).delPhoneCallEvent),
+}
+
+// decodeOperation decodes the body element into v and reads the rest of the
+// document, so that a truncated envelope is refused. A number that does not
+// parse is reported with the code of its field, not as a malformed request.
+func decodeOperation(req *request, v any) error {
+	err := req.dec.DecodeElement(v, &req.op)
+	var numErr *strconv.NumError
+	if err != nil && !errors.As(err, &numErr) {
+		return malformed(req.v12, "Malformed request: %s is not well-formed (%s).", req.op.Name.Local, xmlErrorText(err))
+	}
+	if err := readToEnd(req); err != nil {
+		return err
+	}
+	if err != nil {
+		if coded := numberFieldError(req.raw, req.op.Name.Local); coded != nil {
+			return coded
+		}
+		return malformed(req.v12, "Malformed request: %s is not well-formed (%s).", req.op.Name.Local, xmlErrorText(err))
+	}
+	return nil
+}
+
+var numberFieldCodes = map[string]callevents.Code{
+	"type":       callevents.CodeTypeInvalid,
+	"method":     callevents.CodeMethodInvalid,
+	"status":     callevents.CodeStatusInvalid,
+	"startIndex": callevents.CodePagingInvalid,
+	"count":      callevents.CodePagingInvalid,
+}
+
+// numberFieldError finds the numeric field whose text is not an xs:int. It
+// reads the document a second time, which only happens on this error path.
+func numberFieldError(raw []byte, op string) error {
+	doc := etree.NewDocument()
+	if doc.ReadFromBytes(raw) != nil {
+		return nil
+	}
+	for _, el := range doc.FindElements("//" + op + "/*") {
+		code, ok := numberFieldCodes[el.Tag]
+		if !ok || el.Parent().NamespaceURI() != wsdl.Namespace {
+			continue
+		}
+		if _, err := strconv.ParseInt(strings.TrimSpace(el.Text()), 10, 32); err != nil {
+			return callevents.Errorf(code, "Request invalid. %s %q is not a number.", el.Tag, truncateText(el.Text(), 32))
+		}
+	}
+	return nil
+}
+
+func truncateText(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+func (s *Server) addPhoneCallEvent(ctx context.Context, p callevents.Principal, in *gen.AddPhoneCallEvent) (any, error) {
+	ext, err := callevents.ParseExtension(strings.TrimSpace(in.Extension))
+	if err != nil {
+		return nil, err
+	}
+	if in.Type_ == nil {
+		return nil, callevents.MissingParameter("type")
+	}
+	url := strings.TrimSpace(in.Url)
+	if url == "" {
+		return nil, callevents.MissingParameter("url")
+	}
+	c := callevents.CallEvent{
+		Extension: ext,
+		Type:      callevents.EventType(*in.Type_),
+		Method:    callevents.MethodGET,
+		URL:       url,
+		Status:    callevents.StatusEnabled,
+	}
+	if in.Method != nil {
+		c.Method = callevents.Method(*in.Method)
+	}
+	if in.Status != nil {
+		c.Status = callevents.Status(*in.Status)
+	}
+	if in.Note != nil {
+		c.Note = *in.Note
+	}
+	if in.Secret != nil {
+		c.Secret = *in.Secret
+	}
+	c, err = s.callEvents.AddCallEvent(ctx, p, c)
+	if err != nil {
+		return nil, err
+	}
+	return &gen.AddPhoneCallEventResponse{Result: resultSuccess, PhoneCallEvent: phoneCallEventOut(c)}, nil
+}
+
+func (s *Server) getPhoneCallEvents(ctx context.Context, p callevents.Principal, in *gen.GetPhoneCallEvents) (any, error) {
+	ext, err := callevents.ParseExtension(strings.TrimSpace(in.Extension))
+	if err != nil {
+		return nil, err
+	}
+	f := callevents.CallEventFilter{Extension: ext, Limit: callevents.PageCountDefault}
+	if in.Type_ != nil {
+		t := callevents.EventType(*in.Type_)
+		f.Type = &t
+	}
+	if id := strings.TrimSpace(in.Id); id != "" {
+		f.ID = &id
+	}
+	if in.StartIndex != nil {
+		f.Offset = int(*in.StartIndex)
+	}
+	if in.Count != nil {
+		f.Limit = int(*in.Count)
+	}
+	items, total, err := s.callEvents.FindCallEvents(ctx, p, f)
+	if err != nil {
+		return nil, err
+	}
+	out := &gen.GetPhoneCallEventsResponse{PhoneCallEvent: make([]*gen.PhoneCallEvent, len(items))}
+	for i, c := range items {
+		out.PhoneCallEvent[i] = phoneCallEventOut(c)
+	}
+	t := int32(total)
+	out.TotalResults = &t
+	return out, nil
+}
+
+// callEventKey reads the extension, type and id that name one Call Event.
+func callEventKey(extension string, typ *int32, id string) (callevents.Extension, callevents.EventType, string, error) {
+	ext, err := callevents.ParseExtension(strings.TrimSpace(extension))
+	if err != nil {
+		return "", 0, "", err
+	}
+	if typ == nil {
+		return "", 0, "", callevents.MissingParameter("type")
+	}
+	id = strings.TrimSpace(id)
+	if id == "" {
+		return "", 0, "", callevents.MissingParameter("id")
+	}
+	return ext, callevents.EventType(*typ), id, nil
+}
+
+func (s *Server) editPhoneCallEvent(ctx context.Context, p callevents.Principal, in *gen.EditPhoneCallEvent) (any, error) {
+	ext, typ, id, err := callEventKey(in.Extension, in.Type_, in.Id)
+	if err != nil {
+		return nil, err
+	}
+	var upd callevents.CallEventUpdate
+	if in.Url != nil {
+		u := strings.TrimSpace(*in.Url)
+		upd.URL = &u
+	}
+	if in.Method != nil {
+		m := callevents.Method(*in.Method)
+		upd.Method = &m
+	}
+	if in.Status != nil {
+		st := callevents.Status(*in.Status)
+		upd.Status = &st
+	}
+	upd.Note, upd.Secret = in.Note, in.Secret
+	c, err := s.callEvents.EditCallEvent(ctx, p, ext, typ, id, upd)
+	if err != nil {
+		return nil, err
+	}
+	return &gen.EditPhoneCallEventResponse{Result: resultSuccess, PhoneCallEvent: phoneCallEventOut(c)}, nil
+}
+
+func (s *Server) setPhoneCallEventStatus(ctx context.Context, p callevents.Principal, in *gen.SetPhoneCallEventStatus) (any, error) {
+	ext, typ, id, err := callEventKey(in.Extension, in.Type_, in.Id)
+	if err != nil {
+		return nil, err
+	}
+	if in.Status == nil {
+		return nil, callevents.MissingParameter("status")
+	}
+	c, err := s.callEvents.SetCallEventStatus(ctx, p, ext, typ, id, callevents.Status(*in.Status))
+	if err != nil {
+		return nil, err
+	}
+	return &gen.SetPhoneCallEventStatusResponse{Result: resultSuccess, PhoneCallEvent: phoneCallEventOut(c)}, nil
+}
+
+func (s *Server) delPhoneCallEvent(ctx context.Context, p callevents.Principal, in *gen.DelPhoneCallEvent) (any, error) {
+	ext, err := callevents.ParseExtension(strings.TrimSpace(in.Extension))
+	if err != nil {
+		return nil, err
+	}
+	f := callevents.CallEventFilter{Extension: ext}
+	if in.Type_ != nil {
+		t := callevents.EventType(*in.Type_)
+		f.Type = &t
+	}
+	if id := strings.TrimSpace(in.Id); id != "" {
+		f.ID = &id
+	}
+	ids, err := s.callEvents.DeleteCallEvents(ctx, p, f)
+	if err != nil {
+		return nil, err
+	}
+	return &gen.DelPhoneCallEventResponse{Result: resultSuccess, Id: ids}, nil
+}
+
+// phoneCallEventOut converts a Call Event to its wire form; the secret
+// itself never leaves, only whether there is one.
+func phoneCallEventOut(c callevents.CallEvent) *gen.PhoneCallEvent {
+	typ, method, status := int32(c.Type), int32(c.Method), int32(c.Status)
+	note, hasSecret := c.Note, c.HasSecret()
+	return &gen.PhoneCallEvent{
+		Id:        c.ID,
+		Extension: string(c.Extension),
+		Type_:     &typ,
+		Method:    &method,
+		Url:       c.URL,
+		Status:    &status,
+		Note:      &note,
+		HasSecret: &hasSecret,
+		Modified:  soap.CreateXsdDateTime(c.Modified.UTC(), true),
+	}
+}
+
+// marshalResponse writes resp inside a SOAP envelope of the request's version.
+func marshalResponse(buf *bytes.Buffer, v12 bool, resp any) error {
+	ns := nsSOAP11
+	if v12 {
+		ns = nsSOAP12
+	}
+	buf.WriteString(xml.Header)
+	buf.WriteString(`<soap:Envelope xmlns:soap="` + ns + `"><soap:Body>`)
+	if err := xml.NewEncoder(buf).Encode(resp); err != nil {
+		return err
+	}
+	buf.WriteString(`</soap:Body></soap:Envelope>`)
+	return nil
+}
