@@ -1,0 +1,219 @@
+package store
+
+import (
+	"context"
+	"math"
+	"time"
+
+	"github.com/callevents/callevents"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+var _ callevents.CallEventStore = (*DB)(nil)
+
+// callEventRow is a row of call_events. It never leaves the package.
+type callEventRow struct {
+	Seq        int64     `gorm:"column:seq;primaryKey;autoIncrement"`
+	ID         string    `gorm:"column:id"`
+	Extension  string    `gorm:"column:extension"`
+	Type       int       `gorm:"column:type"`
+	Method     int       `gorm:"column:method"`
+	URL        string    `gorm:"column:url"`
+	Status     int       `gorm:"column:status"`
+	Note       string    `gorm:"column:note"`
+	Secret     string    `gorm:"column:secret"`
+	ModifiedAt time.Time `gorm:"column:modified_at"`
+}
+
+func (callEventRow) TableName() string { return "call_events" }
+
+func newCallEventRow(c callevents.CallEvent) callEventRow {
+	return callEventRow{
+		ID:         c.ID,
+		Extension:  string(c.Extension),
+		Type:       int(c.Type),
+		Method:     int(c.Method),
+		URL:        c.URL,
+		Status:     int(c.Status),
+		Note:       c.Note,
+		Secret:     c.Secret,
+		ModifiedAt: storedTime(c.Modified),
+	}
+}
+
+func (r callEventRow) callEvent() callevents.CallEvent {
+	return callevents.CallEvent{
+		ID:        r.ID,
+		Extension: callevents.Extension(r.Extension),
+		Type:      callevents.EventType(r.Type),
+		Method:    callevents.Method(r.Method),
+		URL:       r.URL,
+		Status:    callevents.Status(r.Status),
+		Note:      r.Note,
+		Secret:    r.Secret,
+		Modified:  r.ModifiedAt.UTC(),
+	}
+}
+
+// storedTime is t as the database keeps it: UTC, whole seconds. Truncating
+// here rather than letting the server round (MySQL does, MariaDB
+// truncates) makes both backends return the same value.
+func storedTime(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
+
+// forUpdate locks the rows a MySQL query reads, and with them the gaps
+// between index entries, until the transaction ends. The SQLite dialect
+// drops the clause; its immediate transaction already holds the one write
+// lock.
+var forUpdate = clause.Locking{Strength: clause.LockingStrengthUpdate}
+
+// whereFilter restricts q to the Call Events selected by f (paging aside).
+// Every form starts with extension (then type), a prefix of
+// call_events_extension_type_seq.
+func whereFilter(q *gorm.DB, f callevents.CallEventFilter) *gorm.DB {
+	q = q.Where("extension = ?", string(f.Extension))
+	if f.Type != nil {
+		q = q.Where("type = ?", int(*f.Type))
+	}
+	if f.ID != nil {
+		q = q.Where("id = ?", *f.ID)
+	}
+	return q
+}
+
+func callEventNotFound(id string) error {
+	if len(id) > 64 {
+		id = id[:64] + "…"
+	}
+	return callevents.Errorf(callevents.CodeCallEventNotFound, "Phone call event %q not found.", id)
+}
+
+// CreateCallEvent inserts c unless its extension already has
+// maxPerExtension Call Events (code 308; so 0 refuses every insert). The
+// count runs in the insert's transaction with the extension's index range locked (MySQL) or
+// the database write-locked (SQLite), so concurrent creators cannot both
+// see room for one more. c.Modified is stored in UTC, truncated to the
+// second. A duplicate id is an internal error (152): ids are random.
+func (db *DB) CreateCallEvent(ctx context.Context, c callevents.CallEvent, maxPerExtension int) error {
+	row := newCallEventRow(c)
+	err := db.transaction(ctx, func(tx *gorm.DB) error {
+		var count int64
+		err := tx.Model(&callEventRow{}).Clauses(forUpdate).
+			Where("extension = ?", row.Extension).Count(&count).Error
+		if err != nil {
+			return err
+		}
+		if count >= int64(maxPerExtension) {
+			return callevents.Errorf(callevents.CodeLimitReached,
+				"Limit of Call Events for the extension reached: %s already has %d.", c.Extension, count)
+		}
+		row.Seq = 0 // a rerun after a deadlock inserts afresh
+		return tx.Create(&row).Error
+	})
+	return formatError(err, writing, nil)
+}
+
+// FindCallEvents returns the page of Call Events selected by f in seq
+// order (oldest first) and how many match without paging. Limit 0 means no
+// limit; a negative Offset or Limit counts as 0. Two indexed queries: the
+// count, then the page, skipped when the page is empty anyway.
+func (db *DB) FindCallEvents(ctx context.Context, f callevents.CallEventFilter) ([]callevents.CallEvent, int, error) {
+	g := db.gorm.WithContext(ctx)
+	var total int64
+	if err := whereFilter(g.Model(&callEventRow{}), f).Count(&total).Error; err != nil {
+		return nil, 0, formatError(err, reading, nil)
+	}
+	offset := max(f.Offset, 0)
+	if total == 0 || int64(offset) >= total {
+		return []callevents.CallEvent{}, int(total), nil
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		// MySQL accepts OFFSET only after a LIMIT: "no limit" is a huge one.
+		limit = math.MaxInt32
+	}
+	var rows []callEventRow
+	err := whereFilter(g, f).Order("seq").Offset(offset).Limit(limit).Find(&rows).Error
+	if err != nil {
+		return nil, 0, formatError(err, reading, nil)
+	}
+	items := make([]callevents.CallEvent, len(rows))
+	for i, r := range rows {
+		items[i] = r.callEvent()
+	}
+	return items, int(total), nil
+}
+
+// UpdateCallEvent applies upd to the Call Event with this extension, type
+// and id, sets Modified to now (UTC, whole seconds) and returns the result,
+// or code 255 when there is no such Call Event. The read and the write run
+// in one transaction with the row locked.
+func (db *DB) UpdateCallEvent(ctx context.Context, ext callevents.Extension, typ callevents.EventType, id string, upd callevents.CallEventUpdate, now time.Time) (callevents.CallEvent, error) {
+	var updated callevents.CallEvent
+	err := db.transaction(ctx, func(tx *gorm.DB) error {
+		var row callEventRow
+		err := tx.Clauses(forUpdate).
+			Where("extension = ? AND type = ? AND id = ?", string(ext), int(typ), id).
+			Take(&row).Error
+		if err != nil {
+			return err
+		}
+		c := upd.Apply(row.callEvent())
+		c.Modified = now
+		next := newCallEventRow(c)
+		err = tx.Model(&callEventRow{}).Where("seq = ?", row.Seq).Updates(map[string]any{
+			"url":         next.URL,
+			"method":      next.Method,
+			"status":      next.Status,
+			"note":        next.Note,
+			"secret":      next.Secret,
+			"modified_at": next.ModifiedAt,
+		}).Error
+		if err != nil {
+			return err
+		}
+		updated = next.callEvent()
+		return nil
+	})
+	if err != nil {
+		return callevents.CallEvent{}, formatError(err, writing, callEventNotFound(id))
+	}
+	return updated, nil
+}
+
+// DeleteCallEvents deletes the Call Events selected by f (paging ignored)
+// in one transaction and returns their ids in seq order. Returns code 255
+// when f.ID is set and matches nothing; otherwise an empty selection is no
+// error.
+func (db *DB) DeleteCallEvents(ctx context.Context, f callevents.CallEventFilter) ([]string, error) {
+	var ids []string
+	err := db.transaction(ctx, func(tx *gorm.DB) error {
+		var rows []callEventRow
+		err := whereFilter(tx.Clauses(forUpdate).Select("seq", "id"), f).Order("seq").Find(&rows).Error
+		if err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			if f.ID != nil {
+				return gorm.ErrRecordNotFound
+			}
+			ids = []string{}
+			return nil
+		}
+		seqs := make([]int64, len(rows))
+		ids = make([]string, len(rows))
+		for i, r := range rows {
+			seqs[i], ids[i] = r.Seq, r.ID
+		}
+		// By seq, so exactly the rows read (and locked) above go.
+		return tx.Where("seq IN ?", seqs).Delete(&callEventRow{}).Error
+	})
+	if err != nil {
+		id := ""
+		if f.ID != nil {
+			id = *f.ID
+		}
+		return nil, formatError(err, writing, callEventNotFound(id))
+	}
+	return ids, nil
+}

@@ -1,0 +1,153 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/callevents/callevents"
+	"gorm.io/gorm"
+)
+
+var _ callevents.ClientStore = (*DB)(nil)
+
+// clientRow is a row of api_clients. It never leaves the package.
+type clientRow struct {
+	ID         string    `gorm:"column:id;primaryKey"`
+	Name       string    `gorm:"column:name"`
+	Scope      string    `gorm:"column:scope"`
+	SecretHash string    `gorm:"column:secret_hash"`
+	CreatedAt  time.Time `gorm:"column:created_at"`
+}
+
+func (clientRow) TableName() string { return "api_clients" }
+
+func newClientRow(c callevents.Client) clientRow {
+	return clientRow{ID: c.ID, Name: c.Name, Scope: string(c.Scope), SecretHash: c.SecretHash, CreatedAt: storedTime(c.Created)}
+}
+
+func (r clientRow) client() callevents.Client {
+	return callevents.Client{ID: r.ID, Name: r.Name, Scope: callevents.Scope(r.Scope), SecretHash: r.SecretHash, Created: r.CreatedAt.UTC()}
+}
+
+// accessTokenRow is a row of access_tokens. It never leaves the package.
+type accessTokenRow struct {
+	Hash      string    `gorm:"column:hash;primaryKey"`
+	ClientID  string    `gorm:"column:client_id"`
+	ExpiresAt time.Time `gorm:"column:expires_at"`
+}
+
+func (accessTokenRow) TableName() string { return "access_tokens" }
+
+// CreateClient inserts c, its Created time stored in UTC and truncated to
+// the second. A duplicate id is an internal error (152).
+func (db *DB) CreateClient(ctx context.Context, c callevents.Client) error {
+	row := newClientRow(c)
+	err := db.writeSQLite(ctx, func() error {
+		return db.gorm.WithContext(ctx).Create(&row).Error
+	})
+	return formatError(err, writing, nil)
+}
+
+// CreateFirstClient inserts c only if api_clients is empty and reports
+// whether it did. On MySQL the emptiness check locks the table's first
+// index entry (or, empty, the whole range) until the insert commits, so of
+// several processes starting at once exactly one inserts; the others
+// either wait and see its client or lose a deadlock, rerun, and see it.
+func (db *DB) CreateFirstClient(ctx context.Context, c callevents.Client) (bool, error) {
+	row := newClientRow(c)
+	var created bool
+	err := db.transaction(ctx, func(tx *gorm.DB) error {
+		created = false
+		var existing []clientRow
+		if err := tx.Clauses(forUpdate).Select("id").Limit(1).Find(&existing).Error; err != nil {
+			return err
+		}
+		if len(existing) > 0 {
+			return nil
+		}
+		if err := tx.Create(&row).Error; err != nil {
+			return err
+		}
+		created = true
+		return nil
+	})
+	if err != nil {
+		return false, formatError(err, writing, nil)
+	}
+	return created, nil
+}
+
+// FindClientByID returns the client with this id, or
+// callevents.ErrClientNotFound.
+func (db *DB) FindClientByID(ctx context.Context, id string) (callevents.Client, error) {
+	var row clientRow
+	if err := db.gorm.WithContext(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
+		return callevents.Client{}, formatError(err, reading, callevents.ErrClientNotFound)
+	}
+	return row.client(), nil
+}
+
+// FindClients returns every client, oldest first; clients created within
+// the same second come in id order.
+func (db *DB) FindClients(ctx context.Context) ([]callevents.Client, error) {
+	var rows []clientRow
+	if err := db.gorm.WithContext(ctx).Order("created_at, id").Find(&rows).Error; err != nil {
+		return nil, formatError(err, reading, nil)
+	}
+	clients := make([]callevents.Client, len(rows))
+	for i, r := range rows {
+		clients[i] = r.client()
+	}
+	return clients, nil
+}
+
+// DeleteClient deletes the client and its access tokens in one
+// transaction, or returns callevents.ErrClientNotFound. The tokens are
+// deleted explicitly rather than left to ON DELETE CASCADE, which SQLite
+// applies only while foreign_keys is on.
+func (db *DB) DeleteClient(ctx context.Context, id string) error {
+	err := db.transaction(ctx, func(tx *gorm.DB) error {
+		if err := tx.Where("client_id = ?", id).Delete(&accessTokenRow{}).Error; err != nil {
+			return err
+		}
+		res := tx.Where("id = ?", id).Delete(&clientRow{})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return gorm.ErrRecordNotFound
+		}
+		return nil
+	})
+	return formatError(err, writing, callevents.ErrClientNotFound)
+}
+
+// CreateAccessToken inserts t, Expires stored in UTC and truncated to the
+// second (so a token may expire up to a second early, never late). Returns
+// callevents.ErrClientNotFound when t.ClientID names no client.
+func (db *DB) CreateAccessToken(ctx context.Context, t callevents.AccessToken) error {
+	row := accessTokenRow{Hash: t.Hash, ClientID: t.ClientID, ExpiresAt: storedTime(t.Expires)}
+	err := db.writeSQLite(ctx, func() error {
+		return db.gorm.WithContext(ctx).Create(&row).Error
+	})
+	return formatError(err, writing, callevents.ErrClientNotFound)
+}
+
+// FindAccessToken returns the token with this hash, expired or not (the
+// caller tells "expired" from "unknown"), or
+// callevents.ErrAccessTokenNotFound.
+func (db *DB) FindAccessToken(ctx context.Context, hash string) (callevents.AccessToken, error) {
+	var row accessTokenRow
+	if err := db.gorm.WithContext(ctx).Where("hash = ?", hash).Take(&row).Error; err != nil {
+		return callevents.AccessToken{}, formatError(err, reading, callevents.ErrAccessTokenNotFound)
+	}
+	return callevents.AccessToken{Hash: row.Hash, ClientID: row.ClientID, Expires: row.ExpiresAt.UTC()}, nil
+}
+
+// DeleteExpiredAccessTokens deletes the tokens whose expiry is before now.
+func (db *DB) DeleteExpiredAccessTokens(ctx context.Context, now time.Time) error {
+	err := db.writeSQLite(ctx, func() error {
+		return db.gorm.WithContext(ctx).Where("expires_at < ?", now.UTC()).Delete(&accessTokenRow{}).Error
+	})
+	return formatError(err, writing, nil)
+}

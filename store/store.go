@@ -1,0 +1,285 @@
+// Package store keeps Call Events, API clients and access tokens in SQL with
+// gorm: an embedded SQLite file by default (pure Go, no cgo), or a shared
+// MySQL 8 / MariaDB ≥ 10.6 database when several processes must cooperate.
+//
+// *DB implements callevents.CallEventStore and callevents.ClientStore. The
+// schema is created by versioned SQL migrations embedded per dialect
+// (migrations/), applied by (*DB).Migrate; gorm AutoMigrate is not used.
+// Every error leaving the package is coded (see formatError), so no SQL
+// text reaches a client.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	gomysql "github.com/go-sql-driver/mysql"
+	"gorm.io/driver/mysql"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// DefaultDSN is the store the CLI uses when none is configured: an SQLite
+// file in the working directory.
+const DefaultDSN = "sqlite:callevents.db"
+
+// Dialect names returned by (*DB).Dialect.
+const (
+	DialectSQLite = "sqlite"
+	DialectMySQL  = "mysql"
+)
+
+// Options tune Open. The zero value is ready to use.
+type Options struct {
+	// Logger receives the store's own rare messages (migrations applied,
+	// deadlocks retried). Nil discards them. gorm itself never logs.
+	Logger *slog.Logger
+	// MaxOpenConns caps the connection pool. 0 picks the dialect's default:
+	// SQLite max(4, GOMAXPROCS), MySQL 25.
+	MaxOpenConns int
+}
+
+// DB is an open store. It is safe for concurrent use.
+type DB struct {
+	gorm    *gorm.DB
+	sql     *sql.DB
+	dialect string
+	log     *slog.Logger
+	// sqliteWriter serialises this process's SQLite writers (capacity 1).
+	// SQLite admits one writer at a time anyway; queueing here instead of
+	// in busy_timeout avoids its sleep-and-poll loop. busy_timeout still
+	// covers writers in other processes (the CLI beside `serve`). Nil on
+	// MySQL, where InnoDB row locks do this job.
+	sqliteWriter chan struct{}
+}
+
+// Open connects to the store named by dsn:
+//
+//   - sqlite:PATH, or a bare PATH: an SQLite file, created if missing.
+//     Query parameters after '?' are passed to the driver, except that
+//     _txlock is always immediate.
+//   - mysql://user:pass@host:port/dbname?params: MySQL 8 or MariaDB ≥ 10.6.
+//     The password may be empty; the port defaults to 3306; params are
+//     go-sql-driver/mysql parameters and win over the defaults.
+//
+// Open checks that the database answers, but does not create tables: call
+// Migrate for that.
+func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	db := &DB{log: log}
+	var dialector gorm.Dialector
+	switch {
+	case strings.HasPrefix(dsn, "mysql://"):
+		cfg, err := mysqlConfig(dsn)
+		if err != nil {
+			return nil, err
+		}
+		connector, err := gomysql.NewConnector(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		db.sql = sql.OpenDB(connector)
+		db.dialect = DialectMySQL
+		configureMySQLPool(db.sql, opts.MaxOpenConns)
+		// RETURNING stays off: gorm would enable it on MariaDB, which does
+		// not support UPDATE … RETURNING (stack.md §3).
+		dialector = mysql.New(mysql.Config{Conn: db.sql, DisableWithReturning: true})
+	default:
+		path, err := sqliteDSN(dsn)
+		if err != nil {
+			return nil, err
+		}
+		db.sql, err = sql.Open(sqlite.DriverName, path)
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		db.dialect = DialectSQLite
+		db.sqliteWriter = make(chan struct{}, 1)
+		configureSQLitePool(db.sql, opts.MaxOpenConns, isSQLiteMemory(path))
+		dialector = &sqlite.Dialector{DriverName: sqlite.DriverName, Conn: db.sql}
+	}
+	if err := db.sql.PingContext(ctx); err != nil {
+		db.sql.Close()
+		return nil, fmt.Errorf("store: connecting to the %s database: %w", db.dialect, err)
+	}
+	g, err := gorm.Open(dialector, &gorm.Config{
+		TranslateError: true,
+		Logger:         logger.Discard,
+		// Writes that need a transaction open one explicitly; a lone
+		// statement is atomic already, so gorm's wrapping BEGIN/COMMIT
+		// would only cost round trips.
+		SkipDefaultTransaction: true,
+		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Second) },
+	})
+	if err != nil {
+		db.sql.Close()
+		return nil, fmt.Errorf("store: opening the %s database: %w", db.dialect, err)
+	}
+	db.gorm = g
+	return db, nil
+}
+
+// Close closes every connection of the pool.
+func (db *DB) Close() error { return db.sql.Close() }
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error { return db.sql.PingContext(ctx) }
+
+// Dialect returns DialectSQLite or DialectMySQL.
+func (db *DB) Dialect() string { return db.dialect }
+
+var errBadDSN = errors.New(`store: unsupported database: expected "sqlite:PATH" (or a bare file path) or "mysql://user:pass@host:3306/dbname"`)
+
+// sqliteDSN turns sqlite:PATH[?params] (or a bare path) into the driver's
+// DSN with the pragmas that every pooled connection needs.
+func sqliteDSN(dsn string) (string, error) {
+	rest, found := strings.CutPrefix(dsn, "sqlite:")
+	if !found {
+		// A bare path is fine; a URL of another kind (postgres://, mysql:x)
+		// is a mistake better reported than turned into a file name.
+		if scheme, _, ok := strings.Cut(dsn, ":"); ok && (strings.Contains(dsn, "://") || strings.EqualFold(scheme, "mysql")) {
+			return "", fmt.Errorf("%w (got scheme %q)", errBadDSN, scheme)
+		}
+	}
+	rest = strings.TrimPrefix(rest, "//") // sqlite:///abs/path and sqlite://rel.db
+	path, rawQuery, _ := strings.Cut(rest, "?")
+	if path == "" {
+		return "", fmt.Errorf("%w (the SQLite file path is empty)", errBadDSN)
+	}
+	query, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return "", fmt.Errorf("store: SQLite parameters %q: %w", rawQuery, err)
+	}
+	// Without an IMMEDIATE begin, a read-then-write transaction cannot wait
+	// for the write lock (busy_timeout does not cover the upgrade), so the
+	// atomic count-and-insert would fail with SQLITE_BUSY. _time_format is
+	// dropped because the driver stops reading parameters after it, which
+	// would silently lose _txlock; its default is the format we want.
+	query.Del("_txlock")
+	query.Del("_time_format")
+	query.Set("_txlock", "immediate")
+	set := map[string]bool{}
+	for _, p := range query["_pragma"] {
+		name, _, _ := strings.Cut(p, "(")
+		name, _, _ = strings.Cut(name, "=")
+		set[strings.ToLower(strings.TrimSpace(name))] = true
+	}
+	for _, p := range []struct{ name, value string }{
+		{"busy_timeout", "busy_timeout(5000)"}, // wait up to 5 s for another process's write
+		{"journal_mode", "journal_mode(WAL)"},  // readers do not block the writer, nor it them
+		{"synchronous", "synchronous(NORMAL)"}, // durable at checkpoints; safe with WAL
+		{"foreign_keys", "foreign_keys(1)"},    // off by default in SQLite
+	} {
+		if !set[p.name] {
+			query.Add("_pragma", p.value)
+		}
+	}
+	return path + "?" + query.Encode(), nil
+}
+
+func isSQLiteMemory(dsn string) bool {
+	return strings.HasPrefix(dsn, ":memory:") || strings.Contains(dsn, "mode=memory")
+}
+
+// configureSQLitePool sizes the pool for WAL: readers run concurrently with
+// the single writer, so a few connections serve concurrent reads, while
+// writers queue (sqliteWriter, then BEGIN IMMEDIATE) however many there
+// are. Each connection holds its own page cache, so more connections than
+// CPUs buy nothing. Idle connections are kept, since a new one re-runs the
+// pragmas and starts with a cold cache.
+func configureSQLitePool(db *sql.DB, maxOpen int, memory bool) {
+	if maxOpen <= 0 {
+		maxOpen = max(4, runtime.GOMAXPROCS(0))
+	}
+	if memory {
+		maxOpen = 1 // an in-memory database exists once per connection
+	}
+	db.SetMaxOpenConns(maxOpen)
+	db.SetMaxIdleConns(maxOpen)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+}
+
+// configureMySQLPool follows stack.md §3: 25 connections per process (keep
+// their sum over all processes under max_connections), recycled before the
+// server's wait_timeout or a proxy's idle timeout can cut them.
+func configureMySQLPool(db *sql.DB, maxOpen int) {
+	if maxOpen <= 0 {
+		maxOpen = 25
+	}
+	db.SetMaxOpenConns(maxOpen)
+	db.SetMaxIdleConns(maxOpen)
+	db.SetConnMaxLifetime(5 * time.Minute)
+	db.SetConnMaxIdleTime(time.Minute)
+}
+
+// mysqlDefaultParams are the go-sql-driver parameters every connection
+// gets unless the DSN sets them: UTC times parsed into time.Time, bounded
+// dial and I/O waits, and client-side interpolation to save the prepare
+// round trip.
+var mysqlDefaultParams = [][2]string{
+	{"charset", "utf8mb4"},
+	{"parseTime", "true"},
+	{"loc", "UTC"},
+	{"timeout", "5s"},
+	{"readTimeout", "30s"},
+	{"writeTimeout", "30s"},
+	{"interpolateParams", "true"},
+}
+
+// mysqlConfig translates mysql://user:pass@host:port/dbname?params into a
+// go-sql-driver configuration. Credentials are set as fields rather than
+// spliced into a DSN string, so any character in a password is safe.
+func mysqlConfig(dsn string) (*gomysql.Config, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		// url.Error repeats the DSN, password included: keep only the cause.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return nil, fmt.Errorf("%w: %v", errBadDSN, err)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return nil, fmt.Errorf("%w (the MySQL host is missing)", errBadDSN)
+	}
+	dbName := strings.TrimPrefix(u.Path, "/")
+	if dbName == "" || strings.Contains(dbName, "/") {
+		return nil, fmt.Errorf("%w (the MySQL database name is missing or contains '/')", errBadDSN)
+	}
+	query := u.Query()
+	params := url.Values{}
+	for _, p := range mysqlDefaultParams {
+		params.Set(p[0], p[1])
+	}
+	for k, vs := range query {
+		params[k] = vs
+	}
+	cfg, err := gomysql.ParseDSN("/?" + params.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("store: MySQL parameters: %w", err)
+	}
+	cfg.User = u.User.Username()
+	cfg.Passwd, _ = u.User.Password()
+	cfg.Net = "tcp"
+	port := u.Port()
+	if port == "" {
+		port = "3306"
+	}
+	cfg.Addr = net.JoinHostPort(u.Hostname(), port)
+	cfg.DBName = dbName
+	return cfg, nil
+}

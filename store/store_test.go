@@ -1,0 +1,312 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/store"
+	"github.com/callevents/callevents/store/storetest"
+)
+
+// openMigrated opens dsn, migrates it and closes it when the test ends.
+func openMigrated(t *testing.T, dsn string) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), dsn, store.Options{})
+	if err != nil {
+		t.Fatalf("Open(%q): %v", dsn, err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(context.Background()); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	return db
+}
+
+func sqliteDSN(t *testing.T) string {
+	return "sqlite:" + filepath.Join(t.TempDir(), "callevents.db")
+}
+
+// backends lists the databases every test below runs on. MySQL tests skip
+// (or fail under CI) without TEST_MYSQL_DSN.
+var backends = []struct {
+	name string
+	dsn  func(t *testing.T) string
+}{
+	{"SQLite", sqliteDSN},
+	{"MySQL", func(t *testing.T) string { return storetest.MySQLTestDSN(t) }},
+}
+
+func TestConformance(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			storetest.Exercise(t, func(t *testing.T) storetest.Store {
+				return openMigrated(t, b.dsn(t))
+			})
+		})
+	}
+}
+
+func TestOpenRejectsBadDSN(t *testing.T) {
+	for _, dsn := range []string{
+		"postgres://u@localhost/db",
+		"mysql:callevents",
+		"mysql://root@127.0.0.1:3306/",
+		"mysql://root@127.0.0.1:3306",
+		"mysql:///callevents",
+		"sqlite:",
+		"",
+	} {
+		_, err := store.Open(context.Background(), dsn, store.Options{})
+		if err == nil {
+			t.Fatalf("Open(%q) succeeded", dsn)
+		}
+		if !strings.Contains(err.Error(), "sqlite:PATH") || !strings.Contains(err.Error(), "mysql://") {
+			t.Fatalf("Open(%q): error %q does not name the accepted forms", dsn, err)
+		}
+	}
+}
+
+func TestOpenMySQLBadPasswordHidesIt(t *testing.T) {
+	dsn := storetest.MySQLTestDSN(t)
+	bad := strings.Replace(dsn, "mysql://root@", "mysql://nosuchuser:s3cr3t-pw@", 1)
+	if bad == dsn {
+		t.Skip("TEST_MYSQL_DSN does not connect as root without a password")
+	}
+	_, err := store.Open(context.Background(), bad, store.Options{})
+	if err == nil {
+		t.Fatal("Open with a wrong user succeeded")
+	}
+	if strings.Contains(err.Error(), "s3cr3t-pw") {
+		t.Fatalf("the error reveals the password: %v", err)
+	}
+}
+
+func TestOpenSQLiteForms(t *testing.T) {
+	dir := t.TempDir()
+	for _, dsn := range []string{
+		filepath.Join(dir, "bare.db"),
+		"sqlite:" + filepath.Join(dir, "prefixed.db"),
+		"sqlite://" + filepath.Join(dir, "slashes.db"),
+		"sqlite:" + filepath.Join(dir, "params.db") + "?_txlock=deferred&_time_format=sqlite&_pragma=cache_size(-4000)",
+	} {
+		db := openMigrated(t, dsn)
+		if db.Dialect() != store.DialectSQLite {
+			t.Fatalf("Open(%q).Dialect() = %q", dsn, db.Dialect())
+		}
+		if err := db.Ping(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestSQLiteLimitAcrossHandles stands in for two processes on one SQLite
+// file: the in-process writer queue cannot help there, only the immediate
+// transaction can. One handle even asks for deferred transactions, which
+// Open overrides.
+func TestSQLiteLimitAcrossHandles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shared.db")
+	a := openMigrated(t, "sqlite:"+path)
+	b := openMigrated(t, "sqlite:"+path+"?_txlock=deferred")
+	if got := createConcurrently(t, []*store.DB{a, b}, 20, 10); got != 10 {
+		t.Fatalf("%d of 20 creates succeeded with limit 10, want 10", got)
+	}
+}
+
+// createConcurrently starts n creators on one extension, spread over dbs,
+// and returns how many succeeded; any error but 308 fails the test.
+func createConcurrently(t *testing.T, dbs []*store.DB, n, limit int) int {
+	t.Helper()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	created := 0
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			c := callevents.CallEvent{ID: callevents.NewCallEventID(), Extension: "0004*100", Type: callevents.EventType(i % 5),
+				URL: "https://receiver.example/", Status: callevents.StatusEnabled, Modified: time.Now()}
+			err := dbs[i%len(dbs)].CreateCallEvent(context.Background(), c, limit)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				created++
+			case callevents.ErrorCode(err, 0) != callevents.CodeLimitReached:
+				t.Errorf("create: %v", err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	return created
+}
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			db, err := store.Open(ctx, b.dsn(t), store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if v, err := db.SchemaVersion(ctx); err != nil || v != 0 {
+				t.Fatalf("SchemaVersion before Migrate = %d, %v; want 0", v, err)
+			}
+			latest := db.LatestSchemaVersion()
+			if latest < 1 {
+				t.Fatalf("LatestSchemaVersion = %d", latest)
+			}
+			for range 2 {
+				if err := db.Migrate(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if v, err := db.SchemaVersion(ctx); err != nil || v != latest {
+					t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, latest)
+				}
+			}
+		})
+	}
+}
+
+func TestMigrateConcurrently(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			dsn := b.dsn(t)
+			const n = 4
+			dbs := make([]*store.DB, n)
+			for i := range dbs {
+				db, err := store.Open(ctx, dsn, store.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				dbs[i] = db
+			}
+			errs := make([]error, n)
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i, db := range dbs {
+				wg.Go(func() {
+					<-start
+					errs[i] = db.Migrate(ctx)
+				})
+			}
+			close(start)
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("migration %d: %v", i, err)
+				}
+			}
+			for _, db := range dbs {
+				if v, err := db.SchemaVersion(ctx); err != nil || v != db.LatestSchemaVersion() {
+					t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, db.LatestSchemaVersion())
+				}
+			}
+		})
+	}
+}
+
+// TestInternalErrorsHideSQL closes the database under the store: every
+// failure must come back as 151 (read) or 152 (write) with a public
+// message free of SQL, the cause kept in the chain for the log.
+func TestInternalErrorsHideSQL(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := openMigrated(t, b.dsn(t))
+			db.Close()
+			ext := callevents.Extension("0003*210")
+			_, _, findErr := db.FindCallEvents(ctx, callevents.CallEventFilter{Extension: ext})
+			_, findClientErr := db.FindClientByID(ctx, "x")
+			_, findTokenErr := db.FindAccessToken(ctx, "x")
+			_, clientsErr := db.FindClients(ctx)
+			createErr := db.CreateCallEvent(ctx, callevents.CallEvent{ID: callevents.NewCallEventID(), Extension: ext}, 100)
+			_, updateErr := db.UpdateCallEvent(ctx, ext, 0, "x", callevents.CallEventUpdate{}, time.Now())
+			_, deleteErr := db.DeleteCallEvents(ctx, callevents.CallEventFilter{Extension: ext})
+			_, firstErr := db.CreateFirstClient(ctx, callevents.Client{ID: "x"})
+			for _, c := range []struct {
+				name string
+				err  error
+				code callevents.Code
+			}{
+				{"FindCallEvents", findErr, callevents.CodeRetrieveFailed},
+				{"FindClientByID", findClientErr, callevents.CodeRetrieveFailed},
+				{"FindAccessToken", findTokenErr, callevents.CodeRetrieveFailed},
+				{"FindClients", clientsErr, callevents.CodeRetrieveFailed},
+				{"CreateCallEvent", createErr, callevents.CodeUpdateFailed},
+				{"UpdateCallEvent", updateErr, callevents.CodeUpdateFailed},
+				{"DeleteCallEvents", deleteErr, callevents.CodeUpdateFailed},
+				{"CreateFirstClient", firstErr, callevents.CodeUpdateFailed},
+				{"CreateClient", db.CreateClient(ctx, callevents.Client{ID: "x"}), callevents.CodeUpdateFailed},
+				{"DeleteClient", db.DeleteClient(ctx, "x"), callevents.CodeUpdateFailed},
+				{"CreateAccessToken", db.CreateAccessToken(ctx, callevents.AccessToken{Hash: "x", ClientID: "x"}), callevents.CodeUpdateFailed},
+				{"DeleteExpiredAccessTokens", db.DeleteExpiredAccessTokens(ctx, time.Now()), callevents.CodeUpdateFailed},
+			} {
+				if got := callevents.ErrorCode(c.err, 0); got != c.code {
+					t.Fatalf("%s: got %v (code %d), want code %d", c.name, c.err, got, c.code)
+				}
+				var coded *callevents.Error
+				if !errors.As(c.err, &coded) || coded.Err == nil {
+					t.Fatalf("%s: the cause is not kept for the log: %#v", c.name, c.err)
+				}
+				msg := strings.ToLower(callevents.ErrorMessage(c.err))
+				for _, leak := range []string{"select", "insert", "where", "delete", "call_events", "api_clients", "access_tokens", "sql", "database"} {
+					if strings.Contains(msg, leak) {
+						t.Fatalf("%s: public message %q contains %q", c.name, msg, leak)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestCreateAccessTokenForUnknownClient(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			db := openMigrated(t, b.dsn(t))
+			err := db.CreateAccessToken(context.Background(), callevents.AccessToken{Hash: strings.Repeat("a", 64), ClientID: "nosuchclient", Expires: time.Now()})
+			if !errors.Is(err, callevents.ErrClientNotFound) {
+				t.Fatalf("got %v, want ErrClientNotFound", err)
+			}
+		})
+	}
+}
+
+func TestTimesAreTruncatedToSeconds(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := openMigrated(t, b.dsn(t))
+			// .999 would round up on MySQL: truncation must not.
+			modified := time.Date(2025, 1, 2, 3, 4, 5, 999_000_000, time.UTC)
+			c := callevents.CallEvent{ID: callevents.NewCallEventID(), Extension: "0003*210", URL: "https://receiver.example/",
+				Status: callevents.StatusEnabled, Modified: modified}
+			if err := db.CreateCallEvent(ctx, c, 100); err != nil {
+				t.Fatal(err)
+			}
+			items, _, err := db.FindCallEvents(ctx, callevents.CallEventFilter{Extension: c.Extension})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := modified.Truncate(time.Second); len(items) != 1 || !items[0].Modified.Equal(want) {
+				t.Fatalf("got %v, want Modified %v", items, want)
+			}
+			updated, err := db.UpdateCallEvent(ctx, c.Extension, c.Type, c.ID, callevents.CallEventUpdate{}, modified.Add(time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := modified.Add(time.Hour).Truncate(time.Second); !updated.Modified.Equal(want) {
+				t.Fatalf("UpdateCallEvent returned Modified %v, want %v", updated.Modified, want)
+			}
+		})
+	}
+}
