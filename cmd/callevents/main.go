@@ -1,0 +1,92 @@
+// Command callevents runs the callevents service (serve), applies database
+// migrations (migrate), manages API clients (clients) and prints its version.
+// It is the only place that reads flags and CALLEVENTS_* environment
+// variables and the only one that wires the packages together.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = ""
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `usage: callevents <command> [flags]
+
+commands:
+  serve      run the SOAP API and token endpoint (flags: --listen, --db)
+  migrate    apply database migrations and print the schema version
+  clients    manage API clients: clients add --name N --scope S | clients list | clients remove ID
+  version    print the version
+
+Every flag can also be set as CALLEVENTS_<FLAG> (for example CALLEVENTS_DB).
+Run "callevents <command> -h" for the flags of a command.
+`
+
+// run executes one command and returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = runServe(ctx, args[1:], stderr)
+	case "migrate":
+		err = runMigrate(ctx, args[1:], stdout, stderr)
+	case "clients":
+		err = runClients(ctx, args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "callevents", versionString())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "callevents: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if err != nil {
+		if err == errUsage {
+			return 2
+		}
+		fmt.Fprintln(stderr, "callevents:", err)
+		return 1
+	}
+	return 0
+}
+
+// versionString is the -ldflags version, else the module version or VCS
+// revision recorded by the Go toolchain.
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "dev"
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			return "dev-" + s.Value[:12]
+		}
+	}
+	return "dev"
+}

@@ -1,0 +1,29 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+)
+
+// runMigrate applies pending migrations and prints the schema version.
+func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg config
+	if err := parseFlags(newFlagSet("migrate", &cfg, false, stderr), args); err != nil {
+		return err
+	}
+	log, err := newLogger(cfg, stderr)
+	if err != nil {
+		return err
+	}
+	db, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	v, err := db.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(map[string]any{"schemaVersion": v, "dialect": db.Dialect()})
+}

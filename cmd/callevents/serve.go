@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/service"
+	"github.com/callevents/callevents/store"
+)
+
+// runServe opens and migrates the database, creates the bootstrap admin
+// client on an empty database, and serves until ctx is cancelled. Shutdown
+// is ordered: stop accepting, finish requests in flight, then close the DB.
+func runServe(ctx context.Context, args []string, stderr io.Writer) error {
+	var cfg config
+	if err := parseFlags(newFlagSet("serve", &cfg, true, stderr), args); err != nil {
+		return err
+	}
+	log, err := newLogger(cfg, stderr)
+	if err != nil {
+		return err
+	}
+	db, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := bootstrapAdmin(ctx, db, stderr); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	srv := &http.Server{
+		Handler: newHandler(db, cfg, log),
+		// Bounded reads and writes keep a slow or stalled client from holding
+		// a connection (and its goroutine) forever.
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("callevents: listening", "addr", ln.Addr().String(), "db", redactDSN(cfg.DB), "version", versionString())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("callevents: shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn("callevents: shutdown did not finish in time", "error", err.Error())
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("callevents: stopped")
+	return nil
+}
+
+// newHandler wires the HTTP routes: SOAP, OAuth, health and readiness.
+func newHandler(db *store.DB, cfg config, log *slog.Logger) http.Handler {
+	auth := &callevents.Authenticator{Store: db, TokenTTL: cfg.TokenTTL}
+	soap := service.New(service.Config{
+		CallEvents: &callevents.CallEventService{Store: db, MaxPerExtension: cfg.MaxPerExtension},
+		Auth:       auth,
+		Logger:     log,
+	})
+	mux := http.NewServeMux()
+	soap.Register(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := db.Ping(ctx); err != nil {
+			log.Warn("callevents: not ready", "error", err.Error())
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "database unavailable\n")
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	return mux
+}
+
+func openStore(ctx context.Context, cfg config, log *slog.Logger) (*store.DB, error) {
+	db, err := store.Open(ctx, cfg.DB, store.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	return db, nil
+}
+
+// bootstrapAdmin creates an admin client when the database has none and
+// prints its credentials once, on stderr.
+func bootstrapAdmin(ctx context.Context, db *store.DB, stderr io.Writer) error {
+	c, secret, err := callevents.NewClient("bootstrap admin", callevents.ScopeAdmin, time.Now())
+	if err != nil {
+		return err
+	}
+	created, err := db.CreateFirstClient(ctx, c)
+	if err != nil {
+		return fmt.Errorf("create the bootstrap admin client: %w", err)
+	}
+	if !created {
+		return nil
+	}
+	line, _ := json.Marshal(clientJSON{ClientID: c.ID, ClientSecret: secret, Scope: string(c.Scope), Name: c.Name})
+	fmt.Fprintf(stderr, "callevents: created the bootstrap admin client; keep the secret now, it is not shown again:\n%s\n", line)
+	return nil
+}
