@@ -7,7 +7,6 @@ import (
 
 	"github.com/callevents/callevents"
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 )
 
 var _ callevents.CallEventStore = (*DB)(nil)
@@ -61,12 +60,6 @@ func (r callEventRow) callEvent() callevents.CallEvent {
 // truncates) makes both backends return the same value.
 func storedTime(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
 
-// forUpdate locks the rows a MySQL query reads, and with them the gaps
-// between index entries, until the transaction ends. The SQLite dialect
-// drops the clause; its immediate transaction already holds the one write
-// lock.
-var forUpdate = clause.Locking{Strength: clause.LockingStrengthUpdate}
-
 // whereFilter restricts q to the Call Events selected by f (paging aside).
 // Every form starts with extension (then type), a prefix of
 // call_events_extension_type_seq.
@@ -90,17 +83,18 @@ func callEventNotFound(id string) error {
 
 // CreateCallEvent inserts c unless its extension already has
 // maxPerExtension Call Events (code 308; so 0 refuses every insert). The
-// count runs in the insert's transaction with the extension's index range locked (MySQL) or
-// the database write-locked (SQLite), so concurrent creators cannot both
-// see room for one more. c.Modified is stored in UTC, truncated to the
-// second. A duplicate id is an internal error (152): ids are random.
+// count and the insert run in one transaction holding the extension's
+// lock (SQLite: the database write lock), so concurrent creators cannot
+// both see room for one more. c.Modified is stored in UTC, truncated to
+// the second. A duplicate id is an internal error (152): ids are random.
 func (db *DB) CreateCallEvent(ctx context.Context, c callevents.CallEvent, maxPerExtension int) error {
 	row := newCallEventRow(c)
 	err := db.transaction(ctx, func(tx *gorm.DB) error {
+		if err := db.lockFor(tx, extensionLock(row.Extension)); err != nil {
+			return err
+		}
 		var count int64
-		err := tx.Model(&callEventRow{}).Clauses(forUpdate).
-			Where("extension = ?", row.Extension).Count(&count).Error
-		if err != nil {
+		if err := tx.Model(&callEventRow{}).Where("extension = ?", row.Extension).Count(&count).Error; err != nil {
 			return err
 		}
 		if count >= int64(maxPerExtension) {
@@ -147,13 +141,15 @@ func (db *DB) FindCallEvents(ctx context.Context, f callevents.CallEventFilter) 
 // UpdateCallEvent applies upd to the Call Event with this extension, type
 // and id, sets Modified to now (UTC, whole seconds) and returns the result,
 // or code 255 when there is no such Call Event. The read and the write run
-// in one transaction with the row locked.
+// in one transaction holding the extension's lock.
 func (db *DB) UpdateCallEvent(ctx context.Context, ext callevents.Extension, typ callevents.EventType, id string, upd callevents.CallEventUpdate, now time.Time) (callevents.CallEvent, error) {
 	var updated callevents.CallEvent
 	err := db.transaction(ctx, func(tx *gorm.DB) error {
+		if err := db.lockFor(tx, extensionLock(string(ext))); err != nil {
+			return err
+		}
 		var row callEventRow
-		err := tx.Clauses(forUpdate).
-			Where("extension = ? AND type = ? AND id = ?", string(ext), int(typ), id).
+		err := tx.Where("extension = ? AND type = ? AND id = ?", string(ext), int(typ), id).
 			Take(&row).Error
 		if err != nil {
 			return err
@@ -188,9 +184,11 @@ func (db *DB) UpdateCallEvent(ctx context.Context, ext callevents.Extension, typ
 func (db *DB) DeleteCallEvents(ctx context.Context, f callevents.CallEventFilter) ([]string, error) {
 	var ids []string
 	err := db.transaction(ctx, func(tx *gorm.DB) error {
+		if err := db.lockFor(tx, extensionLock(string(f.Extension))); err != nil {
+			return err
+		}
 		var rows []callEventRow
-		err := whereFilter(tx.Clauses(forUpdate).Select("seq", "id"), f).Order("seq").Find(&rows).Error
-		if err != nil {
+		if err := whereFilter(tx.Select("seq", "id"), f).Order("seq").Find(&rows).Error; err != nil {
 			return err
 		}
 		if len(rows) == 0 {
@@ -205,7 +203,7 @@ func (db *DB) DeleteCallEvents(ctx context.Context, f callevents.CallEventFilter
 		for i, r := range rows {
 			seqs[i], ids[i] = r.Seq, r.ID
 		}
-		// By seq, so exactly the rows read (and locked) above go.
+		// By seq, so exactly the rows read above go.
 		return tx.Where("seq IN ?", seqs).Delete(&callEventRow{}).Error
 	})
 	if err != nil {

@@ -49,17 +49,20 @@ func (db *DB) CreateClient(ctx context.Context, c callevents.Client) error {
 }
 
 // CreateFirstClient inserts c only if api_clients is empty and reports
-// whether it did. On MySQL the emptiness check locks the table's first
-// index entry (or, empty, the whole range) until the insert commits, so of
-// several processes starting at once exactly one inserts; the others
-// either wait and see its client or lose a deadlock, rerun, and see it.
+// whether it did. The check and the insert run in one transaction holding
+// the first-client lock (SQLite: the database write lock), so of several
+// processes starting at once exactly one inserts; the others wait for it
+// and then see its client.
 func (db *DB) CreateFirstClient(ctx context.Context, c callevents.Client) (bool, error) {
 	row := newClientRow(c)
 	var created bool
 	err := db.transaction(ctx, func(tx *gorm.DB) error {
 		created = false
+		if err := db.lockFor(tx, firstClientLock); err != nil {
+			return err
+		}
 		var existing []clientRow
-		if err := tx.Clauses(forUpdate).Select("id").Limit(1).Find(&existing).Error; err != nil {
+		if err := tx.Select("id").Limit(1).Find(&existing).Error; err != nil {
 			return err
 		}
 		if len(existing) > 0 {

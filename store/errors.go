@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"math/rand/v2"
 	"time"
@@ -56,34 +55,26 @@ func isDeadlock(err error) bool {
 }
 
 // transactionAttempts bounds the reruns of a transaction that InnoDB chose
-// as a deadlock victim. Contended inserts into an empty range deadlock by
-// design (both hold the gap lock, both want to insert), and every round
-// lets at least one through, so a few attempts per contender suffice.
-const transactionAttempts = 20
+// as a deadlock victim. Writers take one lock row first (lockFor), so
+// deadlocks should not happen at all; the reruns are a safety net.
+const transactionAttempts = 10
 
-// transaction runs fn in one transaction. On SQLite the transaction begins
-// IMMEDIATE (see sqliteDSN), so it holds the write lock from the start and
-// a read inside it cannot be invalidated before the write. On MySQL it runs
-// at REPEATABLE READ whatever the server's default, because the next-key
-// (gap) locks of SELECT … FOR UPDATE are what keep a count and the insert
-// that depends on it atomic; a deadlock victim is run again. fn must
-// therefore be safe to run more than once.
+// transaction runs fn in one transaction, rerunning it if InnoDB picked it
+// as a deadlock victim, so fn must be safe to run more than once. On SQLite
+// the transaction begins IMMEDIATE (see sqliteDSN): it holds the database's
+// write lock from the start, so nothing it reads can change before it
+// writes. On MySQL, fn takes a lock row first (lockFor) for the same
+// effect on what that row guards.
 func (db *DB) transaction(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	return db.writeSQLite(ctx, func() error {
-		var opts []*sql.TxOptions
-		if db.dialect == DialectMySQL {
-			opts = append(opts, &sql.TxOptions{Isolation: sql.LevelRepeatableRead})
-		}
 		for attempt := 1; ; attempt++ {
-			err := db.gorm.WithContext(ctx).Transaction(fn, opts...)
+			err := db.gorm.WithContext(ctx).Transaction(fn)
 			if err == nil || !isDeadlock(err) || attempt == transactionAttempts {
 				return err
 			}
-			db.log.Debug("retrying a transaction after a deadlock", "attempt", attempt)
-			// A short random pause spreads the contenders out so the next
-			// round is less likely to collide again.
-			pause := time.Duration(rand.Int64N(int64(time.Millisecond) * int64(min(attempt, 10))))
-			timer := time.NewTimer(pause)
+			db.log.Warn("rerunning a transaction after a deadlock", "attempt", attempt, "err", err)
+			// A short random pause spreads the contenders out.
+			timer := time.NewTimer(time.Duration(rand.Int64N(int64(attempt) * int64(time.Millisecond))))
 			select {
 			case <-ctx.Done():
 				timer.Stop()
@@ -93,6 +84,26 @@ func (db *DB) transaction(ctx context.Context, fn func(tx *gorm.DB) error) error
 		}
 	})
 }
+
+// lockFor takes the lock row named name on MySQL until tx ends, creating
+// the row on first use; other transactions locking the same name wait.
+// It must come first in tx: InnoDB fixes a REPEATABLE READ snapshot at the
+// first plain read, so reads after it see everything committed by the
+// previous holder (under READ COMMITTED every read does). SQLite needs
+// nothing: the immediate transaction already excludes other writers.
+func (db *DB) lockFor(tx *gorm.DB, name string) error {
+	if db.dialect != DialectMySQL {
+		return nil
+	}
+	// A no-op upsert: it write-locks the row whether it inserts it or finds
+	// it, and needs no second statement for a row that does not exist yet.
+	return tx.Exec("INSERT INTO locks (name) VALUES (?) ON DUPLICATE KEY UPDATE name = name", name).Error
+}
+
+// Lock names, one per thing whose readers-then-writers must take turns.
+func extensionLock(ext string) string { return "extension:" + ext }
+
+const firstClientLock = "first-client"
 
 // writeSQLite runs fn holding this process's SQLite write turn; on MySQL it
 // just runs fn.

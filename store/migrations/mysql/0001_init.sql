@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS call_events (
     modified_at DATETIME        NOT NULL,
     PRIMARY KEY (seq),
     UNIQUE KEY call_events_id (id),
-    -- Serves listing by extension (and type) in seq order, the locked
+    -- Serves listing by extension (and type) in seq order, the
     -- per-extension count behind the limit, and the dispatcher's lookup by
     -- (extension, type) with status checked on the at most "limit" rows of
     -- that prefix.
@@ -45,4 +45,15 @@ CREATE TABLE IF NOT EXISTS access_tokens (
     KEY access_tokens_client_id (client_id),
     CONSTRAINT access_tokens_client_id_fk FOREIGN KEY (client_id)
         REFERENCES api_clients (id) ON DELETE CASCADE
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+
+-- One row per lock name ("extension:0003*210", "first-client"), created on
+-- first use. Writers take the row with a locking write before reading what
+-- they guard, so a count and the insert that depends on it are atomic.
+-- Range locks (SELECT … FOR UPDATE over call_events) would do the same in
+-- theory, but contended inserts into a locked range deadlock in storms.
+-- SQLite needs no such table: its immediate transactions serialise writers.
+CREATE TABLE IF NOT EXISTS locks (
+    name VARCHAR(64) NOT NULL,
+    PRIMARY KEY (name)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
