@@ -69,7 +69,8 @@ type DB struct {
 //     Query parameters after '?' are passed to the driver, except that
 //     _txlock is always immediate.
 //   - mysql://user:pass@host:port/dbname?params: MySQL 8 or MariaDB ≥ 10.6.
-//     The password may be empty; the port defaults to 3306; params are
+//     The password may be empty, and is percent-encoded like the user
+//     (p%40ss for p@ss); the port defaults to 3306; params are
 //     go-sql-driver/mysql parameters and win over the defaults.
 //
 // Open checks that the database answers, but does not create tables: call
@@ -246,12 +247,8 @@ var mysqlDefaultParams = [][2]string{
 func mysqlConfig(dsn string) (*gomysql.Config, error) {
 	u, err := url.Parse(dsn)
 	if err != nil {
-		// url.Error repeats the DSN, password included: keep only the cause.
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err
-		}
-		return nil, fmt.Errorf("%w: %v", errBadDSN, err)
+		// The parser's message may quote part of the password: leave it out.
+		return nil, fmt.Errorf("%w (not a valid URL: percent-encode special characters in the user and password)", errBadDSN)
 	}
 	if u.Host == "" || u.Hostname() == "" {
 		return nil, fmt.Errorf("%w (the MySQL host is missing)", errBadDSN)

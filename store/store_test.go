@@ -310,3 +310,16 @@ func TestTimesAreTruncatedToSeconds(t *testing.T) {
 		})
 	}
 }
+
+func TestOpenSQLiteInMemory(t *testing.T) {
+	ctx := context.Background()
+	db := openMigrated(t, "sqlite::memory:")
+	c := callevents.CallEvent{ID: callevents.NewCallEventID(), Extension: "0003*210", URL: "https://receiver.example/", Modified: time.Now()}
+	if err := db.CreateCallEvent(ctx, c, 100); err != nil {
+		t.Fatal(err)
+	}
+	// Another pooled connection would see another, empty database.
+	if _, total, err := db.FindCallEvents(ctx, callevents.CallEventFilter{Extension: c.Extension}); err != nil || total != 1 {
+		t.Fatalf("FindCallEvents = %d, %v; want 1", total, err)
+	}
+}
