@@ -5,8 +5,9 @@
 // *DB implements callevents.CallEventStore and callevents.ClientStore. The
 // schema is created by versioned SQL migrations embedded per dialect
 // (migrations/), applied by (*DB).Migrate; gorm AutoMigrate is not used.
-// Every error leaving the package is coded (see formatError), so no SQL
-// text reaches a client.
+// Every error the store methods return is coded (151/152 for internal
+// failures, 255, 308, ...), so no SQL text reaches a client; the cause stays
+// in the error chain for the log.
 package store
 
 import (
@@ -65,9 +66,12 @@ type DB struct {
 
 // Open connects to the store named by dsn:
 //
-//   - sqlite:PATH, or a bare PATH: an SQLite file, created if missing.
-//     Query parameters after '?' are passed to the driver, except that
-//     _txlock is always immediate.
+//   - sqlite:PATH (also sqlite://PATH), or a bare PATH: an SQLite file,
+//     created if missing. Every connection gets WAL, busy_timeout(5000),
+//     synchronous(NORMAL) and foreign_keys(1) unless the DSN sets that
+//     pragma itself (?_pragma=busy_timeout(10000)); other parameters go to
+//     the driver, except that _txlock is always immediate and _time_format
+//     is dropped. sqlite::memory: works on a single connection.
 //   - mysql://user:pass@host:port/dbname?params: MySQL 8 or MariaDB ≥ 10.6.
 //     The password may be empty, and is percent-encoded like the user
 //     (p%40ss for p@ss); the port defaults to 3306; params are

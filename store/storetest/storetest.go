@@ -1,7 +1,9 @@
 // Package storetest is a conformance suite for implementations of
-// callevents.CallEventStore and callevents.ClientStore. It depends only on
-// the root package, so any implementation can run it against a real
-// database: call Exercise from that implementation's tests.
+// callevents.CallEventStore and callevents.ClientStore. It depends on the
+// root package and not on package store, so any implementation can run it
+// against a real database: call Exercise from that implementation's tests.
+// MySQLTestDSN gives such tests (and benchmarks) a throw-away MySQL
+// database.
 package storetest
 
 import (
