@@ -122,7 +122,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, cred Credentials) (Pri
 
 // AuthenticateToken checks a bearer token (100 unknown, 102 expired).
 func (a *Authenticator) AuthenticateToken(ctx context.Context, token string) (Principal, error) {
-	t, err := a.Store.FindAccessToken(ctx, hashToken(token))
+	t, c, err := a.Store.FindAccessToken(ctx, hashToken(token))
 	if errors.Is(err, ErrAccessTokenNotFound) {
 		return Principal{}, Errorf(CodeAuthInvalid, "Invalid authentication data.")
 	}
@@ -131,13 +131,6 @@ func (a *Authenticator) AuthenticateToken(ctx context.Context, token string) (Pr
 	}
 	if !a.now().Before(t.Expires) {
 		return Principal{}, Errorf(CodeTokenExpired, "Access token expired: request a new one.")
-	}
-	c, err := a.Store.FindClientByID(ctx, t.ClientID)
-	if errors.Is(err, ErrClientNotFound) {
-		return Principal{}, Errorf(CodeAuthInvalid, "Invalid authentication data.")
-	}
-	if err != nil {
-		return Principal{}, err
 	}
 	return Principal{ClientID: c.ID, Scope: c.Scope}, nil
 }

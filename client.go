@@ -89,9 +89,10 @@ type ClientStore interface {
 	DeleteClient(ctx context.Context, id string) error
 	// CreateAccessToken inserts t.
 	CreateAccessToken(ctx context.Context, t AccessToken) error
-	// FindAccessToken returns the token with this hash, expired or not, or
+	// FindAccessToken returns the token with this hash, expired or not, and
+	// its client (one lookup: it runs on every authenticated request), or
 	// ErrAccessTokenNotFound.
-	FindAccessToken(ctx context.Context, hash string) (AccessToken, error)
+	FindAccessToken(ctx context.Context, hash string) (AccessToken, Client, error)
 	// DeleteExpiredAccessTokens deletes tokens that expired before now.
 	DeleteExpiredAccessTokens(ctx context.Context, now time.Time) error
 }

@@ -23,6 +23,9 @@ type callEventRow struct {
 	Note       string    `gorm:"column:note"`
 	Secret     string    `gorm:"column:secret"`
 	ModifiedAt time.Time `gorm:"column:modified_at"`
+	// Total is read-only: FindCallEvents selects the filter's total count
+	// with each row of a page.
+	Total int64 `gorm:"column:total;->"`
 }
 
 func (callEventRow) TableName() string { return "call_events" }
@@ -113,29 +116,36 @@ func (db *DB) CreateCallEvent(ctx context.Context, c callevents.CallEvent, maxPe
 // count, then the page, skipped when the page is empty anyway.
 func (db *DB) FindCallEvents(ctx context.Context, f callevents.CallEventFilter) ([]callevents.CallEvent, int, error) {
 	g := db.gorm.WithContext(ctx)
-	var total int64
-	if err := whereFilter(g.Model(&callEventRow{}), f).Count(&total).Error; err != nil {
-		return nil, 0, formatError(err, reading, nil)
-	}
 	offset := max(f.Offset, 0)
-	if total == 0 || int64(offset) >= total {
-		return []callevents.CallEvent{}, int(total), nil
-	}
 	limit := f.Limit
 	if limit <= 0 {
 		// MySQL accepts OFFSET only after a LIMIT: "no limit" is a huge one.
 		limit = math.MaxInt32
 	}
+	// The window count is computed before LIMIT, so one query returns the
+	// page and the total (SQLite ≥ 3.25, MySQL 8, MariaDB ≥ 10.2).
 	var rows []callEventRow
-	err := whereFilter(g, f).Order("seq").Offset(offset).Limit(limit).Find(&rows).Error
+	err := whereFilter(g.Model(&callEventRow{}), f).Select("*, COUNT(*) OVER () AS total").
+		Order("seq").Offset(offset).Limit(limit).Find(&rows).Error
 	if err != nil {
 		return nil, 0, formatError(err, reading, nil)
+	}
+	if len(rows) == 0 {
+		if offset == 0 {
+			return []callevents.CallEvent{}, 0, nil
+		}
+		// A page past the end has no row to carry the total.
+		var total int64
+		if err := whereFilter(g.Model(&callEventRow{}), f).Count(&total).Error; err != nil {
+			return nil, 0, formatError(err, reading, nil)
+		}
+		return []callevents.CallEvent{}, int(total), nil
 	}
 	items := make([]callevents.CallEvent, len(rows))
 	for i, r := range rows {
 		items[i] = r.callEvent()
 	}
-	return items, int(total), nil
+	return items, int(rows[0].Total), nil
 }
 
 // UpdateCallEvent applies upd to the Call Event with this extension, type

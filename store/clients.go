@@ -139,12 +139,29 @@ func (db *DB) CreateAccessToken(ctx context.Context, t callevents.AccessToken) e
 // FindAccessToken returns the token with this hash, expired or not (the
 // caller tells "expired" from "unknown"), or
 // callevents.ErrAccessTokenNotFound.
-func (db *DB) FindAccessToken(ctx context.Context, hash string) (callevents.AccessToken, error) {
-	var row accessTokenRow
-	if err := db.gorm.WithContext(ctx).Where("hash = ?", hash).Take(&row).Error; err != nil {
-		return callevents.AccessToken{}, formatError(err, reading, callevents.ErrAccessTokenNotFound)
+func (db *DB) FindAccessToken(ctx context.Context, hash string) (callevents.AccessToken, callevents.Client, error) {
+	// One joined query: this runs on every authenticated request.
+	var row struct {
+		Hash       string
+		ClientID   string
+		ExpiresAt  time.Time
+		Name       string
+		Scope      string
+		SecretHash string
+		CreatedAt  time.Time
 	}
-	return callevents.AccessToken{Hash: row.Hash, ClientID: row.ClientID, Expires: row.ExpiresAt.UTC()}, nil
+	res := db.gorm.WithContext(ctx).Table("access_tokens").
+		Select("access_tokens.hash, access_tokens.client_id, access_tokens.expires_at, api_clients.name, api_clients.scope, api_clients.secret_hash, api_clients.created_at").
+		Joins("JOIN api_clients ON api_clients.id = access_tokens.client_id").
+		Where("access_tokens.hash = ?", hash).Limit(1).Scan(&row)
+	if res.Error != nil {
+		return callevents.AccessToken{}, callevents.Client{}, formatError(res.Error, reading, nil)
+	}
+	if res.RowsAffected == 0 {
+		return callevents.AccessToken{}, callevents.Client{}, callevents.ErrAccessTokenNotFound
+	}
+	c := clientRow{ID: row.ClientID, Name: row.Name, Scope: row.Scope, SecretHash: row.SecretHash, CreatedAt: row.CreatedAt}
+	return callevents.AccessToken{Hash: row.Hash, ClientID: row.ClientID, Expires: row.ExpiresAt.UTC()}, c.client(), nil
 }
 
 // DeleteExpiredAccessTokens deletes the tokens whose expiry is before now.

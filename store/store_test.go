@@ -227,7 +227,7 @@ func TestInternalErrorsHideSQL(t *testing.T) {
 			ext := callevents.Extension("0003*210")
 			_, _, findErr := db.FindCallEvents(ctx, callevents.CallEventFilter{Extension: ext})
 			_, findClientErr := db.FindClientByID(ctx, "x")
-			_, findTokenErr := db.FindAccessToken(ctx, "x")
+			_, _, findTokenErr := db.FindAccessToken(ctx, "x")
 			_, clientsErr := db.FindClients(ctx)
 			createErr := db.CreateCallEvent(ctx, callevents.CallEvent{ID: callevents.NewCallEventID(), Extension: ext}, 100)
 			_, updateErr := db.UpdateCallEvent(ctx, ext, 0, "x", callevents.CallEventUpdate{}, time.Now())

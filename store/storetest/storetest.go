@@ -597,18 +597,24 @@ func token(n int, clientID string, expires time.Time) callevents.AccessToken {
 
 func sameToken(t *testing.T, s Store, want callevents.AccessToken) {
 	t.Helper()
-	got, err := s.FindAccessToken(context.Background(), want.Hash)
+	got, client, err := s.FindAccessToken(context.Background(), want.Hash)
 	if err != nil {
 		t.Fatalf("FindAccessToken(%s): %v", want.Hash, err)
 	}
 	if got.Hash != want.Hash || got.ClientID != want.ClientID || !got.Expires.Equal(want.Expires) || got.Expires.Location() != time.UTC {
 		t.Fatalf("got token %+v, want %+v (in UTC)", got, want)
 	}
+	// The token comes with its client, exactly as FindClientByID reads it.
+	byID, err := s.FindClientByID(context.Background(), want.ClientID)
+	must(t, err)
+	if client != byID {
+		t.Fatalf("FindAccessToken returned client %+v, FindClientByID %+v", client, byID)
+	}
 }
 
 func tokenGone(t *testing.T, s Store, hash string) {
 	t.Helper()
-	_, err := s.FindAccessToken(context.Background(), hash)
+	_, _, err := s.FindAccessToken(context.Background(), hash)
 	if !errors.Is(err, callevents.ErrAccessTokenNotFound) {
 		t.Fatalf("FindAccessToken(%s): got %v, want ErrAccessTokenNotFound", hash, err)
 	}
