@@ -23,9 +23,6 @@ type callEventRow struct {
 	Note       string    `gorm:"column:note"`
 	Secret     string    `gorm:"column:secret"`
 	ModifiedAt time.Time `gorm:"column:modified_at"`
-	// Total is read-only: FindCallEvents selects the filter's total count
-	// with each row of a page.
-	Total int64 `gorm:"column:total;->"`
 }
 
 func (callEventRow) TableName() string { return "call_events" }
@@ -122,30 +119,36 @@ func (db *DB) FindCallEvents(ctx context.Context, f callevents.CallEventFilter) 
 		// MySQL accepts OFFSET only after a LIMIT: "no limit" is a huge one.
 		limit = math.MaxInt32
 	}
-	// The window count is computed before LIMIT, so one query returns the
-	// page and the total (SQLite ≥ 3.25, MySQL 8, MariaDB ≥ 10.2).
-	var rows []callEventRow
-	err := whereFilter(g.Model(&callEventRow{}), f).Select("*, COUNT(*) OVER () AS total").
-		Order("seq").Offset(offset).Limit(limit).Find(&rows).Error
+	// Rows are scanned by hand: gorm's reflective scan cost a tenth of a
+	// request on this, the most frequent query.
+	sqlRows, err := whereFilter(g.Model(&callEventRow{}), f).
+		Select("id, extension, type, method, url, status, note, secret, modified_at").
+		Order("seq").Offset(offset).Limit(limit).Rows()
 	if err != nil {
 		return nil, 0, formatError(err, reading, nil)
 	}
-	if len(rows) == 0 {
-		if offset == 0 {
-			return []callevents.CallEvent{}, 0, nil
-		}
-		// A page past the end has no row to carry the total.
-		var total int64
-		if err := whereFilter(g.Model(&callEventRow{}), f).Count(&total).Error; err != nil {
+	defer sqlRows.Close()
+	items := []callevents.CallEvent{}
+	for sqlRows.Next() {
+		var r callEventRow
+		if err := sqlRows.Scan(&r.ID, &r.Extension, &r.Type, &r.Method, &r.URL, &r.Status, &r.Note, &r.Secret, &r.ModifiedAt); err != nil {
 			return nil, 0, formatError(err, reading, nil)
 		}
-		return []callevents.CallEvent{}, int(total), nil
+		items = append(items, r.callEvent())
 	}
-	items := make([]callevents.CallEvent, len(rows))
-	for i, r := range rows {
-		items[i] = r.callEvent()
+	if err := sqlRows.Err(); err != nil {
+		return nil, 0, formatError(err, reading, nil)
 	}
-	return items, int(rows[0].Total), nil
+	// A page that is neither full nor past the end tells the total by
+	// itself; only then is counting skipped.
+	if len(items) < limit && (len(items) > 0 || offset == 0) {
+		return items, offset + len(items), nil
+	}
+	var total int64
+	if err := whereFilter(g.Model(&callEventRow{}), f).Count(&total).Error; err != nil {
+		return nil, 0, formatError(err, reading, nil)
+	}
+	return items, int(total), nil
 }
 
 // UpdateCallEvent applies upd to the Call Event with this extension, type
