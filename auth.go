@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -12,6 +13,15 @@ import (
 
 // TokenTTLDefault is how long an access token lives (VoipNow: 2 hours).
 const TokenTTLDefault = 2 * time.Hour
+
+// TokenCacheTTLDefault is how long a verified access token is trusted
+// without asking the store again; it bounds how long a removed client's
+// tokens keep working.
+const TokenCacheTTLDefault = 5 * time.Second
+
+// tokenCacheMax bounds the cache; when full it is emptied, which only costs
+// store lookups.
+const tokenCacheMax = 10000
 
 // Credentials are what a caller presents: an access token, or a client id
 // (username) and secret (password).
@@ -32,8 +42,21 @@ type Authenticator struct {
 	Store ClientStore
 	// TokenTTL is the lifetime of issued tokens; 0 means TokenTTLDefault.
 	TokenTTL time.Duration
+	// TokenCacheTTL is how long a verified token is trusted without a store
+	// lookup (never past its expiry); 0 means TokenCacheTTLDefault and a
+	// negative value turns the cache off.
+	TokenCacheTTL time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+
+	mu     sync.Mutex
+	tokens map[string]cachedToken // token hash → verified principal
+}
+
+type cachedToken struct {
+	principal Principal
+	expires   time.Time // the token's own expiry
+	until     time.Time // when to ask the store again
 }
 
 func (a *Authenticator) now() time.Time {
@@ -121,18 +144,59 @@ func (a *Authenticator) Authenticate(ctx context.Context, cred Credentials) (Pri
 }
 
 // AuthenticateToken checks a bearer token (100 unknown, 102 expired).
+// A token verified in the last TokenCacheTTL is not looked up again.
 func (a *Authenticator) AuthenticateToken(ctx context.Context, token string) (Principal, error) {
-	t, c, err := a.Store.FindAccessToken(ctx, hashToken(token))
+	hash := hashToken(token)
+	now := a.now()
+	if p, expires, ok := a.cached(hash, now); ok {
+		if !now.Before(expires) {
+			return Principal{}, Errorf(CodeTokenExpired, "Access token expired: request a new one.")
+		}
+		return p, nil
+	}
+	t, c, err := a.Store.FindAccessToken(ctx, hash)
 	if errors.Is(err, ErrAccessTokenNotFound) {
 		return Principal{}, Errorf(CodeAuthInvalid, "Invalid authentication data.")
 	}
 	if err != nil {
 		return Principal{}, err
 	}
-	if !a.now().Before(t.Expires) {
+	if !now.Before(t.Expires) {
 		return Principal{}, Errorf(CodeTokenExpired, "Access token expired: request a new one.")
 	}
-	return Principal{ClientID: c.ID, Scope: c.Scope}, nil
+	p := Principal{ClientID: c.ID, Scope: c.Scope}
+	a.remember(hash, p, t.Expires, now)
+	return p, nil
+}
+
+func (a *Authenticator) cacheTTL() time.Duration {
+	if a.TokenCacheTTL == 0 {
+		return TokenCacheTTLDefault
+	}
+	return a.TokenCacheTTL
+}
+
+func (a *Authenticator) cached(hash string, now time.Time) (Principal, time.Time, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e, ok := a.tokens[hash]
+	if !ok || !now.Before(e.until) {
+		return Principal{}, time.Time{}, false
+	}
+	return e.principal, e.expires, true
+}
+
+func (a *Authenticator) remember(hash string, p Principal, expires, now time.Time) {
+	ttl := a.cacheTTL()
+	if ttl < 0 {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.tokens == nil || len(a.tokens) >= tokenCacheMax {
+		a.tokens = make(map[string]cachedToken)
+	}
+	a.tokens[hash] = cachedToken{principal: p, expires: expires, until: now.Add(ttl)}
 }
 
 func hashToken(token string) string {

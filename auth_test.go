@@ -1,0 +1,118 @@
+package callevents_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/store"
+)
+
+// fakeClock is a settable time source.
+type fakeClock struct{ now time.Time }
+
+func (c *fakeClock) Now() time.Time { return c.now }
+
+func mustOpenStore(t *testing.T) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "auth.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func mustCreateClient(t *testing.T, db *store.DB, scope callevents.Scope) (callevents.Client, string) {
+	t.Helper()
+	c, secret, err := callevents.NewClient("test", scope, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateClient(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	return c, secret
+}
+
+// Ensure tokens and client secrets authenticate, wrong ones get 100, and an
+// expired token gets 102, also while it is cached.
+func TestAuthenticate(t *testing.T) {
+	ctx := context.Background()
+	db := mustOpenStore(t)
+	clock := &fakeClock{now: time.Now()}
+	auth := &callevents.Authenticator{Store: db, TokenTTL: 10 * time.Second, TokenCacheTTL: time.Minute, Now: clock.Now}
+	c, secret := mustCreateClient(t, db, "org:0003")
+
+	token, ttl, err := auth.IssueToken(ctx, c.ID, secret)
+	if err != nil || ttl != 10*time.Second {
+		t.Fatalf("IssueToken: %v %v", ttl, err)
+	}
+	for name, cred := range map[string]callevents.Credentials{"token": {AccessToken: token}, "secret": {Username: c.ID, Password: secret}} {
+		p, err := auth.Authenticate(ctx, cred)
+		if err != nil || p.ClientID != c.ID || p.Scope != "org:0003" {
+			t.Errorf("%s: %+v %v", name, p, err)
+		}
+	}
+	for name, cred := range map[string]callevents.Credentials{
+		"none": {}, "unknown-token": {AccessToken: "x"}, "wrong-secret": {Username: c.ID, Password: "x"},
+		"unknown-client": {Username: "x", Password: secret},
+	} {
+		if _, err := auth.Authenticate(ctx, cred); callevents.ErrorCode(err, 0) != callevents.CodeAuthInvalid {
+			t.Errorf("%s: %v, want code 100", name, err)
+		}
+	}
+	if _, _, err := auth.IssueToken(ctx, c.ID, "wrong"); callevents.ErrorCode(err, 0) != callevents.CodeAuthInvalid {
+		t.Errorf("IssueToken with a wrong secret: %v", err)
+	}
+	clock.now = clock.now.Add(11 * time.Second) // past the token, within the cache
+	if _, err := auth.Authenticate(ctx, callevents.Credentials{AccessToken: token}); callevents.ErrorCode(err, 0) != callevents.CodeTokenExpired {
+		t.Errorf("expired cached token: %v, want code 102", err)
+	}
+}
+
+// Ensure a removed client's token stops working once the cache TTL has
+// passed, and at once with the cache off.
+func TestTokenCacheBoundsRevocation(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name     string
+		cacheTTL time.Duration
+		wait     time.Duration // after removal: still accepted before this
+	}{
+		{"cached", 5 * time.Second, 5 * time.Second},
+		{"off", -1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := mustOpenStore(t)
+			clock := &fakeClock{now: time.Now()}
+			auth := &callevents.Authenticator{Store: db, TokenCacheTTL: tc.cacheTTL, Now: clock.Now}
+			c, secret := mustCreateClient(t, db, "admin")
+			token, _, err := auth.IssueToken(ctx, c.ID, secret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := auth.Authenticate(ctx, callevents.Credentials{AccessToken: token}); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.DeleteClient(ctx, c.ID); err != nil {
+				t.Fatal(err)
+			}
+			if tc.wait > 0 {
+				clock.now = clock.now.Add(tc.wait - time.Second)
+				if _, err := auth.Authenticate(ctx, callevents.Credentials{AccessToken: token}); err != nil {
+					t.Errorf("within the cache TTL: %v", err)
+				}
+				clock.now = clock.now.Add(time.Second)
+			}
+			if _, err := auth.Authenticate(ctx, callevents.Credentials{AccessToken: token}); callevents.ErrorCode(err, 0) != callevents.CodeAuthInvalid {
+				t.Errorf("token of a removed client: %v, want code 100", err)
+			}
+		})
+	}
+}
