@@ -278,7 +278,7 @@ func marshalResponse(buf *bytes.Buffer, v12 bool, resp any) error {
 	}
 	buf.WriteString(xml.Header)
 	buf.WriteString(`<soap:Envelope xmlns:soap="` + ns + `"><soap:Body>`)
-	if err := xml.NewEncoder(buf).Encode(resp); err != nil {
+	if err := encodeResponse(buf, resp); err != nil {
 		return err
 	}
 	buf.WriteString(`</soap:Body></soap:Envelope>`)
