@@ -32,11 +32,31 @@ type request struct {
 }
 
 // credentialsHeader matches userCredentials children in any namespace:
-// PHP's SoapHeader with an array sends them unqualified.
+// PHP's SoapHeader with an object sends them unqualified. Items is the form
+// PHP gives an array header outside the WSDL's namespace (an Apache map:
+// <item><key>username</key><value>…</value></item>).
 type credentialsHeader struct {
 	AccessToken string `xml:"accessToken"`
 	Username    string `xml:"username"`
 	Password    string `xml:"password"`
+	Items       []struct {
+		Key   string `xml:"key"`
+		Value string `xml:"value"`
+	} `xml:"item"`
+}
+
+func (h credentialsHeader) credentials() callevents.Credentials {
+	for _, item := range h.Items {
+		switch strings.TrimSpace(item.Key) {
+		case "accessToken":
+			h.AccessToken = item.Value
+		case "username":
+			h.Username = item.Value
+		case "password":
+			h.Password = item.Value
+		}
+	}
+	return callevents.Credentials{AccessToken: strings.TrimSpace(h.AccessToken), Username: strings.TrimSpace(h.Username), Password: h.Password}
 }
 
 // envelopeError is a malformed request: code 400, a Client/Sender fault
@@ -138,7 +158,7 @@ func decodeHeader(d *xml.Decoder, req *request, envNS string) error {
 				if err := d.DecodeElement(&h, &t); err != nil {
 					return malformed(req.v12, "Malformed request: the userCredentials header is not well-formed (%s).", xmlErrorText(err))
 				}
-				req.credentials = callevents.Credentials{AccessToken: strings.TrimSpace(h.AccessToken), Username: strings.TrimSpace(h.Username), Password: h.Password}
+				req.credentials = h.credentials()
 				continue
 			}
 			if mustUnderstand(t, envNS) {

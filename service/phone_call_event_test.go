@@ -211,6 +211,8 @@ func TestHeaderVariants(t *testing.T) {
 	for name, header := range map[string]string{
 		"4psa-namespace": `<h:userCredentials xmlns:h="http://4psa.com/HeaderData.xsd/3.5.0"><h:accessToken>` + b.tokens["admin"] + `</h:accessToken></h:userCredentials>`,
 		"unqualified":    `<v1:userCredentials><accessToken>` + b.tokens["admin"] + `</accessToken></v1:userCredentials>`,
+		// What PHP's SoapHeader sends for an array outside the WSDL's namespace.
+		"php-apache-map": `<ns2:userCredentials xmlns:ns2="http://4psa.com/HeaderData.xsd/3.5.0" xmlns:ns3="http://xml.apache.org/xml-soap" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="ns3:Map"><item><key>username</key><value>` + idSecret[0] + `</value></item><item><key>password</key><value>` + idSecret[1] + `</value></item></ns2:userCredentials>`,
 		"password":       `<v1:userCredentials><v1:username>` + idSecret[0] + `</v1:username><v1:password>` + idSecret[1] + `</v1:password></v1:userCredentials>`,
 	} {
 		t.Run(name, func(t *testing.T) {

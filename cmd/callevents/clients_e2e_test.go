@@ -472,6 +472,11 @@ type e2eReport struct {
 	// made VoipNow style (4psa namespace, stdClass, unqualified children).
 	HeaderChildren string            `json:"headerChildren"`
 	VoipnowHeader  *e2eVoipnowHeader `json:"voipnowHeader"`
+	// php only: the same header built from an array, sent as an Apache map.
+	VoipnowArrayHeader *struct {
+		Map   bool `json:"map"`
+		Total int  `json:"total"`
+	} `json:"voipnowArrayHeader"`
 }
 
 type e2eVoipnowHeader struct {
@@ -696,6 +701,9 @@ func checkE2EReport(t *testing.T, c e2eClient, rep e2eReport) {
 	if c.voipnow {
 		if v := rep.VoipnowHeader; v == nil || v.Children != "unqualified" || v.Total != 0 {
 			t.Errorf("VoipNow-style header (4psa namespace, unqualified children): %+v, want accepted", v)
+		}
+		if v := rep.VoipnowArrayHeader; v == nil || !v.Map || v.Total != 0 {
+			t.Errorf("VoipNow-style header from a PHP array (Apache map): %+v, want accepted", v)
 		}
 		if rep.HeaderChildren == "" {
 			t.Errorf("the client did not report how it sent userCredentials")

@@ -85,6 +85,11 @@ final class Session
 
     // headerChildren tells how the last request's userCredentials children
     // were written: "qualified" (in the header's namespace) or "unqualified".
+    public function lastRequest(): string
+    {
+        return (string) $this->client->__getLastRequest();
+    }
+
     public function headerChildren(): string
     {
         // (php-soap does not need the dom extension, so read PHP's own,
@@ -156,6 +161,13 @@ try {
     $r = $voipnow->call('GetPhoneCallEvents', ['extension' => $EXT]);
     $report['voipnowHeader'] = ['children' => $voipnow->headerChildren(), 'total' => $r->totalResults];
     expect($report['voipnowHeader'] === ['children' => 'unqualified', 'total' => 0], 'VoipNow header ' . show($report['voipnowHeader']));
+    // The same header built from an array: outside the WSDL's namespace PHP
+    // sends it as an Apache map (<item><key>username</key><value>…).
+    $voipnowArray = new Session(getenv('CE_CLIENT_ID'), getenv('CE_CLIENT_SECRET'), SOAP_1_1,
+                                'http://4psa.com/HeaderData.xsd/3.5.0', false);
+    $r = $voipnowArray->call('GetPhoneCallEvents', ['extension' => $EXT]);
+    $report['voipnowArrayHeader'] = ['map' => str_contains($voipnowArray->lastRequest(), '<key>username</key>'), 'total' => $r->totalResults];
+    expect($report['voipnowArrayHeader'] === ['map' => true, 'total' => 0], 'VoipNow array header ' . show($report['voipnowArrayHeader']));
 
     // 1. Add three Call Events.
     $adds = [
