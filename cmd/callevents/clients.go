@@ -44,14 +44,7 @@ func runClients(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprint(stderr, clientsUsage)
 		return errUsage
 	}
-	if err := parseFlags(fs, args[1:]); err != nil {
-		return err
-	}
-	log, err := newLogger(cfg, stderr)
-	if err != nil {
-		return err
-	}
-	db, err := openStore(ctx, cfg, log)
+	_, db, err := openCommand(ctx, fs, args[1:], &cfg, stderr)
 	if err != nil {
 		return err
 	}

@@ -9,14 +9,7 @@ import (
 // runMigrate applies pending migrations and prints the schema version.
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg config
-	if err := parseFlags(newFlagSet("migrate", &cfg, false, stderr), args); err != nil {
-		return err
-	}
-	log, err := newLogger(cfg, stderr)
-	if err != nil {
-		return err
-	}
-	db, err := openStore(ctx, cfg, log)
+	_, db, err := openCommand(ctx, newFlagSet("migrate", &cfg, false, stderr), args, &cfg, stderr)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,14 +22,7 @@ import (
 // is ordered: stop accepting, finish requests in flight, then close the DB.
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	var cfg config
-	if err := parseFlags(newFlagSet("serve", &cfg, true, stderr), args); err != nil {
-		return err
-	}
-	log, err := newLogger(cfg, stderr)
-	if err != nil {
-		return err
-	}
-	db, err := openStore(ctx, cfg, log)
+	log, db, err := openCommand(ctx, newFlagSet("serve", &cfg, true, stderr), args, &cfg, stderr)
 	if err != nil {
 		return err
 	}
@@ -100,6 +94,23 @@ func newHandler(db *store.DB, cfg config, log *slog.Logger) http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	return mux
+}
+
+// openCommand parses a command's flags, then builds its logger and opens and
+// migrates its database: the start of every command that uses the store.
+func openCommand(ctx context.Context, fs *flag.FlagSet, args []string, cfg *config, stderr io.Writer) (*slog.Logger, *store.DB, error) {
+	if err := parseFlags(fs, args); err != nil {
+		return nil, nil, err
+	}
+	log, err := newLogger(*cfg, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := openStore(ctx, *cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return log, db, nil
 }
 
 func openStore(ctx context.Context, cfg config, log *slog.Logger) (*store.DB, error) {
