@@ -109,8 +109,8 @@ func (db *DB) CreateCallEvent(ctx context.Context, c callevents.CallEvent, maxPe
 
 // FindCallEvents returns the page of Call Events selected by f in seq
 // order (oldest first) and how many match without paging. Limit 0 means no
-// limit; a negative Offset or Limit counts as 0. Two indexed queries: the
-// count, then the page, skipped when the page is empty anyway.
+// limit; a negative Offset or Limit counts as 0. One indexed query for the
+// page, and a count only when the page is full or past the end.
 func (db *DB) FindCallEvents(ctx context.Context, f callevents.CallEventFilter) ([]callevents.CallEvent, int, error) {
 	g := db.gorm.WithContext(ctx)
 	offset := max(f.Offset, 0)
