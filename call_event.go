@@ -281,9 +281,11 @@ type CallEventStore interface {
 	FindCallEvents(ctx context.Context, f CallEventFilter) ([]CallEvent, int, error)
 	// UpdateCallEvent applies upd to the Call Event with this extension, type
 	// and id, sets Modified to now, and returns the result. The caller has
-	// validated upd. Returns 255 if there is no such Call Event.
+	// validated upd. Returns 255 if there is no such Call Event. Disabling
+	// a Call Event cancels its pending deliveries in the same transaction.
 	UpdateCallEvent(ctx context.Context, ext Extension, typ EventType, id string, upd CallEventUpdate, now time.Time) (CallEvent, error)
 	// DeleteCallEvents deletes the Call Events selected by f (paging ignored)
-	// and returns their ids. Returns 255 if f.ID is set and matches nothing.
+	// and returns their ids, cancelling their pending deliveries in the
+	// same transaction. Returns 255 if f.ID is set and matches nothing.
 	DeleteCallEvents(ctx context.Context, f CallEventFilter) ([]string, error)
 }

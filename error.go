@@ -40,7 +40,9 @@ func (c Code) Internal() bool { return c == CodeRetrieveFailed || c == CodeUpdat
 type Error struct {
 	Code    Code
 	Message string
-	Err     error
+	// Field names the request field at fault, when there is one.
+	Field string
+	Err   error
 }
 
 func (e *Error) Error() string {
@@ -57,9 +59,25 @@ func Errorf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
+// FieldError returns a coded error about one request field.
+func FieldError(code Code, field, message string) *Error {
+	return &Error{Code: code, Field: field, Message: message}
+}
+
+// ErrorField returns the field of the first *Error in err's chain, or "".
+func ErrorField(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Field
+	}
+	return ""
+}
+
 // MissingParameter returns the 117 error for a required parameter.
 func MissingParameter(name string) *Error {
-	return Errorf(CodeMissingParameter, "Request invalid. Missing parameter %s", name)
+	e := Errorf(CodeMissingParameter, "Request invalid. Missing parameter %s", name)
+	e.Field = name
+	return e
 }
 
 // RetrieveFailed wraps an internal read failure as code 151.

@@ -1,0 +1,72 @@
+package callevents_test
+
+import (
+	"testing"
+
+	"github.com/callevents/callevents"
+)
+
+func TestCallActivityValidate(t *testing.T) {
+	ok := callevents.CallActivity{CallID: "c1", Phase: callevents.PhaseHangup, CallerExtension: "0003*210", CalledExtension: "0003*211", Status: "BUSY"}
+	for name, tc := range map[string]struct {
+		change func(*callevents.CallActivity)
+		code   callevents.Code
+		field  string
+	}{
+		"ok":                {func(*callevents.CallActivity) {}, 0, ""},
+		"no-call-id":        {func(a *callevents.CallActivity) { a.CallID = " " }, callevents.CodeMissingParameter, "callId"},
+		"no-phase":          {func(a *callevents.CallActivity) { a.Phase = "" }, callevents.CodeMissingParameter, "phase"},
+		"bad-phase":         {func(a *callevents.CallActivity) { a.Phase = "ring" }, callevents.CodeMalformedRequest, "phase"},
+		"no-extension":      {func(a *callevents.CallActivity) { a.CallerExtension, a.CalledExtension = "", "" }, callevents.CodeMissingParameter, "callerExtension"},
+		"bad-called":        {func(a *callevents.CallActivity) { a.CalledExtension = "211" }, callevents.CodeExtensionInvalid, "calledExtension"},
+		"bad-status":        {func(a *callevents.CallActivity) { a.Status = "GONE" }, callevents.CodeMalformedRequest, "status"},
+		"status-not-hangup": {func(a *callevents.CallActivity) { a.Phase = callevents.PhaseDial }, callevents.CodeMalformedRequest, "status"},
+		"long-name":         {func(a *callevents.CallActivity) { a.CallerIDName = string(make([]byte, 257)) }, callevents.CodeMalformedRequest, "callerIdName"},
+	} {
+		a := ok
+		tc.change(&a)
+		err := a.Validate()
+		if code := callevents.ErrorCode(err, 0); code != tc.code || callevents.ErrorField(err) != tc.field {
+			t.Errorf("%s: code %d field %q, want %d %q", name, code, callevents.ErrorField(err), tc.code, tc.field)
+		}
+	}
+}
+
+// Ensure the fan-out of SPEC §7 and the ten parameters of §6, in order.
+func TestExtensionEvents(t *testing.T) {
+	a := callevents.CallActivity{CallID: "1795869401.0", Phase: callevents.PhaseDial, CallerExtension: "0003*210", CallerIDNum: "210",
+		CallerIDName: "Alice Ng", CalledExtension: "0003*211", CalledNumber: "211", CalledDID: "+40 21 555 0100"}
+	evs := a.ExtensionEvents()
+	if len(evs) != 2 || evs[0].Extension != "0003*210" || evs[0].Type != callevents.DialOut || evs[1].Extension != "0003*211" || evs[1].Type != callevents.DialIn {
+		t.Fatalf("dial fan-out: %+v", evs)
+	}
+	want := "CallID=1795869401.0&CallerIDNum=210&CallerIDName=Alice+Ng&CalledDID=%2B40+21+555+0100&CalledExtension=0003%2A211&CallStatus=CALLING&CallFlow=OUT&CallerExtension=0003%2A210&CalledNumber=211&CallAPIID="
+	if got := evs[0].Params.Encode(); got != want {
+		t.Errorf("payload\n got  %s\n want %s", got, want)
+	}
+	if evs[1].Params.CallFlow != "IN" {
+		t.Errorf("called side CallFlow %q", evs[1].Params.CallFlow)
+	}
+	a.Phase = callevents.PhaseAnswer
+	evs = a.ExtensionEvents()
+	if evs[0].Type != callevents.AnswerOut || evs[1].Type != callevents.AnswerIn || evs[0].Params.CallStatus != "ANSWER" {
+		t.Errorf("answer fan-out: %+v", evs)
+	}
+	a.Phase, a.CallerExtension = callevents.PhaseHangup, ""
+	evs = a.ExtensionEvents()
+	if len(evs) != 1 || evs[0].Type != callevents.Hangup || evs[0].Params.CallStatus != "UNKNOWN" {
+		t.Errorf("hangup without status: %+v", evs)
+	}
+}
+
+func TestOrderKey(t *testing.T) {
+	if a, b := callevents.OrderKey("https://CRM.example.com:8443/in?x=1", "c1"), callevents.OrderKey("https://crm.example.com:8443/hangup", "c1"); a != b {
+		t.Errorf("one receiver, one call: %q != %q", a, b)
+	}
+	if a, b := callevents.OrderKey("https://crm.example.com/in", "c1"), callevents.OrderKey("https://crm.example.com/in", "c2"); a == b {
+		t.Error("two calls share an order key")
+	}
+	if a, b := callevents.OrderKey("https://crm.example.com/in", "c1"), callevents.OrderKey("https://log.example.com/in", "c1"); a == b {
+		t.Error("two receivers share an order key")
+	}
+}

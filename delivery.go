@@ -1,0 +1,170 @@
+package callevents
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// DeliveryState is where a delivery is in its life:
+//
+//	pending ──claim──▶ running ──2xx──▶ delivered
+//	   ▲                  │──retryable failure, attempts left──▶ pending (later)
+//	   │                  │──no attempts left──▶ failed
+//	   └──resend──────────┴──410, or its Call Event disabled/deleted──▶ cancelled
+//
+// A running delivery whose lease expires (its worker died) is pending again.
+type DeliveryState string
+
+// Delivery states.
+const (
+	DeliveryPending   DeliveryState = "pending"
+	DeliveryRunning   DeliveryState = "running"
+	DeliveryDelivered DeliveryState = "delivered"
+	DeliveryFailed    DeliveryState = "failed"
+	DeliveryCancelled DeliveryState = "cancelled"
+)
+
+// Valid reports whether s is one of the five states.
+func (s DeliveryState) Valid() bool {
+	switch s {
+	case DeliveryPending, DeliveryRunning, DeliveryDelivered, DeliveryFailed, DeliveryCancelled:
+		return true
+	}
+	return false
+}
+
+// Finished reports whether s is final (until an admin resends).
+func (s DeliveryState) Finished() bool {
+	return s == DeliveryDelivered || s == DeliveryFailed || s == DeliveryCancelled
+}
+
+// Delivery is one request owed to one Call Event for one extension event.
+type Delivery struct {
+	// ID is sent as webhook-id, the same on every attempt.
+	ID          string
+	CallEventID string
+	Extension   Extension
+	Type        EventType
+	CallID      string
+	// Payload is Params.Encode() of the event: what is sent and signed.
+	Payload string
+	// OrderKey groups the deliveries that go out one at a time, in order:
+	// one call's events to one receiver (see OrderKey).
+	OrderKey      string
+	State         DeliveryState
+	Attempts      int // attempts made so far (the one in flight included)
+	NextAttemptAt time.Time
+	Created       time.Time // when the activity was accepted
+	Finished      time.Time // zero until delivered, failed or cancelled
+	LastStatus    int       // HTTP status of the last attempt; 0 if none
+	LastError     string    // error class of the last attempt; "" if none
+
+	// Set by ClaimDue from the Call Event as it is now.
+	URL    string
+	Method Method
+	Secret string
+
+	// History is every attempt, oldest first (FindDeliveries fills it).
+	History []DeliveryAttempt
+}
+
+// DeliveryAttempt records one attempt (SPEC.md §8).
+type DeliveryAttempt struct {
+	Attempt    int
+	At         time.Time
+	StatusCode int    // 0 when there was no HTTP response
+	ErrorClass string // "" on success; e.g. "timeout", "connect", "http_status", "policy"
+	Latency    time.Duration
+}
+
+// NewDeliveryID returns a webhook-id: "dlv_" and 26 alphanumerics (no '.',
+// as Standard Webhooks requires).
+func NewDeliveryID() string { return "dlv_" + randomAlphanumerics(26) }
+
+// OrderKey is the ordering group of a delivery: the receiver (scheme, host
+// and port of the URL, lower case) and the call. A receiver sees the events
+// of one call in the order they happened (a Hangup never overtakes its
+// Dial-In), while other calls and other receivers proceed in parallel.
+func OrderKey(rawURL, callID string) string {
+	receiver := rawURL
+	if u, err := url.Parse(rawURL); err == nil {
+		receiver = strings.ToLower(u.Scheme + "://" + u.Host)
+	}
+	return receiver + " " + callID
+}
+
+// AttemptOutcome is what a worker reports after an attempt.
+type AttemptOutcome struct {
+	DeliveryID string
+	Attempt    DeliveryAttempt
+	// Next is the state to move to: delivered, pending (retry at
+	// NextAttemptAt), failed or cancelled.
+	Next          DeliveryState
+	NextAttemptAt time.Time
+	// DisableCallEvent disables the Call Event (the receiver answered 410)
+	// and cancels its other pending deliveries, in the same transaction.
+	DisableCallEvent bool
+}
+
+// DeliveryFilter selects deliveries of one extension. Empty fields do not
+// filter. Offset and Limit page the result (Limit 0: no limit).
+type DeliveryFilter struct {
+	Extension   Extension
+	CallEventID string
+	CallID      string
+	State       DeliveryState
+	Offset      int
+	Limit       int
+}
+
+// DeliveryStore is the durable delivery queue. Implementations return
+// coded errors: 256 for a missing delivery, 151/152 wrapping internal ones.
+type DeliveryStore interface {
+	// AcceptActivity stores the activities and, in the same transaction, a
+	// pending delivery (due now) for every enabled Call Event that matches
+	// one of their ExtensionEvents. An activity whose DedupeKey was accepted
+	// before adds nothing. Returns the number of deliveries queued; they
+	// are durable when it returns.
+	AcceptActivity(ctx context.Context, activities []CallActivity, now time.Time) (int, error)
+	// ClaimDue leases up to n deliveries to worker until now+lease: pending,
+	// due (NextAttemptAt <= now), and with no earlier unfinished delivery of
+	// the same OrderKey. Each gets Attempts+1, state running, and the URL,
+	// Method and Secret of its Call Event. A delivery whose Call Event is
+	// gone or disabled is cancelled instead of claimed.
+	ClaimDue(ctx context.Context, worker string, n int, now time.Time, lease time.Duration) ([]Delivery, error)
+	// RecordAttempt stores the attempt and moves the delivery to o.Next,
+	// but only while worker still holds its lease (else it does nothing and
+	// returns nil: a rescuer gave the delivery to someone else).
+	RecordAttempt(ctx context.Context, worker string, o AttemptOutcome) error
+	// ReleaseClaims gives worker's leased deliveries back as pending, due
+	// now, without counting the attempt (graceful shutdown).
+	ReleaseClaims(ctx context.Context, worker string, ids []string) error
+	// RescueExpired makes running deliveries whose lease ended before now
+	// pending and due now, and returns how many.
+	RescueExpired(ctx context.Context, now time.Time) (int, error)
+	// CleanFinished deletes deliveries finished before before (with their
+	// attempts) and activities accepted before before; returns deliveries deleted.
+	CleanFinished(ctx context.Context, before time.Time) (int, error)
+	// FindDeliveries returns a page of deliveries (newest first) with their
+	// History, and the total without paging.
+	FindDeliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, int, error)
+	// ResendDelivery makes a delivered or failed delivery of ext pending and
+	// due now, keeping its id and history. Returns 256 if there is no such
+	// delivery, and 400 when it is pending or running.
+	ResendDelivery(ctx context.Context, ext Extension, id string, now time.Time) (Delivery, error)
+}
+
+// TestResult is the outcome of a synthetic request sent now.
+type TestResult struct {
+	StatusCode int
+	ErrorClass string
+	Latency    time.Duration
+}
+
+// CallEventTester sends a synthetic event to a Call Event right away,
+// outside the queue (implemented by the dispatcher).
+type CallEventTester interface {
+	TestCallEvent(ctx context.Context, c CallEvent) (TestResult, error)
+}

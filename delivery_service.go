@@ -1,0 +1,132 @@
+package callevents
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// MaxActivitiesPerRequest bounds one intake request.
+const MaxActivitiesPerRequest = 1000
+
+// ActivityService accepts call activity from the PBX (SPEC.md §7).
+type ActivityService struct {
+	Store DeliveryStore
+	// Queued, when set, is called after deliveries are durably queued, so
+	// that a dispatcher in the same process starts at once instead of at
+	// its next poll.
+	Queued func(n int)
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// AcceptActivity validates and stores activities for a pbx or admin client
+// and returns how many deliveries were queued. Returns 103 for another
+// scope and the activity's field error (Field prefixed with the item's
+// index, "[2].phase", when there are several); nothing is stored then.
+func (s *ActivityService) AcceptActivity(ctx context.Context, p Principal, activities []CallActivity) (int, error) {
+	if !p.Scope.CanReportCalls() {
+		return 0, Errorf(CodeAccessDenied, "Access denied: only pbx and admin clients may report call activity.")
+	}
+	if len(activities) == 0 {
+		return 0, FieldError(CodeMissingParameter, "callId", "No call activity in the request.")
+	}
+	if len(activities) > MaxActivitiesPerRequest {
+		return 0, Errorf(CodeMalformedRequest, "At most %d activities per request.", MaxActivitiesPerRequest)
+	}
+	now := time.Now()
+	if s.Now != nil {
+		now = s.Now()
+	}
+	now = now.UTC()
+	for i := range activities {
+		if err := activities[i].Validate(); err != nil {
+			if len(activities) > 1 {
+				e := *err.(*Error)
+				e.Field = fmt.Sprintf("[%d].%s", i, e.Field)
+				return 0, &e
+			}
+			return 0, err
+		}
+		if activities[i].Time.IsZero() {
+			activities[i].Time = now
+		}
+	}
+	n, err := s.Store.AcceptActivity(ctx, activities, now)
+	if err != nil {
+		return 0, err
+	}
+	if n > 0 && s.Queued != nil {
+		s.Queued(n)
+	}
+	return n, nil
+}
+
+// DeliveryService lets an admin see and repair deliveries (SPEC.md §8),
+// scoped like Call Events.
+type DeliveryService struct {
+	Store      DeliveryStore
+	CallEvents CallEventStore
+	Tester     CallEventTester
+	// Queued is called after a resend, like ActivityService.Queued.
+	Queued func(n int)
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+func (s *DeliveryService) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// FindDeliveries returns a page of the extension's deliveries, newest first,
+// and the total. Returns 103, 307, and 400 for an unknown state.
+func (s *DeliveryService) FindDeliveries(ctx context.Context, p Principal, f DeliveryFilter) ([]Delivery, int, error) {
+	if err := authorize(p, f.Extension); err != nil {
+		return nil, 0, err
+	}
+	if f.State != "" && !f.State.Valid() {
+		return nil, 0, FieldError(CodeMalformedRequest, "state", "state must be pending, running, delivered, failed or cancelled.")
+	}
+	if f.Offset < 0 || f.Limit < 1 || f.Limit > MaxPageCount {
+		return nil, 0, Errorf(CodePagingInvalid, "Paging is invalid: startIndex must be 0 or more and count 1 to %d.", MaxPageCount)
+	}
+	return s.Store.FindDeliveries(ctx, f)
+}
+
+// ResendDelivery queues a delivered or failed delivery again, due now.
+// Returns 103, 256, and 400 when it is still pending or running.
+func (s *DeliveryService) ResendDelivery(ctx context.Context, p Principal, ext Extension, id string) (Delivery, error) {
+	if err := authorize(p, ext); err != nil {
+		return Delivery{}, err
+	}
+	d, err := s.Store.ResendDelivery(ctx, ext, id, s.now())
+	if err != nil {
+		return Delivery{}, err
+	}
+	if s.Queued != nil {
+		s.Queued(1)
+	}
+	return d, nil
+}
+
+// TestCallEvent sends a synthetic event to the Call Event now and reports
+// the outcome; a failed request is a result, not an error. Returns 103, 255.
+func (s *DeliveryService) TestCallEvent(ctx context.Context, p Principal, ext Extension, typ EventType, id string) (TestResult, error) {
+	if err := authorize(p, ext); err != nil {
+		return TestResult{}, err
+	}
+	if !typ.Valid() {
+		return TestResult{}, CallEvent{Extension: ext, Type: typ}.Validate()
+	}
+	items, _, err := s.CallEvents.FindCallEvents(ctx, CallEventFilter{Extension: ext, Type: &typ, ID: &id, Limit: 1})
+	if err != nil {
+		return TestResult{}, err
+	}
+	if len(items) == 0 {
+		return TestResult{}, Errorf(CodeCallEventNotFound, "Phone call event %q not found.", truncate(id, 64))
+	}
+	return s.Tester.TestCallEvent(ctx, items[0])
+}
