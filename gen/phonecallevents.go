@@ -21,6 +21,20 @@ type AnyURI string
 
 type NCName string
 
+type DeliveryState string
+
+const (
+	DeliveryStatePending DeliveryState = "pending"
+
+	DeliveryStateRunning DeliveryState = "running"
+
+	DeliveryStateDelivered DeliveryState = "delivered"
+
+	DeliveryStateFailed DeliveryState = "failed"
+
+	DeliveryStateCancelled DeliveryState = "cancelled"
+)
+
 type UserCredentials struct {
 	XMLName xml.Name `xml:"urn:callevents:phonecallevents:1 userCredentials"`
 
@@ -153,6 +167,70 @@ type DelPhoneCallEventResponse struct {
 	Id []string `xml:"id,omitempty" json:"id,omitempty"`
 }
 
+type GetPhoneCallEventDeliveries struct {
+	XMLName xml.Name `xml:"urn:callevents:phonecallevents:1 GetPhoneCallEventDeliveries"`
+
+	Extension string `xml:"extension,omitempty" json:"extension,omitempty"`
+
+	PhoneCallEventId string `xml:"phoneCallEventId,omitempty" json:"phoneCallEventId,omitempty"`
+
+	CallId string `xml:"callId,omitempty" json:"callId,omitempty"`
+
+	State *DeliveryState `xml:"state,omitempty" json:"state,omitempty"`
+
+	StartIndex *int32 `xml:"startIndex,omitempty" json:"startIndex,omitempty"`
+
+	Count *int32 `xml:"count,omitempty" json:"count,omitempty"`
+}
+
+type GetPhoneCallEventDeliveriesResponse struct {
+	XMLName xml.Name `xml:"urn:callevents:phonecallevents:1 GetPhoneCallEventDeliveriesResponse"`
+
+	Delivery []*Delivery `xml:"delivery,omitempty" json:"delivery,omitempty"`
+
+	TotalResults *int32 `xml:"totalResults,omitempty" json:"totalResults,omitempty"`
+}
+
+type ResendPhoneCallEventDelivery struct {
+	XMLName xml.Name `xml:"urn:callevents:phonecallevents:1 ResendPhoneCallEventDelivery"`
+
+	Extension string `xml:"extension,omitempty" json:"extension,omitempty"`
+
+	Id string `xml:"id,omitempty" json:"id,omitempty"`
+}
+
+type ResendPhoneCallEventDeliveryResponse struct {
+	XMLName xml.Name `xml:"urn:callevents:phonecallevents:1 ResendPhoneCallEventDeliveryResponse"`
+
+	Result string `xml:"result,omitempty" json:"result,omitempty"`
+
+	Delivery *Delivery `xml:"delivery,omitempty" json:"delivery,omitempty"`
+}
+
+type TestPhoneCallEvent struct {
+	XMLName xml.Name `xml:"urn:callevents:phonecallevents:1 TestPhoneCallEvent"`
+
+	Extension string `xml:"extension,omitempty" json:"extension,omitempty"`
+
+	Type_ *int32 `xml:"type,omitempty" json:"type,omitempty"`
+
+	Id string `xml:"id,omitempty" json:"id,omitempty"`
+}
+
+type TestPhoneCallEventResponse struct {
+	XMLName xml.Name `xml:"urn:callevents:phonecallevents:1 TestPhoneCallEventResponse"`
+
+	Result string `xml:"result,omitempty" json:"result,omitempty"`
+
+	Delivered *bool `xml:"delivered,omitempty" json:"delivered,omitempty"`
+
+	HttpStatus *int32 `xml:"httpStatus,omitempty" json:"httpStatus,omitempty"`
+
+	Error *string `xml:"error,omitempty" json:"error,omitempty"`
+
+	LatencyMs *int64 `xml:"latencyMs,omitempty" json:"latencyMs,omitempty"`
+}
+
 type PhoneCallEvent struct {
 	Id string `xml:"id,omitempty" json:"id,omitempty"`
 
@@ -171,6 +249,46 @@ type PhoneCallEvent struct {
 	HasSecret *bool `xml:"hasSecret,omitempty" json:"hasSecret,omitempty"`
 
 	Modified soap.XSDDateTime `xml:"modified,omitempty" json:"modified,omitempty"`
+}
+
+type DeliveryAttempt struct {
+	Attempt *int32 `xml:"attempt,omitempty" json:"attempt,omitempty"`
+
+	At soap.XSDDateTime `xml:"at,omitempty" json:"at,omitempty"`
+
+	HttpStatus *int32 `xml:"httpStatus,omitempty" json:"httpStatus,omitempty"`
+
+	Error *string `xml:"error,omitempty" json:"error,omitempty"`
+
+	LatencyMs *int64 `xml:"latencyMs,omitempty" json:"latencyMs,omitempty"`
+}
+
+type Delivery struct {
+	Id string `xml:"id,omitempty" json:"id,omitempty"`
+
+	PhoneCallEventId string `xml:"phoneCallEventId,omitempty" json:"phoneCallEventId,omitempty"`
+
+	Extension string `xml:"extension,omitempty" json:"extension,omitempty"`
+
+	Type_ *int32 `xml:"type,omitempty" json:"type,omitempty"`
+
+	CallId string `xml:"callId,omitempty" json:"callId,omitempty"`
+
+	State *DeliveryState `xml:"state,omitempty" json:"state,omitempty"`
+
+	Attempts *int32 `xml:"attempts,omitempty" json:"attempts,omitempty"`
+
+	Created soap.XSDDateTime `xml:"created,omitempty" json:"created,omitempty"`
+
+	NextAttempt soap.XSDDateTime `xml:"nextAttempt,omitempty" json:"nextAttempt,omitempty"`
+
+	Finished soap.XSDDateTime `xml:"finished,omitempty" json:"finished,omitempty"`
+
+	LastStatus *int32 `xml:"lastStatus,omitempty" json:"lastStatus,omitempty"`
+
+	LastError *string `xml:"lastError,omitempty" json:"lastError,omitempty"`
+
+	Attempt []*DeliveryAttempt `xml:"attempt,omitempty" json:"attempt,omitempty"`
 }
 
 type PhoneCallEventsPort interface {
@@ -214,6 +332,30 @@ type PhoneCallEventsPort interface {
 	DelPhoneCallEvent(request *DelPhoneCallEvent) (*DelPhoneCallEventResponse, error)
 
 	DelPhoneCallEventContext(ctx context.Context, request *DelPhoneCallEvent) (*DelPhoneCallEventResponse, error)
+
+	// Error can be either of the following types:
+	//
+	//   - serviceFault
+
+	GetPhoneCallEventDeliveries(request *GetPhoneCallEventDeliveries) (*GetPhoneCallEventDeliveriesResponse, error)
+
+	GetPhoneCallEventDeliveriesContext(ctx context.Context, request *GetPhoneCallEventDeliveries) (*GetPhoneCallEventDeliveriesResponse, error)
+
+	// Error can be either of the following types:
+	//
+	//   - serviceFault
+
+	ResendPhoneCallEventDelivery(request *ResendPhoneCallEventDelivery) (*ResendPhoneCallEventDeliveryResponse, error)
+
+	ResendPhoneCallEventDeliveryContext(ctx context.Context, request *ResendPhoneCallEventDelivery) (*ResendPhoneCallEventDeliveryResponse, error)
+
+	// Error can be either of the following types:
+	//
+	//   - serviceFault
+
+	TestPhoneCallEvent(request *TestPhoneCallEvent) (*TestPhoneCallEventResponse, error)
+
+	TestPhoneCallEventContext(ctx context.Context, request *TestPhoneCallEvent) (*TestPhoneCallEventResponse, error)
 }
 
 type phoneCallEventsPort struct {
@@ -306,6 +448,57 @@ func (service *phoneCallEventsPort) DelPhoneCallEventContext(ctx context.Context
 
 func (service *phoneCallEventsPort) DelPhoneCallEvent(request *DelPhoneCallEvent) (*DelPhoneCallEventResponse, error) {
 	return service.DelPhoneCallEventContext(
+		context.Background(),
+		request,
+	)
+}
+
+func (service *phoneCallEventsPort) GetPhoneCallEventDeliveriesContext(ctx context.Context, request *GetPhoneCallEventDeliveries) (*GetPhoneCallEventDeliveriesResponse, error) {
+	response := new(GetPhoneCallEventDeliveriesResponse)
+	err := service.client.CallContext(ctx, "urn:callevents:phonecallevents:1#GetPhoneCallEventDeliveries", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *phoneCallEventsPort) GetPhoneCallEventDeliveries(request *GetPhoneCallEventDeliveries) (*GetPhoneCallEventDeliveriesResponse, error) {
+	return service.GetPhoneCallEventDeliveriesContext(
+		context.Background(),
+		request,
+	)
+}
+
+func (service *phoneCallEventsPort) ResendPhoneCallEventDeliveryContext(ctx context.Context, request *ResendPhoneCallEventDelivery) (*ResendPhoneCallEventDeliveryResponse, error) {
+	response := new(ResendPhoneCallEventDeliveryResponse)
+	err := service.client.CallContext(ctx, "urn:callevents:phonecallevents:1#ResendPhoneCallEventDelivery", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *phoneCallEventsPort) ResendPhoneCallEventDelivery(request *ResendPhoneCallEventDelivery) (*ResendPhoneCallEventDeliveryResponse, error) {
+	return service.ResendPhoneCallEventDeliveryContext(
+		context.Background(),
+		request,
+	)
+}
+
+func (service *phoneCallEventsPort) TestPhoneCallEventContext(ctx context.Context, request *TestPhoneCallEvent) (*TestPhoneCallEventResponse, error) {
+	response := new(TestPhoneCallEventResponse)
+	err := service.client.CallContext(ctx, "urn:callevents:phonecallevents:1#TestPhoneCallEvent", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *phoneCallEventsPort) TestPhoneCallEvent(request *TestPhoneCallEvent) (*TestPhoneCallEventResponse, error) {
+	return service.TestPhoneCallEventContext(
 		context.Background(),
 		request,
 	)

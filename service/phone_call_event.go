@@ -48,6 +48,10 @@ var operations = map[string]operation{
 	"EditPhoneCallEvent":      newOperation(callevents.CodeUpdateFailed, (*Server).editPhoneCallEvent),
 	"SetPhoneCallEventStatus": newOperation(callevents.CodeUpdateFailed, (*Server).setPhoneCallEventStatus),
 	"DelPhoneCallEvent":       newOperation(callevents.CodeUpdateFailed, (*Server).delPhoneCallEvent),
+	// The delivery log (SPEC.md §8), in delivery.go.
+	"GetPhoneCallEventDeliveries":  newOperation(callevents.CodeRetrieveFailed, (*Server).getPhoneCallEventDeliveries),
+	"ResendPhoneCallEventDelivery": newOperation(callevents.CodeUpdateFailed, (*Server).resendPhoneCallEventDelivery),
+	"TestPhoneCallEvent":           newOperation(callevents.CodeRetrieveFailed, (*Server).testPhoneCallEvent),
 }
 
 // decodeOperation decodes the body element into v and reads the rest of the

@@ -1,8 +1,10 @@
 // Package service is the HTTP edge of callevents: the PhoneCallEvents SOAP
-// endpoint (SOAP 1.1 and 1.2, WSDL served at ?wsdl) and the OAuth token
-// endpoint. It decodes requests into the gowsdl types of gen/, calls the
-// domain services of the root package, and turns coded errors into SOAP
-// faults in exactly one place (writeFault).
+// endpoint (SOAP 1.1 and 1.2, WSDL served at ?wsdl), the OAuth token
+// endpoint and the PBX call activity intake (POST /pbx/v1/events). It
+// decodes requests into the gowsdl types of gen/ (or the intake's JSON),
+// calls the domain services of the root package, and turns coded errors into
+// responses in one place per wire format: writeFault for SOAP faults,
+// writeJSONError for JSON.
 package service
 
 import (
@@ -22,17 +24,29 @@ const MaxBodyBytesDefault = 1 << 20
 type Config struct {
 	CallEvents *callevents.CallEventService
 	Auth       *callevents.Authenticator
+	// Activities accepts call activity at /pbx/v1/events. When nil the
+	// endpoint is still registered and answers 500 internal_error "Call
+	// activity intake is not available on this server."
+	Activities *callevents.ActivityService
+	// Deliveries serves the delivery operations (SPEC.md §8). When nil they
+	// stay in the WSDL and answer a Server fault 151 "The delivery log is not
+	// available on this server."; TestPhoneCallEvent does the same when its
+	// Tester is nil.
+	Deliveries *callevents.DeliveryService
 	// Logger receives internal errors and panics, once each, with the
 	// request id; nil discards them.
 	Logger *slog.Logger
-	// MaxBodyBytes caps request bodies; 0 means MaxBodyBytesDefault.
+	// MaxBodyBytes caps request bodies (SOAP and intake); 0 means
+	// MaxBodyBytesDefault.
 	MaxBodyBytes int64
 }
 
-// Server serves the SOAP and OAuth endpoints.
+// Server serves the SOAP, OAuth and intake endpoints.
 type Server struct {
 	callEvents *callevents.CallEventService
 	auth       *callevents.Authenticator
+	activities *callevents.ActivityService
+	deliveries *callevents.DeliveryService
 	log        *slog.Logger
 	maxBody    int64
 	wsdl       *wsdlDocument
@@ -40,7 +54,10 @@ type Server struct {
 
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
-	s := &Server{callEvents: cfg.CallEvents, auth: cfg.Auth, log: cfg.Logger, maxBody: cfg.MaxBodyBytes}
+	s := &Server{
+		callEvents: cfg.CallEvents, auth: cfg.Auth, activities: cfg.Activities, deliveries: cfg.Deliveries,
+		log: cfg.Logger, maxBody: cfg.MaxBodyBytes,
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -57,6 +74,7 @@ const (
 	PathSOAPLegacy = "/soap2/phonecallevents_agent.php" // VoipNow style
 	PathToken      = "/oauth/token.php"
 	PathTokenAlias = "/oauth/token"
+	PathEvents     = "/pbx/v1/events" // call activity from the PBX (SPEC.md §7)
 )
 
 // Register adds the endpoints to mux.
@@ -67,6 +85,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	token := http.HandlerFunc(s.serveToken)
 	mux.Handle(PathToken, token)
 	mux.Handle(PathTokenAlias, token)
+	mux.Handle(PathEvents, http.HandlerFunc(s.serveEvents))
 }
 
 type requestIDKey struct{}

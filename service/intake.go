@@ -1,0 +1,231 @@
+package service
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/callevents/callevents"
+)
+
+// serveEvents is the PBX call activity intake (SPEC.md §7):
+// POST /pbx/v1/events with a Bearer token of a pbx or admin client and a
+// JSON object or array of objects. It answers 202 {"queued": N} once the
+// deliveries are durably queued, and a JSON error (writeJSONError) otherwise;
+// a request that fails stores nothing.
+func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
+	r, id := withRequestID(w, r)
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.ErrorContext(r.Context(), "service: panic", "request_id", id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			s.writeJSONError(w, r, callevents.Errorf(callevents.CodeUpdateFailed, "Internal error. Quote request id %s.", id), callevents.CodeUpdateFailed)
+		}
+	}()
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		s.writeJSONError(w, r, &httpError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", message: "POST call activity as JSON."}, callevents.CodeMalformedRequest)
+		return
+	}
+	if s.activities == nil {
+		s.writeJSONError(w, r, notConfigured("Call activity intake"), callevents.CodeUpdateFailed)
+		return
+	}
+	token, err := bearerToken(r)
+	if err != nil {
+		s.writeJSONError(w, r, err, callevents.CodeRetrieveFailed)
+		return
+	}
+	principal, err := s.auth.AuthenticateToken(r.Context(), token)
+	if err != nil {
+		s.writeJSONError(w, r, err, callevents.CodeRetrieveFailed)
+		return
+	}
+	// The scope is checked before the body is read, so that a client that
+	// may not report calls learns nothing from validation errors.
+	if !principal.Scope.CanReportCalls() {
+		s.writeJSONError(w, r, callevents.Errorf(callevents.CodeAccessDenied, "Access denied: only pbx and admin clients may report call activity."), callevents.CodeRetrieveFailed)
+		return
+	}
+	raw, err := io.ReadAll(io.LimitReader(r.Body, s.maxBody+1))
+	if err != nil {
+		s.writeJSONError(w, r, callevents.Errorf(callevents.CodeMalformedRequest, "The body could not be read."), callevents.CodeMalformedRequest)
+		return
+	}
+	if int64(len(raw)) > s.maxBody {
+		s.writeJSONError(w, r, callevents.Errorf(callevents.CodeMalformedRequest, "The body is larger than %d bytes.", s.maxBody), callevents.CodeMalformedRequest)
+		return
+	}
+	activities, err := decodeActivities(raw)
+	if err != nil {
+		s.writeJSONError(w, r, err, callevents.CodeMalformedRequest)
+		return
+	}
+	n, err := s.activities.AcceptActivity(r.Context(), principal, activities)
+	if err != nil {
+		s.writeJSONError(w, r, err, callevents.CodeUpdateFailed)
+		return
+	}
+	out := []byte(`{"queued":` + strconv.Itoa(n) + "}\n")
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+	w.WriteHeader(http.StatusAccepted)
+	w.Write(out)
+}
+
+// bearerToken reads "Authorization: Bearer <token>" (scheme in any case).
+func bearerToken(r *http.Request) (string, error) {
+	h := strings.TrimSpace(r.Header.Get("Authorization"))
+	if h == "" {
+		return "", callevents.Errorf(callevents.CodeAuthInvalid, "Invalid authentication data: send Authorization: Bearer <access token>.")
+	}
+	scheme, token, ok := strings.Cut(h, " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", callevents.Errorf(callevents.CodeAuthInvalid, "Invalid authentication data: send Authorization: Bearer <access token>.")
+	}
+	return token, nil
+}
+
+// activityFields are the intake's JSON fields, each setting one string of
+// a CallActivity; time is read apart.
+var activityFields = map[string]func(a *callevents.CallActivity, v string){
+	"callId":          func(a *callevents.CallActivity, v string) { a.CallID = v },
+	"phase":           func(a *callevents.CallActivity, v string) { a.Phase = callevents.CallPhase(v) },
+	"callerExtension": func(a *callevents.CallActivity, v string) { a.CallerExtension = v },
+	"callerIdNum":     func(a *callevents.CallActivity, v string) { a.CallerIDNum = v },
+	"callerIdName":    func(a *callevents.CallActivity, v string) { a.CallerIDName = v },
+	"calledNumber":    func(a *callevents.CallActivity, v string) { a.CalledNumber = v },
+	"calledExtension": func(a *callevents.CallActivity, v string) { a.CalledExtension = v },
+	"calledDid":       func(a *callevents.CallActivity, v string) { a.CalledDID = v },
+	"status":          func(a *callevents.CallActivity, v string) { a.Status = v },
+	"callApiId":       func(a *callevents.CallActivity, v string) { a.CallAPIID = v },
+}
+
+const fieldTime = "time"
+
+// decodeActivities reads one JSON object or an array of them. Field names
+// are exact (case matters); an unknown field, a value that is not a string
+// (null counts as absent) or a time that is not RFC 3339 is a 400 naming the
+// field, so that a typo such as calledExtention never silently drops data.
+// With several items the field is prefixed with the item's index ("[2].time"),
+// as the root does for its own validation.
+func decodeActivities(raw []byte) ([]callevents.CallActivity, error) {
+	trimmed := bytes.TrimLeft(raw, " \t\r\n")
+	if len(trimmed) == 0 {
+		return nil, callevents.Errorf(callevents.CodeMalformedRequest, "The body is empty: send a JSON object or an array of objects.")
+	}
+	var items []json.RawMessage
+	switch trimmed[0] {
+	case '{':
+		items = []json.RawMessage{nil}
+		if err := decodeJSON(raw, &items[0]); err != nil {
+			return nil, err
+		}
+	case '[':
+		if err := decodeJSON(raw, &items); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, callevents.Errorf(callevents.CodeMalformedRequest, "The body is not a JSON object or an array of objects.")
+	}
+	if len(items) > callevents.MaxActivitiesPerRequest {
+		return nil, callevents.Errorf(callevents.CodeMalformedRequest, "At most %d activities per request.", callevents.MaxActivitiesPerRequest)
+	}
+	out := make([]callevents.CallActivity, len(items))
+	for i, item := range items {
+		index := ""
+		if trimmed[0] == '[' {
+			index = "[" + strconv.Itoa(i) + "]"
+		}
+		prefix := ""
+		if len(items) > 1 {
+			prefix = index
+		}
+		if err := decodeActivity(item, &out[i], index, prefix); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// decodeJSON decodes exactly one JSON value from raw into v.
+func decodeJSON(raw []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(v); err != nil {
+		return callevents.Errorf(callevents.CodeMalformedRequest, "The body is not valid JSON (%s).", jsonErrorText(err))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return callevents.Errorf(callevents.CodeMalformedRequest, "The body has data after its JSON value.")
+	}
+	return nil
+}
+
+// decodeActivity decodes one item; index names it in an array ("[0]"),
+// prefix is put before its field names ("" for a lone item).
+func decodeActivity(item json.RawMessage, a *callevents.CallActivity, index, prefix string) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(item, &fields); err != nil || fields == nil {
+		return callevents.FieldError(callevents.CodeMalformedRequest, index, "Each call activity must be a JSON object.")
+	}
+	// Report fields in a stable order: the first unknown one, by name.
+	names := make([]string, 0, len(fields))
+	for name := range fields {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		value := fields[name]
+		field := fieldName(prefix, name)
+		set, known := activityFields[name]
+		if !known && name != fieldTime {
+			return callevents.FieldError(callevents.CodeMalformedRequest, field, fmt.Sprintf("Unknown field %q: the fields are callId, phase, callerExtension, callerIdNum, callerIdName, calledNumber, calledExtension, calledDid, status, callApiId and time.", truncateText(name, 64)))
+		}
+		var s *string
+		if err := json.Unmarshal(value, &s); err != nil {
+			return callevents.FieldError(callevents.CodeMalformedRequest, field, name+" must be a JSON string.")
+		}
+		if s == nil { // null: absent
+			continue
+		}
+		if name == fieldTime {
+			t, err := time.Parse(time.RFC3339Nano, *s)
+			if err != nil {
+				return callevents.FieldError(callevents.CodeMalformedRequest, field, "time must be an RFC 3339 date and time such as 2026-01-02T15:04:05Z.")
+			}
+			a.Time = t.UTC()
+			continue
+		}
+		set(a, *s)
+	}
+	return nil
+}
+
+func fieldName(prefix, name string) string {
+	if prefix == "" {
+		return name
+	}
+	return prefix + "." + name
+}
+
+// jsonErrorText describes what is wrong with the client's own document.
+func jsonErrorText(err error) string {
+	var syntaxErr *json.SyntaxError
+	if errors.As(err, &syntaxErr) {
+		return fmt.Sprintf("%s at byte %d", syntaxErr.Error(), syntaxErr.Offset)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return "unexpected end of input"
+	}
+	return "unreadable value"
+}

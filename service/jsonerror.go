@@ -1,0 +1,102 @@
+package service
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/callevents/callevents"
+)
+
+// jsonErrorKind is how a code of SPEC.md §4 looks on a JSON edge: its HTTP
+// status and its string code. 301–306 use the UnifiedAPI names (SPEC.md §5).
+type jsonErrorKind struct {
+	status int
+	code   string
+}
+
+var jsonErrorKinds = map[callevents.Code]jsonErrorKind{
+	callevents.CodeAuthInvalid:       {http.StatusUnauthorized, "unauthorized"},
+	callevents.CodeTokenExpired:      {http.StatusUnauthorized, "token_expired"},
+	callevents.CodeAccessDenied:      {http.StatusForbidden, "forbidden"},
+	callevents.CodeMissingParameter:  {http.StatusBadRequest, "missing_parameter"},
+	callevents.CodeRetrieveFailed:    {http.StatusInternalServerError, "internal_error"},
+	callevents.CodeUpdateFailed:      {http.StatusInternalServerError, "internal_error"},
+	callevents.CodeExtensionInvalid:  {http.StatusBadRequest, "extension_invalid"},
+	callevents.CodeCallEventNotFound: {http.StatusNotFound, "not_found"},
+	callevents.CodeDeliveryNotFound:  {http.StatusNotFound, "not_found"},
+	callevents.CodeTypeInvalid:       {http.StatusBadRequest, "pce_type_invalid"},
+	callevents.CodeMethodInvalid:     {http.StatusBadRequest, "pce_method_invalid"},
+	callevents.CodeURLInvalid:        {http.StatusBadRequest, "pce_url_invalid"},
+	callevents.CodeStatusInvalid:     {http.StatusBadRequest, "pce_status_invalid"},
+	callevents.CodeNoteInvalid:       {http.StatusBadRequest, "pce_note_invalid"},
+	callevents.CodeSecretInvalid:     {http.StatusBadRequest, "pce_secret_invalid"},
+	callevents.CodePagingInvalid:     {http.StatusBadRequest, "paging_invalid"},
+	callevents.CodeLimitReached:      {http.StatusBadRequest, "pce_limit_reached"},
+	callevents.CodeTargetNotAllowed:  {http.StatusBadRequest, "pce_url_not_allowed"},
+	callevents.CodeMalformedRequest:  {http.StatusBadRequest, "invalid_request"},
+}
+
+// httpError is an edge error that is about HTTP itself (a wrong method),
+// with its own status and string code; it has no code of SPEC.md §4.
+type httpError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (e *httpError) Error() string { return e.message }
+
+type jsonErrorBody struct {
+	Error jsonErrorDetail `json:"error"`
+}
+
+type jsonErrorDetail struct {
+	Code      string `json:"code"`
+	Field     string `json:"field,omitempty"`
+	Message   string `json:"message"`
+	RequestID string `json:"requestId,omitempty"`
+}
+
+// writeJSONError is the one place where an error becomes a JSON error
+// response, as writeFault is for SOAP: {"error":{"code","field","message",
+// "requestId"}}. A coded client error keeps its public message and field;
+// anything internal (151/152, an uncoded error, a code with no JSON form) is
+// a 500 logged once with the request id, shown only by its public message.
+// fallback is the code of an uncoded error (151 or 152).
+func (s *Server) writeJSONError(w http.ResponseWriter, r *http.Request, err error, fallback callevents.Code) {
+	id := requestID(r.Context())
+	detail := jsonErrorDetail{RequestID: id}
+	var status int
+	var he *httpError
+	if errors.As(err, &he) {
+		status, detail.Code, detail.Message = he.status, he.code, he.message
+	} else {
+		code := callevents.ErrorCode(err, fallback)
+		kind, known := jsonErrorKinds[code]
+		if !known || code.Internal() {
+			s.log.ErrorContext(r.Context(), "service: internal error", "request_id", id, "code", int(code), "error", err.Error())
+			kind = jsonErrorKinds[callevents.CodeRetrieveFailed]
+		}
+		status, detail.Code = kind.status, kind.code
+		detail.Message = callevents.ErrorMessage(err)
+		if known && !code.Internal() {
+			detail.Field = callevents.ErrorField(err)
+		}
+		if status == http.StatusUnauthorized {
+			challenge := `Bearer realm="callevents"`
+			if code == callevents.CodeTokenExpired || r.Header.Get("Authorization") != "" {
+				challenge += `, error="invalid_token"`
+			}
+			w.Header().Set("WWW-Authenticate", challenge)
+		}
+	}
+	out, _ := json.Marshal(jsonErrorBody{Error: detail})
+	out = append(out, '\n')
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(out)
+}
