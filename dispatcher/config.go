@@ -1,0 +1,263 @@
+package dispatcher
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	mathrand "math/rand/v2"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/callevents/callevents"
+)
+
+// Defaults of Config.
+const (
+	ConcurrencyDefault    = 32
+	PollIntervalDefault   = 50 * time.Millisecond
+	TimeoutDefault        = 10 * time.Second
+	LeaseDefault          = 60 * time.Second
+	JitterDefault         = 0.2
+	UserAgentDefault      = "callevents/dev"
+	RetentionDefault      = 7 * 24 * time.Hour
+	CleanIntervalDefault  = time.Minute
+	RescueIntervalDefault = 10 * time.Second
+)
+
+// RetryScheduleDefault returns the default delays between attempts (SPEC.md
+// §6): 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, that is 9 attempts
+// in all over about 7 h 43 min. It returns a new slice on every call.
+func RetryScheduleDefault() []time.Duration {
+	return []time.Duration{
+		5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute,
+		30 * time.Minute, time.Hour, 2 * time.Hour, 4 * time.Hour,
+	}
+}
+
+// MaxRetryAfter bounds how long a receiver's Retry-After may park a
+// delivery (see Config.RetryDelay).
+const MaxRetryAfter = time.Hour
+
+// MaxResponseBody is how much of a response body is read (and discarded)
+// before the connection is closed or reused.
+const MaxResponseBody = 64 << 10
+
+// Config configures a Dispatcher. The zero value of every field but Store
+// means its documented default; WithDefaults fills them in.
+type Config struct {
+	// Store is the durable delivery queue (required).
+	Store callevents.DeliveryStore
+	// Logger receives the dispatcher's messages, prefixed "dispatcher: ",
+	// with snake_case attributes (delivery_id, call_event_id, extension,
+	// attempt, status_code, error_class). Nil discards them.
+	Logger *slog.Logger
+	// WorkerID names this dispatcher in the leases it takes; every
+	// dispatcher sharing a store needs its own. Empty means the host name,
+	// the process id and 8 random hex digits ("host-1234-0a1b2c3d").
+	WorkerID string
+	// Concurrency is how many HTTP requests run at once.
+	// 0 means ConcurrencyDefault (32).
+	Concurrency int
+	// BatchSize is the most deliveries claimed at a time (never more than
+	// the free request slots). 0 means Concurrency.
+	BatchSize int
+	// PollInterval is how often the queue is polled when a claim came back
+	// short; Notify wakes the dispatcher at once. 0 means
+	// PollIntervalDefault (50 ms).
+	PollInterval time.Duration
+	// Timeout bounds one HTTP request, from dialling to the end of the
+	// response body. 0 means TimeoutDefault (10 s).
+	Timeout time.Duration
+	// Lease is how long a claimed delivery stays with this dispatcher
+	// before a rescuer may give it to another. It must exceed Timeout.
+	// 0 means LeaseDefault (60 s).
+	Lease time.Duration
+	// RetrySchedule is the delay before each retry: after attempt n fails
+	// the next one is due RetrySchedule[n-1] later (± Jitter), so a
+	// delivery gets len(RetrySchedule)+1 attempts. Nil means
+	// RetryScheduleDefault() (9 attempts); an empty, non-nil slice means a
+	// single attempt.
+	RetrySchedule []time.Duration
+	// Jitter spreads every retry delay uniformly over ±Jitter of it (0.2 is
+	// ±20 %), so that receivers back from an outage are not hit by every
+	// retry at once. 0 means JitterDefault (0.2); a negative value means no
+	// jitter. At most 1.
+	Jitter float64
+	// Policy decides which targets may be dialled. Nil means
+	// DefaultPolicy(): no private or special address, no allowlist.
+	Policy *OutboundPolicy
+	// UserAgent is sent as User-Agent. Empty means UserAgentDefault
+	// ("callevents/dev"); cmd/ passes "callevents/<version>".
+	UserAgent string
+	// Retention is how long finished deliveries (and accepted activities)
+	// are kept for the delivery log. 0 means RetentionDefault (7 days).
+	Retention time.Duration
+	// CleanInterval is how often finished deliveries older than Retention
+	// are deleted. 0 means CleanIntervalDefault (1 min).
+	CleanInterval time.Duration
+	// RescueInterval is how often deliveries whose lease expired (their
+	// worker died) are made pending again. 0 means RescueIntervalDefault
+	// (10 s).
+	RescueInterval time.Duration
+	// Now returns the current time. Nil means time.Now.
+	Now func() time.Time
+}
+
+// WithDefaults returns a copy of c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.WorkerID == "" {
+		c.WorkerID = defaultWorkerID()
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = ConcurrencyDefault
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = c.Concurrency
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = PollIntervalDefault
+	}
+	if c.Timeout == 0 {
+		c.Timeout = TimeoutDefault
+	}
+	if c.Lease == 0 {
+		c.Lease = LeaseDefault
+	}
+	if c.RetrySchedule == nil {
+		c.RetrySchedule = RetryScheduleDefault()
+	}
+	if c.Jitter == 0 {
+		c.Jitter = JitterDefault
+	}
+	if c.Policy == nil {
+		c.Policy = DefaultPolicy()
+	}
+	if c.UserAgent == "" {
+		c.UserAgent = UserAgentDefault
+	}
+	if c.Retention == 0 {
+		c.Retention = RetentionDefault
+	}
+	if c.CleanInterval == 0 {
+		c.CleanInterval = CleanIntervalDefault
+	}
+	if c.RescueInterval == 0 {
+		c.RescueInterval = RescueIntervalDefault
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// validate checks a config that WithDefaults has filled in.
+func (c Config) validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Store == nil {
+		bad("Store is required")
+	}
+	if c.Concurrency < 1 {
+		bad("Concurrency must be at least 1, got %d", c.Concurrency)
+	}
+	if c.BatchSize < 1 {
+		bad("BatchSize must be at least 1, got %d", c.BatchSize)
+	}
+	for name, d := range map[string]time.Duration{
+		"PollInterval": c.PollInterval, "Timeout": c.Timeout, "Lease": c.Lease,
+		"Retention": c.Retention, "CleanInterval": c.CleanInterval, "RescueInterval": c.RescueInterval,
+	} {
+		if d < 0 {
+			bad("%s must be positive, got %s", name, d)
+		}
+	}
+	if c.Lease <= c.Timeout {
+		bad("Lease (%s) must exceed Timeout (%s), or a second worker could send a delivery still in flight", c.Lease, c.Timeout)
+	}
+	for i, d := range c.RetrySchedule {
+		if d <= 0 {
+			bad("RetrySchedule[%d] must be positive, got %s", i, d)
+		}
+	}
+	if c.Jitter > 1 || math.IsNaN(c.Jitter) {
+		bad("Jitter must be at most 1, got %g", c.Jitter)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("dispatcher: invalid config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// MaxAttempts is how many attempts a delivery gets: len(RetrySchedule)+1.
+func (c Config) MaxAttempts() int { return len(c.RetrySchedule) + 1 }
+
+// RetryDelay returns the delay before the next attempt of a delivery whose
+// attempts-th attempt failed: RetrySchedule[attempts-1] spread by ±Jitter.
+// It returns false when no attempt is left (attempts >= MaxAttempts()).
+// c must have its defaults filled in.
+func (c Config) RetryDelay(attempts int) (time.Duration, bool) {
+	if attempts < 1 {
+		attempts = 1
+	}
+	if attempts > len(c.RetrySchedule) {
+		return 0, false
+	}
+	d := c.RetrySchedule[attempts-1]
+	if c.Jitter > 0 {
+		// Uniform over [d·(1-j), d·(1+j)].
+		f := 1 + c.Jitter*(2*mathrand.Float64()-1)
+		d = time.Duration(float64(d) * f)
+	}
+	return d, true
+}
+
+// retryAfterDelay applies a receiver's Retry-After (429, 503) to the
+// scheduled delay. The receiver may lengthen the wait, but only up to
+// MaxRetryAfter: the result is ra clamped to [scheduled, max(scheduled,
+// MaxRetryAfter)]. A receiver cannot make us retry sooner than the schedule
+// (that would let a struggling receiver be hammered, or a hostile one burn
+// the attempts in seconds), nor park a delivery for days on its word alone.
+func retryAfterDelay(scheduled, ra time.Duration) time.Duration {
+	if ra > MaxRetryAfter {
+		ra = MaxRetryAfter
+	}
+	return max(ra, scheduled)
+}
+
+// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP
+// date (RFC 9110 §10.2.3). ok is false when it is absent or malformed.
+func parseRetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseUint(v, 10, 63); err == nil {
+		if secs > uint64(math.MaxInt64/int64(time.Second)) {
+			return time.Duration(math.MaxInt64), true
+		}
+		return time.Duration(secs) * time.Second, true
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	return max(t.Sub(now), 0), true
+}
+
+func defaultWorkerID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "worker"
+	}
+	var b [4]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}

@@ -1,0 +1,456 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/callevents/callevents"
+)
+
+// storeTimeout bounds one store call made by the dispatcher.
+const storeTimeout = 30 * time.Second
+
+// recordTries is how often RecordAttempt and ReleaseClaims are tried before
+// the dispatcher gives up and logs.
+const recordTries = 4
+
+// Dispatcher sends the deliveries of a callevents.DeliveryStore. Create it
+// with New, run it with Start, and end it with Stop. It also implements
+// callevents.CallEventTester, which works without Start.
+type Dispatcher struct {
+	cfg    Config
+	log    *slog.Logger
+	sender *sender
+
+	// wake is signalled by Notify, by a request that ends (a slot is
+	// free) and by a rescue.
+	wake chan struct{}
+
+	mu        sync.Mutex
+	state     runState
+	busy      int      // requests in flight
+	leftovers []string // claimed, but never started or interrupted by Stop: released at Stop
+	done      chan struct{}
+
+	stopping   chan struct{} // closed when claiming must stop
+	stopOnce   sync.Once
+	loopCtx    context.Context // rescuer and cleaner; cancelled with stopping
+	loopCancel context.CancelFunc
+	hardCtx    context.Context // requests and claims; cancelled at Stop's deadline
+	hardCancel context.CancelFunc
+	unwatch    func() bool // stops watching Start's context
+	loops      sync.WaitGroup
+	sends      sync.WaitGroup
+}
+
+type runState int
+
+const (
+	stateNew runState = iota
+	stateStarted
+	stateStopping
+	stateStopped
+)
+
+// New returns a dispatcher for cfg, with its defaults filled in. It returns
+// an error when cfg is invalid (no Store, Lease not above Timeout, ...).
+func New(cfg Config) (*Dispatcher, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Dispatcher{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		sender: newSender(cfg),
+		wake:   make(chan struct{}, 1),
+		done:   make(chan struct{}),
+	}, nil
+}
+
+// Config returns the dispatcher's configuration, defaults filled in.
+func (d *Dispatcher) Config() Config { return d.cfg }
+
+// Start starts claiming and sending deliveries, rescuing expired leases
+// and cleaning old deliveries, in goroutines of their own; it returns at
+// once. Cancelling ctx stops the dispatcher abruptly, like a Stop whose
+// deadline has passed: call Stop all the same, to wait for its goroutines
+// and give back what it had claimed. A dispatcher starts only once.
+func (d *Dispatcher) Start(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.state != stateNew {
+		return errors.New("dispatcher: Start called twice, or after Stop")
+	}
+	d.state = stateStarted
+	d.stopping = make(chan struct{})
+	d.hardCtx, d.hardCancel = context.WithCancel(context.WithoutCancel(ctx))
+	d.loopCtx, d.loopCancel = context.WithCancel(d.hardCtx)
+	d.unwatch = context.AfterFunc(ctx, func() {
+		d.stopClaiming()
+		d.hardCancel()
+	})
+	d.loops.Add(3)
+	go d.claimLoop()
+	go d.periodic(d.cfg.RescueInterval, d.rescue)
+	go d.periodic(d.cfg.CleanInterval, d.clean)
+	d.log.Info("dispatcher: started", "worker", d.cfg.WorkerID, "concurrency", d.cfg.Concurrency)
+	return nil
+}
+
+func (d *Dispatcher) stopClaiming() {
+	d.stopOnce.Do(func() {
+		close(d.stopping)
+		d.loopCancel()
+	})
+}
+
+// Stop stops the dispatcher gracefully: it claims nothing more, lets the
+// requests in flight finish and records their outcomes until ctx is done,
+// then interrupts those still running. Every delivery it claimed but did
+// not finish goes back to the queue (pending, due now, the attempt not
+// counted), so it leaves nothing claimed. Stop returns once all of its
+// goroutines have ended — a little after ctx's deadline when requests had
+// to be interrupted, as outcomes are recorded and claims released with a
+// context of their own. It returns an error only when the store would not
+// take the claims back (their leases then expire and a rescuer makes them
+// pending). Stop before Start, or a second Stop, does nothing (the second
+// waits for the first).
+func (d *Dispatcher) Stop(ctx context.Context) error {
+	d.mu.Lock()
+	switch d.state {
+	case stateNew:
+		d.state = stateStopped
+		close(d.done)
+		d.mu.Unlock()
+		return nil
+	case stateStopping, stateStopped:
+		d.mu.Unlock()
+		select {
+		case <-d.done:
+		case <-ctx.Done():
+		}
+		return nil
+	}
+	d.state = stateStopping
+	d.mu.Unlock()
+
+	d.unwatch()
+	d.stopClaiming()
+	finished := make(chan struct{})
+	go func() {
+		d.loops.Wait() // no more sends.Add after the claim loop ends
+		d.sends.Wait()
+		close(finished)
+	}()
+	interrupted := false
+	select {
+	case <-finished:
+	case <-ctx.Done():
+		interrupted = true
+		d.hardCancel()
+		<-finished
+	}
+	d.hardCancel()
+
+	d.mu.Lock()
+	leftovers := d.leftovers
+	d.leftovers = nil
+	d.mu.Unlock()
+	err := d.release(ctx, leftovers)
+	d.sender.transport.CloseIdleConnections()
+	d.log.Info("dispatcher: stopped", "worker", d.cfg.WorkerID, "interrupted", interrupted, "released", len(leftovers))
+
+	d.mu.Lock()
+	d.state = stateStopped
+	close(d.done)
+	d.mu.Unlock()
+	return err
+}
+
+// release gives claimed deliveries back to the queue.
+func (d *Dispatcher) release(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	var err error
+	for try := range recordTries {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+		err = d.cfg.Store.ReleaseClaims(sctx, d.cfg.WorkerID, ids)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		pause(try)
+	}
+	d.log.Error("dispatcher: could not release claimed deliveries; they are sent again when their lease ends",
+		"worker", d.cfg.WorkerID, "count", len(ids), "error", err)
+	return fmt.Errorf("dispatcher: release %d claimed deliveries: %w", len(ids), err)
+}
+
+// Notify wakes the dispatcher to claim at once, without waiting for the
+// next poll. Call it after deliveries are queued (ActivityService.Queued).
+// It never blocks, and does nothing to a dispatcher not running.
+func (d *Dispatcher) Notify() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// claimLoop claims due deliveries and starts them, up to Concurrency in
+// flight. After a full batch it claims again at once; otherwise it waits
+// for PollInterval, Notify or a free slot.
+func (d *Dispatcher) claimLoop() {
+	defer d.loops.Done()
+	timer := time.NewTimer(d.cfg.PollInterval)
+	defer timer.Stop()
+	var failing streak
+	for {
+		select {
+		case <-d.stopping:
+			return
+		default:
+		}
+		full, err := d.claim()
+		wait := d.cfg.PollInterval
+		if err != nil {
+			if d.hardCtx.Err() != nil {
+				return
+			}
+			if failing.fail() {
+				d.log.Error("dispatcher: cannot claim deliveries; retrying", "worker", d.cfg.WorkerID, "error", err)
+			}
+			wait = min(d.cfg.PollInterval<<min(failing.count, 10), 5*time.Second)
+		} else {
+			if n := failing.recover(); n > 0 {
+				d.log.Info("dispatcher: claiming deliveries again", "worker", d.cfg.WorkerID, "failures", n)
+			}
+			if full {
+				continue
+			}
+		}
+		timer.Reset(wait)
+		select {
+		case <-d.stopping:
+			return
+		case <-d.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// claim claims up to min(BatchSize, free slots) deliveries and starts
+// them. full reports whether it got all it asked for.
+func (d *Dispatcher) claim() (full bool, err error) {
+	d.mu.Lock()
+	free := d.cfg.Concurrency - d.busy
+	d.mu.Unlock()
+	if free <= 0 {
+		return false, nil
+	}
+	n := min(d.cfg.BatchSize, free)
+	ctx, cancel := context.WithTimeout(d.hardCtx, storeTimeout)
+	deliveries, err := d.cfg.Store.ClaimDue(ctx, d.cfg.WorkerID, n, d.cfg.Now(), d.cfg.Lease)
+	cancel()
+	if err != nil {
+		return false, err
+	}
+	d.mu.Lock()
+	select {
+	case <-d.stopping:
+		// Stop came while claiming: give these back, unsent.
+		for _, del := range deliveries {
+			d.leftovers = append(d.leftovers, del.ID)
+		}
+		d.mu.Unlock()
+		return false, nil
+	default:
+	}
+	d.busy += len(deliveries)
+	d.sends.Add(len(deliveries))
+	d.mu.Unlock()
+	for _, del := range deliveries {
+		go d.deliver(del)
+	}
+	return len(deliveries) == n, nil
+}
+
+// deliver makes one attempt of del and records its outcome.
+func (d *Dispatcher) deliver(del callevents.Delivery) {
+	defer d.sends.Done()
+	defer func() {
+		d.mu.Lock()
+		d.busy--
+		d.mu.Unlock()
+		d.Notify()
+	}()
+	at := d.cfg.Now()
+	res := d.sender.send(d.hardCtx, request{
+		id: del.ID, typ: del.Type, attempt: del.Attempts,
+		url: del.URL, method: del.Method, secret: del.Secret, payload: del.Payload,
+	})
+	if res.status == 0 && d.hardCtx.Err() != nil {
+		// Interrupted by Stop, not the receiver's doing: Stop gives it back.
+		d.mu.Lock()
+		d.leftovers = append(d.leftovers, del.ID)
+		d.mu.Unlock()
+		return
+	}
+	o := d.outcome(del, res, at, d.cfg.Now())
+	d.record(del, o, res)
+}
+
+// outcome decides where an attempt leaves its delivery (SPEC.md §6).
+func (d *Dispatcher) outcome(del callevents.Delivery, res result, at, now time.Time) callevents.AttemptOutcome {
+	o := callevents.AttemptOutcome{
+		DeliveryID: del.ID,
+		Attempt: callevents.DeliveryAttempt{
+			Attempt: del.Attempts, At: at, StatusCode: res.status,
+			ErrorClass: res.class, Latency: res.latency,
+		},
+	}
+	switch {
+	case res.class == "":
+		o.Next = callevents.DeliveryDelivered
+	case res.status == 410:
+		o.Next = callevents.DeliveryCancelled
+		o.DisableCallEvent = true
+	case res.class == ClassPolicy:
+		o.Next = callevents.DeliveryFailed // retrying will not help
+	default:
+		delay, ok := d.cfg.RetryDelay(del.Attempts)
+		if !ok {
+			o.Next = callevents.DeliveryFailed
+			break
+		}
+		if res.status == 429 || res.status == 503 {
+			if ra, ok := parseRetryAfter(res.retryAfter, now); ok {
+				delay = retryAfterDelay(delay, ra)
+			}
+		}
+		o.Next = callevents.DeliveryPending
+		o.NextAttemptAt = now.Add(delay)
+	}
+	return o
+}
+
+// record stores an outcome, trying again on a store error, and logs it.
+func (d *Dispatcher) record(del callevents.Delivery, o callevents.AttemptOutcome, res result) {
+	attrs := []any{
+		"delivery_id", del.ID, "call_event_id", del.CallEventID, "extension", string(del.Extension),
+		"event", del.Type.String(), "attempt", del.Attempts,
+		"status_code", res.status, "error_class", res.class, "latency_ms", res.latency.Milliseconds(),
+	}
+	if res.err != nil {
+		attrs = append(attrs, "error", res.err.Error())
+	}
+	var err error
+	for try := range recordTries {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(d.hardCtx), storeTimeout)
+		err = d.cfg.Store.RecordAttempt(ctx, d.cfg.WorkerID, o)
+		cancel()
+		if err == nil {
+			break
+		}
+		if try < recordTries-1 {
+			pause(try)
+		}
+	}
+	if err != nil {
+		d.log.Error("dispatcher: could not record an attempt; the delivery is sent again when its lease ends",
+			append(attrs, "next_state", string(o.Next), "store_error", err.Error())...)
+		return
+	}
+	switch o.Next {
+	case callevents.DeliveryDelivered:
+		d.log.Debug("dispatcher: delivered", attrs...)
+	case callevents.DeliveryPending:
+		d.log.Info("dispatcher: attempt failed; retrying", append(attrs, "next_attempt_at", o.NextAttemptAt)...)
+	case callevents.DeliveryCancelled:
+		d.log.Warn("dispatcher: receiver answered 410 Gone; Call Event disabled", attrs...)
+	case callevents.DeliveryFailed:
+		if res.class == ClassPolicy {
+			d.log.Warn("dispatcher: delivery failed; target refused by the outbound policy", attrs...)
+		} else {
+			d.log.Warn("dispatcher: delivery failed; no attempt left", attrs...)
+		}
+	}
+}
+
+// pause waits a little before try+1: 50 ms, 200 ms, 800 ms, ...
+func pause(try int) {
+	t := time.NewTimer(50 * time.Millisecond << (2 * try))
+	<-t.C
+}
+
+// periodic runs fn now and then every interval until Stop.
+func (d *Dispatcher) periodic(interval time.Duration, fn func(context.Context, *streak)) {
+	defer d.loops.Done()
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	var failing streak
+	for {
+		fn(d.loopCtx, &failing)
+		select {
+		case <-d.stopping:
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+// rescue makes deliveries whose lease expired pending again.
+func (d *Dispatcher) rescue(ctx context.Context, failing *streak) {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	n, err := d.cfg.Store.RescueExpired(ctx, d.cfg.Now())
+	if err != nil {
+		if d.loopCtx.Err() == nil && failing.fail() {
+			d.log.Error("dispatcher: cannot rescue expired leases; retrying", "worker", d.cfg.WorkerID, "error", err)
+		}
+		return
+	}
+	failing.recover()
+	if n > 0 {
+		d.log.Info("dispatcher: rescued deliveries whose lease expired", "count", n)
+		d.Notify()
+	}
+}
+
+// clean deletes deliveries finished more than Retention ago.
+func (d *Dispatcher) clean(ctx context.Context, failing *streak) {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	n, err := d.cfg.Store.CleanFinished(ctx, d.cfg.Now().Add(-d.cfg.Retention))
+	if err != nil {
+		if d.loopCtx.Err() == nil && failing.fail() {
+			d.log.Error("dispatcher: cannot delete old deliveries; retrying", "worker", d.cfg.WorkerID, "error", err)
+		}
+		return
+	}
+	failing.recover()
+	if n > 0 {
+		d.log.Debug("dispatcher: deleted old deliveries", "count", n)
+	}
+}
+
+// streak counts consecutive failures, so that an outage is logged once.
+type streak struct{ count int }
+
+// fail counts a failure and reports whether it is the first of a streak.
+func (s *streak) fail() bool {
+	s.count++
+	return s.count == 1
+}
+
+// recover ends a streak and returns how long it was.
+func (s *streak) recover() int {
+	n := s.count
+	s.count = 0
+	return n
+}

@@ -1,0 +1,203 @@
+package dispatcher
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/callevents/callevents"
+)
+
+// Error classes of a failed attempt (DeliveryAttempt.ErrorClass).
+const (
+	ClassTimeout    = "timeout"     // no answer within Config.Timeout
+	ClassConnect    = "connect"     // the connection could not be made (refused, unreachable)
+	ClassDNS        = "dns"         // the host name did not resolve
+	ClassTLS        = "tls"         // TLS handshake or certificate failure
+	ClassPolicy     = "policy"      // refused by the outbound policy: never retried
+	ClassHTTPStatus = "http_status" // an answer other than 2xx or 3xx
+	ClassRedirect   = "redirect"    // a 3xx answer (redirects are not followed)
+	ClassIO         = "io"          // the connection broke, or the answer was not HTTP
+)
+
+// request is one request to send: a delivery's attempt, or a test.
+type request struct {
+	id      string // webhook-id
+	typ     callevents.EventType
+	attempt int
+	url     string
+	method  callevents.Method
+	secret  string
+	payload string
+	test    bool
+}
+
+// result is what came of a request.
+type result struct {
+	status     int    // 0 without an HTTP answer
+	class      string // "" on 2xx
+	latency    time.Duration
+	retryAfter string // the Retry-After header of the answer
+	err        error  // the cause of class, for the log
+}
+
+// sender sends requests through one HTTP client (and so one policy).
+type sender struct {
+	client    *http.Client
+	transport *http.Transport
+	userAgent string
+	timeout   time.Duration
+	now       func() time.Time
+}
+
+func newSender(cfg Config) *sender {
+	transport := &http.Transport{
+		Proxy:                 nil, // never a proxy from the environment: the policy must see the target
+		DialContext:           cfg.Policy.dialer(cfg.Timeout),
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          cfg.Concurrency,
+		MaxIdleConnsPerHost:   cfg.Concurrency,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   cfg.Timeout,
+		ResponseHeaderTimeout: cfg.Timeout,
+	}
+	return &sender{
+		client: &http.Client{
+			Transport: transport,
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse // a 3xx is a failure, not a hint
+			},
+		},
+		transport: transport,
+		userAgent: cfg.UserAgent,
+		timeout:   cfg.Timeout,
+		now:       cfg.Now,
+	}
+}
+
+// sign returns the webhook-signature of a request (Standard Webhooks v1):
+// "v1," and the standard base64 of HMAC-SHA256 keyed with secret over
+// id + "." + timestamp + "." + payload. The key is the secret exactly as
+// the user set it (its bytes, not a "whsec_" base64 key), and payload is
+// the encoded parameter string — the body of a POST, the appended query
+// of a GET.
+func sign(secret, id string, timestamp int64, payload string) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(id))
+	mac.Write([]byte{'.'})
+	mac.Write([]byte(strconv.FormatInt(timestamp, 10)))
+	mac.Write([]byte{'.'})
+	mac.Write([]byte(payload))
+	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// targetURL appends the payload to rawURL's query for a GET, keeping the
+// query the URL already has.
+func targetURL(rawURL string, method callevents.Method, payload string) string {
+	if method != callevents.MethodGET {
+		return rawURL
+	}
+	switch {
+	case !strings.Contains(rawURL, "?"):
+		return rawURL + "?" + payload
+	case strings.HasSuffix(rawURL, "?"), strings.HasSuffix(rawURL, "&"):
+		return rawURL + payload
+	default:
+		return rawURL + "&" + payload
+	}
+}
+
+// send makes one request and classifies what came of it. ctx cancels it.
+func (s *sender) send(ctx context.Context, r request) result {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+
+	method, body := http.MethodGet, io.Reader(nil)
+	if r.method == callevents.MethodPOST {
+		method, body = http.MethodPost, strings.NewReader(r.payload)
+	}
+	target := targetURL(r.url, r.method, r.payload)
+	req, err := http.NewRequestWithContext(ctx, method, target, body)
+	if err != nil || (req.URL.Scheme != "http" && req.URL.Scheme != "https") || req.URL.Host == "" || req.URL.User != nil {
+		// Validated at Add and Edit, so this cannot happen; were it to,
+		// retrying would not help.
+		return result{class: ClassPolicy, err: errors.New("the URL is not an absolute http or https URL")}
+	}
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	ts := s.now().Unix()
+	req.Header.Set("User-Agent", s.userAgent)
+	req.Header.Set("X-CallEvents-Event", r.typ.String())
+	req.Header.Set("X-CallEvents-Attempt", strconv.Itoa(r.attempt))
+	if r.test {
+		req.Header.Set("X-CallEvents-Test", "true")
+	}
+	req.Header.Set("webhook-id", r.id)
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
+	if r.secret != "" {
+		req.Header.Set("webhook-signature", sign(r.secret, r.id, ts, r.payload))
+	}
+
+	start := time.Now()
+	resp, err := s.client.Do(req)
+	latency := time.Since(start)
+	if err != nil {
+		return result{class: classify(err), latency: latency, err: err}
+	}
+	// Drain a little so that the connection can be reused, then drop it.
+	io.CopyN(io.Discard, resp.Body, MaxResponseBody)
+	resp.Body.Close()
+
+	res := result{status: resp.StatusCode, latency: latency, retryAfter: resp.Header.Get("Retry-After")}
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		res.class = ClassRedirect
+	default:
+		res.class = ClassHTTPStatus
+	}
+	return res
+}
+
+// classify maps the error of a request that got no answer to its class.
+func classify(err error) string {
+	var (
+		target   *targetError
+		dnsErr   *net.DNSError
+		netErr   net.Error
+		opErr    *net.OpError
+		recErr   tls.RecordHeaderError
+		alertErr tls.AlertError
+		verErr   *tls.CertificateVerificationError
+		unkAuth  x509.UnknownAuthorityError
+		hostErr  x509.HostnameError
+		certErr  x509.CertificateInvalidError
+	)
+	switch {
+	case errors.As(err, &target):
+		return ClassPolicy
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
+		errors.As(err, &netErr) && netErr.Timeout():
+		return ClassTimeout
+	case errors.As(err, &dnsErr):
+		return ClassDNS
+	case errors.As(err, &recErr), errors.As(err, &alertErr), errors.As(err, &verErr),
+		errors.As(err, &unkAuth), errors.As(err, &hostErr), errors.As(err, &certErr):
+		return ClassTLS
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		return ClassConnect
+	}
+	return ClassIO
+}
