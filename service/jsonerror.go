@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -92,8 +93,11 @@ func (s *Server) writeJSONError(w http.ResponseWriter, r *http.Request, err erro
 			w.Header().Set("WWW-Authenticate", challenge)
 		}
 	}
-	out, _ := json.Marshal(jsonErrorBody{Error: detail})
-	out = append(out, '\n')
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // messages quote <access token> and the like
+	enc.Encode(jsonErrorBody{Error: detail})
+	out := buf.Bytes()
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	w.Header().Set("Cache-Control", "no-store")
