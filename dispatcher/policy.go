@@ -270,7 +270,7 @@ func (p *OutboundPolicy) CheckURL(ctx context.Context, rawURL string) error {
 		if !ok {
 			continue
 		}
-		if err := p.checkAddr(host, addr); err != nil {
+		if err := p.checkAddr(host, addr.Unmap()); err != nil {
 			return notAllowed(err)
 		}
 	}
