@@ -154,7 +154,8 @@ func (db *DB) FindCallEvents(ctx context.Context, f callevents.CallEventFilter) 
 // UpdateCallEvent applies upd to the Call Event with this extension, type
 // and id, sets Modified to now (UTC, whole seconds) and returns the result,
 // or code 255 when there is no such Call Event. The read and the write run
-// in one transaction holding the extension's lock.
+// in one transaction holding the extension's lock. A Call Event left
+// disabled has its pending deliveries cancelled in that transaction.
 func (db *DB) UpdateCallEvent(ctx context.Context, ext callevents.Extension, typ callevents.EventType, id string, upd callevents.CallEventUpdate, now time.Time) (callevents.CallEvent, error) {
 	var updated callevents.CallEvent
 	err := db.transaction(ctx, func(tx *gorm.DB) error {
@@ -182,6 +183,9 @@ func (db *DB) UpdateCallEvent(ctx context.Context, ext callevents.Extension, typ
 			return err
 		}
 		updated = next.callEvent()
+		if updated.Status == callevents.StatusDisabled {
+			return cancelPending(tx, []string{row.ID}, now)
+		}
 		return nil
 	})
 	if err != nil {
@@ -191,9 +195,10 @@ func (db *DB) UpdateCallEvent(ctx context.Context, ext callevents.Extension, typ
 }
 
 // DeleteCallEvents deletes the Call Events selected by f (paging ignored)
-// in one transaction and returns their ids in seq order. Returns code 255
-// when f.ID is set and matches nothing; otherwise an empty selection is no
-// error.
+// in one transaction and returns their ids in seq order. Their pending
+// deliveries are cancelled in that transaction (stamped with the current
+// time, since the interface passes none). Returns code 255 when f.ID is set
+// and matches nothing; otherwise an empty selection is no error.
 func (db *DB) DeleteCallEvents(ctx context.Context, f callevents.CallEventFilter) ([]string, error) {
 	var ids []string
 	err := db.transaction(ctx, func(tx *gorm.DB) error {
@@ -217,7 +222,10 @@ func (db *DB) DeleteCallEvents(ctx context.Context, f callevents.CallEventFilter
 			seqs[i], ids[i] = r.Seq, r.ID
 		}
 		// By seq, so exactly the rows read above go.
-		return tx.Where("seq IN ?", seqs).Delete(&callEventRow{}).Error
+		if err := tx.Where("seq IN ?", seqs).Delete(&callEventRow{}).Error; err != nil {
+			return err
+		}
+		return cancelPending(tx, ids, time.Now())
 	})
 	if err != nil {
 		id := ""

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"math/rand/v2"
 	"time"
@@ -55,24 +56,54 @@ func isDeadlock(err error) bool {
 }
 
 // transactionAttempts bounds the reruns of a transaction that InnoDB chose
-// as a deadlock victim. Writers take one lock row first (lockFor), so
-// deadlocks should not happen at all; the reruns are a safety net.
+// as a deadlock victim (or that returned errRerun). Writers take one lock
+// row first (lockFor), so deadlocks should not happen at all; the reruns
+// are a safety net.
 const transactionAttempts = 10
 
+// errRerun tells transaction that a concurrent transaction changed what
+// fn had read (possible on MySQL only, where writers run side by side):
+// fn's work is rolled back and fn runs again, as after a deadlock.
+var errRerun = errors.New("store: concurrent change, transaction rerun")
+
 // transaction runs fn in one transaction, rerunning it if InnoDB picked it
-// as a deadlock victim, so fn must be safe to run more than once. On SQLite
-// the transaction begins IMMEDIATE (see sqliteDSN): it holds the database's
-// write lock from the start, so nothing it reads can change before it
-// writes. On MySQL, fn takes a lock row first (lockFor) for the same
-// effect on what that row guards.
+// as a deadlock victim or fn returned errRerun, so fn must be safe to run
+// more than once. On SQLite the transaction begins IMMEDIATE (see
+// sqliteDSN): it holds the database's write lock from the start, so
+// nothing it reads can change before it writes. On MySQL, fn takes a lock
+// row first (lockFor) for the same effect on what that row guards.
 func (db *DB) transaction(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return db.transactionWith(ctx, nil, fn)
+}
+
+// queueTransaction is transaction for the delivery queue, under READ
+// COMMITTED on MySQL: its locking reads then take no gap locks, and let go
+// of the rows they read but did not select, so claimers, accepters and
+// cleaners that work on different rows do not wait for one another
+// (stack.md §3). Queue transactions never read something and write
+// elsewhere on the strength of it, except through the row locks they hold,
+// so they need no snapshot.
+func (db *DB) queueTransaction(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	var opts *sql.TxOptions
+	if db.dialect == DialectMySQL {
+		opts = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+	}
+	return db.transactionWith(ctx, opts, fn)
+}
+
+func (db *DB) transactionWith(ctx context.Context, opts *sql.TxOptions, fn func(tx *gorm.DB) error) error {
 	return db.writeSQLite(ctx, func() error {
 		for attempt := 1; ; attempt++ {
-			err := db.gorm.WithContext(ctx).Transaction(fn)
-			if err == nil || !isDeadlock(err) || attempt == transactionAttempts {
+			var err error
+			if opts == nil {
+				err = db.gorm.WithContext(ctx).Transaction(fn)
+			} else {
+				err = db.gorm.WithContext(ctx).Transaction(fn, opts)
+			}
+			if err == nil || !(isDeadlock(err) || errors.Is(err, errRerun)) || attempt == transactionAttempts {
 				return err
 			}
-			db.log.Warn("rerunning a transaction after a deadlock", "attempt", attempt, "err", err)
+			db.log.Warn("rerunning a transaction", "attempt", attempt, "err", err)
 			// A short random pause spreads the contenders out.
 			timer := time.NewTimer(time.Duration(rand.Int64N(int64(attempt) * int64(time.Millisecond))))
 			select {

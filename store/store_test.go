@@ -323,3 +323,13 @@ func TestOpenSQLiteInMemory(t *testing.T) {
 		t.Fatalf("FindCallEvents = %d, %v; want 1", total, err)
 	}
 }
+
+func TestDeliveryConformance(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			storetest.ExerciseDeliveries(t, func(t *testing.T) storetest.DeliveryStore {
+				return openMigrated(t, b.dsn(t))
+			})
+		})
+	}
+}

@@ -129,7 +129,7 @@ func ids(cs []callevents.CallEvent) []string {
 	return out
 }
 
-func find(t *testing.T, s Store, f callevents.CallEventFilter) ([]callevents.CallEvent, int) {
+func find(t *testing.T, s callevents.CallEventStore, f callevents.CallEventFilter) ([]callevents.CallEvent, int) {
 	t.Helper()
 	items, total, err := s.FindCallEvents(context.Background(), f)
 	if err != nil {
@@ -138,7 +138,7 @@ func find(t *testing.T, s Store, f callevents.CallEventFilter) ([]callevents.Cal
 	return items, total
 }
 
-func findOne(t *testing.T, s Store, c callevents.CallEvent) callevents.CallEvent {
+func findOne(t *testing.T, s callevents.CallEventStore, c callevents.CallEvent) callevents.CallEvent {
 	t.Helper()
 	items, total := find(t, s, callevents.CallEventFilter{Extension: c.Extension, ID: &c.ID})
 	if total != 1 || len(items) != 1 {
@@ -414,7 +414,7 @@ func testUpdateCallEventNotFound(t *testing.T, s Store) {
 	sameCallEvent(t, findOne(t, s, c), c)
 }
 
-func deleteCallEvents(t *testing.T, s Store, f callevents.CallEventFilter, want ...string) {
+func deleteCallEvents(t *testing.T, s callevents.CallEventStore, f callevents.CallEventFilter, want ...string) {
 	t.Helper()
 	got, err := s.DeleteCallEvents(context.Background(), f)
 	if err != nil {

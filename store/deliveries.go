@@ -1,0 +1,767 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/callevents/callevents"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+var _ callevents.DeliveryStore = (*DB)(nil)
+
+// activityRow is a row of call_activities: an accepted report, kept so that
+// the same report again adds nothing. It never leaves the package.
+type activityRow struct {
+	DedupeHash string    `gorm:"column:dedupe_hash;primaryKey"`
+	AcceptedAt time.Time `gorm:"column:accepted_at"`
+}
+
+func (activityRow) TableName() string { return "call_activities" }
+
+// deliveryRow is a row of deliveries. It never leaves the package.
+type deliveryRow struct {
+	Seq           int64      `gorm:"column:seq;primaryKey;autoIncrement"`
+	ID            string     `gorm:"column:id"`
+	CallEventID   string     `gorm:"column:call_event_id"`
+	Extension     string     `gorm:"column:extension"`
+	Type          int        `gorm:"column:type"`
+	CallID        string     `gorm:"column:call_id"`
+	Payload       string     `gorm:"column:payload"`
+	OrderKey      string     `gorm:"column:order_key"`
+	OrderHash     string     `gorm:"column:order_hash"`
+	State         string     `gorm:"column:state"`
+	Attempts      int        `gorm:"column:attempts"`
+	NextAttemptAt time.Time  `gorm:"column:next_attempt_at"`
+	LeaseUntil    *time.Time `gorm:"column:lease_until"`
+	ClaimedBy     string     `gorm:"column:claimed_by"`
+	CreatedAt     time.Time  `gorm:"column:created_at"`
+	FinishedAt    *time.Time `gorm:"column:finished_at"`
+	LastStatus    int        `gorm:"column:last_status"`
+	LastError     string     `gorm:"column:last_error"`
+}
+
+func (deliveryRow) TableName() string { return "deliveries" }
+
+// deliveryColumns are what scanDelivery reads, in its order: everything
+// but the lease, which only the queue's own statements look at.
+const deliveryColumns = "seq, id, call_event_id, extension, type, call_id, payload, order_key, state, attempts, next_attempt_at, created_at, finished_at, last_status, last_error"
+
+// scanDelivery reads one row of deliveryColumns. Rows are scanned by hand:
+// gorm's reflective scan is the larger part of a claim otherwise.
+func scanDelivery(rows *sql.Rows) (deliveryRow, error) {
+	var r deliveryRow
+	var finished sql.NullTime
+	err := rows.Scan(&r.Seq, &r.ID, &r.CallEventID, &r.Extension, &r.Type, &r.CallID, &r.Payload, &r.OrderKey,
+		&r.State, &r.Attempts, &r.NextAttemptAt, &r.CreatedAt, &finished, &r.LastStatus, &r.LastError)
+	if finished.Valid {
+		r.FinishedAt = &finished.Time
+	}
+	return r, err
+}
+
+func scanDeliveries(rows *sql.Rows, err error) ([]deliveryRow, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []deliveryRow
+	for rows.Next() {
+		r, err := scanDelivery(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (r deliveryRow) delivery() callevents.Delivery {
+	d := callevents.Delivery{
+		ID:            r.ID,
+		CallEventID:   r.CallEventID,
+		Extension:     callevents.Extension(r.Extension),
+		Type:          callevents.EventType(r.Type),
+		CallID:        r.CallID,
+		Payload:       r.Payload,
+		OrderKey:      r.OrderKey,
+		State:         callevents.DeliveryState(r.State),
+		Attempts:      r.Attempts,
+		NextAttemptAt: r.NextAttemptAt.UTC(),
+		Created:       r.CreatedAt.UTC(),
+		LastStatus:    r.LastStatus,
+		LastError:     r.LastError,
+	}
+	if r.FinishedAt != nil {
+		d.Finished = r.FinishedAt.UTC()
+	}
+	return d
+}
+
+// attemptRow is a row of delivery_attempts. It never leaves the package.
+type attemptRow struct {
+	Seq         int64     `gorm:"column:seq;primaryKey;autoIncrement"`
+	DeliverySeq int64     `gorm:"column:delivery_seq"`
+	Attempt     int       `gorm:"column:attempt"`
+	At          time.Time `gorm:"column:at"`
+	StatusCode  int       `gorm:"column:status_code"`
+	ErrorClass  string    `gorm:"column:error_class"`
+	LatencyUS   int64     `gorm:"column:latency_us"`
+}
+
+func (attemptRow) TableName() string { return "delivery_attempts" }
+
+// queueTime is t as the queue stores it: UTC, whole microseconds, the
+// resolution of MySQL's DATETIME(6). Due-ness and leases need better than
+// the second that Call Events keep, and truncating here makes both
+// backends compare and return the same value.
+func queueTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// maxErrorClass is the width of last_error and error_class.
+const maxErrorClass = 64
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// insertBatch is the most rows one INSERT carries: 100 deliveries of 17
+// columns stay far below every placeholder and packet limit, and SQLite's
+// statement cache sees few shapes.
+const insertBatch = 100
+
+// inChunk bounds the values of one IN (…) list.
+const inChunk = 500
+
+// chunks calls fn with consecutive pieces of s of at most n elements.
+func chunks[T any](s []T, n int, fn func([]T) error) error {
+	for len(s) > 0 {
+		k := min(n, len(s))
+		if err := fn(s[:k]); err != nil {
+			return err
+		}
+		s = s[k:]
+	}
+	return nil
+}
+
+// insertIgnore is the INSERT modifier that skips rows whose key exists.
+func (db *DB) insertIgnore() clause.Insert {
+	if db.dialect == DialectMySQL {
+		return clause.Insert{Modifier: "IGNORE"}
+	}
+	return clause.Insert{Modifier: "OR IGNORE"}
+}
+
+// AcceptActivity stores the activities and their deliveries in one
+// transaction and returns how many deliveries it queued. An activity whose
+// DedupeKey was accepted before, or comes twice in activities, counts once:
+// the first report wins. Each ExtensionEvent of a new activity gets one
+// pending delivery, due at now, per enabled Call Event of its extension
+// and type, in seq order: activities in the order given, then their
+// extension events, then the Call Events in creation order.
+//
+// A fixed handful of statements serves a whole batch: one read of the known
+// activities, one insert of the new ones, one read of the Call Events of
+// every extension concerned, and inserts of at most 100 deliveries each.
+func (db *DB) AcceptActivity(ctx context.Context, activities []callevents.CallActivity, now time.Time) (int, error) {
+	now = queueTime(now)
+	// Duplicates within the batch are dropped here; those accepted before
+	// by the database.
+	hashes := make([]string, 0, len(activities))
+	fresh := make(map[string]*callevents.CallActivity, len(activities))
+	for i := range activities {
+		h := sha256Hex(activities[i].DedupeKey())
+		if _, dup := fresh[h]; !dup {
+			fresh[h] = &activities[i]
+			hashes = append(hashes, h)
+		}
+	}
+	queued := 0
+	err := db.queueTransaction(ctx, func(tx *gorm.DB) error {
+		queued = 0
+		accepted, err := db.insertActivities(tx, hashes, now)
+		if err != nil || len(accepted) == 0 {
+			return err
+		}
+		var events []acceptedEvent
+		extensions := map[string]bool{}
+		for _, h := range accepted {
+			a := fresh[h]
+			for _, ev := range a.ExtensionEvents() {
+				events = append(events, acceptedEvent{activity: a, event: ev})
+				extensions[string(ev.Extension)] = true
+			}
+		}
+		targets, err := enabledCallEvents(tx, extensions)
+		if err != nil {
+			return err
+		}
+		var rows []deliveryRow
+		for _, e := range events {
+			payload := ""
+			for _, ce := range targets[eventKey{string(e.event.Extension), int(e.event.Type)}] {
+				if payload == "" {
+					payload = e.event.Params.Encode()
+				}
+				orderKey := callevents.OrderKey(ce.URL, e.activity.CallID)
+				rows = append(rows, deliveryRow{
+					ID:            callevents.NewDeliveryID(),
+					CallEventID:   ce.ID,
+					Extension:     ce.Extension,
+					Type:          ce.Type,
+					CallID:        e.activity.CallID,
+					Payload:       payload,
+					OrderKey:      orderKey,
+					OrderHash:     sha256Hex(orderKey),
+					State:         string(callevents.DeliveryPending),
+					NextAttemptAt: now,
+					CreatedAt:     now,
+				})
+			}
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		if err := tx.CreateInBatches(&rows, insertBatch).Error; err != nil {
+			return err
+		}
+		queued = len(rows)
+		return nil
+	})
+	if err != nil {
+		return 0, formatError(err, writing, nil)
+	}
+	return queued, nil
+}
+
+type acceptedEvent struct {
+	activity *callevents.CallActivity
+	event    callevents.ExtensionEvent
+}
+
+type eventKey struct {
+	extension string
+	typ       int
+}
+
+// insertActivities inserts the dedupe rows of hashes that are not stored
+// yet and returns those, in the order given. The read first finds the
+// known ones; the insert skips any that a concurrent transaction (MySQL)
+// has stored since, and when its count falls short, which rows lost is
+// unknown, so the transaction runs again and reads them as known.
+func (db *DB) insertActivities(tx *gorm.DB, hashes []string, now time.Time) ([]string, error) {
+	known := map[string]bool{}
+	err := chunks(hashes, inChunk, func(part []string) error {
+		var found []string
+		if err := tx.Model(&activityRow{}).Where("dedupe_hash IN ?", part).Pluck("dedupe_hash", &found).Error; err != nil {
+			return err
+		}
+		for _, h := range found {
+			known[h] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var accepted []string
+	rows := make([]activityRow, 0, len(hashes)-len(known))
+	for _, h := range hashes {
+		if !known[h] {
+			accepted = append(accepted, h)
+			rows = append(rows, activityRow{DedupeHash: h, AcceptedAt: now})
+		}
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	res := tx.Clauses(db.insertIgnore()).CreateInBatches(&rows, insertBatch)
+	if res.Error != nil {
+		return nil, res.Error
+	}
+	if res.RowsAffected != int64(len(rows)) {
+		return nil, errRerun
+	}
+	return accepted, nil
+}
+
+// enabledCallEvents returns the enabled Call Events of the extensions by
+// extension and type, each list in creation order. It reads whole
+// extensions (at most the per-extension limit of rows each, by the
+// extension prefix of call_events_extension_type_seq) rather than
+// (extension, type) pairs, which SQLite cannot list in an IN.
+func enabledCallEvents(tx *gorm.DB, extensions map[string]bool) (map[eventKey][]callEventRow, error) {
+	exts := make([]string, 0, len(extensions))
+	for e := range extensions {
+		exts = append(exts, e)
+	}
+	out := map[eventKey][]callEventRow{}
+	err := chunks(exts, inChunk, func(part []string) error {
+		var rows []callEventRow
+		err := tx.Select("id, extension, type, url").
+			Where("extension IN ? AND status = ?", part, int(callevents.StatusEnabled)).
+			Order("extension, type, seq").Find(&rows).Error
+		for _, r := range rows {
+			k := eventKey{r.Extension, r.Type}
+			out[k] = append(out[k], r)
+		}
+		return err
+	})
+	return out, err
+}
+
+// claimQuery selects the claimable deliveries: pending, due, and with no
+// earlier (smaller seq) delivery of the same order key still pending or
+// running, oldest due first. The scan walks deliveries_state_next_attempt
+// in order and stops after LIMIT matches; the NOT EXISTS probes
+// deliveries_order_hash_seq. On MySQL the claim appends FOR UPDATE SKIP
+// LOCKED: rows another claimer holds are passed over, not waited for. That
+// clause locks only the outer rows; the subquery stays a consistent read
+// (checked on MariaDB 10.11), so a row another claimer is taking still
+// counts as pending there and holds back the later ones of its key.
+const claimQuery = `SELECT ` + deliveryColumns + ` FROM deliveries
+WHERE state = ? AND next_attempt_at <= ?
+  AND NOT EXISTS (SELECT 1 FROM deliveries e
+                  WHERE e.order_hash = deliveries.order_hash AND e.seq < deliveries.seq AND e.state IN (?, ?))
+ORDER BY next_attempt_at, seq
+LIMIT ?`
+
+// ClaimDue leases up to n claimable deliveries (see claimQuery) to worker
+// until now+lease, in one transaction: each becomes running with one more
+// attempt, and comes back with its Call Event's current URL, method and
+// secret. A delivery whose Call Event is gone or disabled is cancelled
+// instead, and the claim looks again for the room it leaves (a cancelled
+// one may have held back a later one of its order key).
+//
+// On SQLite the immediate transaction excludes every other writer, so two
+// claimers cannot select the same row. On MySQL the selected rows stay
+// locked until the transaction ends, and other claimers skip them.
+func (db *DB) ClaimDue(ctx context.Context, worker string, n int, now time.Time, lease time.Duration) ([]callevents.Delivery, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	now = queueTime(now)
+	leaseUntil := queueTime(now.Add(lease))
+	query := claimQuery
+	if db.dialect == DialectMySQL {
+		query += " FOR UPDATE SKIP LOCKED"
+	}
+	var claimed []callevents.Delivery
+	err := db.queueTransaction(ctx, func(tx *gorm.DB) error {
+		claimed = nil
+		for len(claimed) < n {
+			rows, err := scanDeliveries(tx.Raw(query, string(callevents.DeliveryPending), now,
+				string(callevents.DeliveryPending), string(callevents.DeliveryRunning), n-len(claimed)).Rows())
+			if err != nil || len(rows) == 0 {
+				return err
+			}
+			// A plain read: on MySQL a locking one would make claimers of
+			// one busy Call Event skip each other's deliveries wholesale.
+			ids := make([]string, 0, len(rows))
+			for _, r := range rows {
+				ids = append(ids, r.CallEventID)
+			}
+			var events []callEventRow
+			if err := tx.Select("id, method, url, status, secret").Where("id IN ?", ids).Find(&events).Error; err != nil {
+				return err
+			}
+			byID := make(map[string]callEventRow, len(events))
+			for _, e := range events {
+				byID[e.ID] = e
+			}
+			var run, cancel []int64
+			for _, r := range rows {
+				ce, ok := byID[r.CallEventID]
+				if !ok || ce.Status != int(callevents.StatusEnabled) {
+					cancel = append(cancel, r.Seq)
+					continue
+				}
+				run = append(run, r.Seq)
+				d := r.delivery()
+				d.State = callevents.DeliveryRunning
+				d.Attempts++
+				d.URL, d.Method, d.Secret = ce.URL, callevents.Method(ce.Method), ce.Secret
+				claimed = append(claimed, d)
+			}
+			if len(run) > 0 {
+				err := tx.Model(&deliveryRow{}).Where("seq IN ?", run).Updates(map[string]any{
+					"state":       string(callevents.DeliveryRunning),
+					"attempts":    gorm.Expr("attempts + 1"),
+					"lease_until": leaseUntil,
+					"claimed_by":  worker,
+				}).Error
+				if err != nil {
+					return err
+				}
+			}
+			if len(cancel) == 0 {
+				return nil
+			}
+			err = tx.Model(&deliveryRow{}).Where("seq IN ?", cancel).Updates(map[string]any{
+				"state":       string(callevents.DeliveryCancelled),
+				"finished_at": now,
+			}).Error
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, formatError(err, writing, nil)
+	}
+	return claimed, nil
+}
+
+// RecordAttempt stores the attempt and moves the delivery to o.Next in one
+// transaction, provided the delivery is still running under worker's
+// lease; otherwise (a rescuer gave it away, or it is unknown) it does
+// nothing and returns nil. A final state stamps finished_at with the
+// attempt's time; pending sets the next attempt's time. o.DisableCallEvent
+// also disables the Call Event and cancels its pending deliveries, under
+// the extension's lock, as UpdateCallEvent would.
+func (db *DB) RecordAttempt(ctx context.Context, worker string, o callevents.AttemptOutcome) error {
+	switch o.Next {
+	case callevents.DeliveryPending, callevents.DeliveryDelivered, callevents.DeliveryFailed, callevents.DeliveryCancelled:
+	default:
+		return callevents.UpdateFailed(fmt.Errorf("store: recording an attempt: next state %q is not pending, delivered, failed or cancelled", o.Next))
+	}
+	at := queueTime(o.Attempt.At)
+	err := db.queueTransaction(ctx, func(tx *gorm.DB) error {
+		// A plain read for the fields that never change; the update below
+		// checks the lease again, under the row's lock.
+		var row deliveryRow
+		res := tx.Select("seq, call_event_id, extension, attempts").
+			Where("id = ? AND state = ? AND claimed_by = ?", o.DeliveryID, string(callevents.DeliveryRunning), worker).
+			Limit(1).Find(&row)
+		if res.Error != nil || res.RowsAffected == 0 {
+			return res.Error
+		}
+		if o.DisableCallEvent {
+			// Before the delivery's row, in the order UpdateCallEvent takes
+			// them (extension, then deliveries), so the two cannot deadlock.
+			if err := db.lockFor(tx, extensionLock(row.Extension)); err != nil {
+				return err
+			}
+		}
+		set := map[string]any{
+			"state":       string(o.Next),
+			"lease_until": nil,
+			"claimed_by":  "",
+			"last_status": o.Attempt.StatusCode,
+			"last_error":  clip(o.Attempt.ErrorClass, maxErrorClass),
+		}
+		if o.Next == callevents.DeliveryPending {
+			set["next_attempt_at"] = queueTime(o.NextAttemptAt)
+		} else {
+			set["finished_at"] = at
+		}
+		res = tx.Model(&deliveryRow{}).
+			Where("seq = ? AND state = ? AND claimed_by = ?", row.Seq, string(callevents.DeliveryRunning), worker).
+			Updates(set)
+		if res.Error != nil || res.RowsAffected == 0 {
+			return res.Error
+		}
+		attempt := o.Attempt.Attempt
+		if attempt <= 0 {
+			attempt = row.Attempts
+		}
+		err := tx.Create(&attemptRow{
+			DeliverySeq: row.Seq,
+			Attempt:     attempt,
+			At:          at,
+			StatusCode:  o.Attempt.StatusCode,
+			ErrorClass:  clip(o.Attempt.ErrorClass, maxErrorClass),
+			LatencyUS:   o.Attempt.Latency.Microseconds(),
+		}).Error
+		if err != nil || !o.DisableCallEvent {
+			return err
+		}
+		err = tx.Model(&callEventRow{}).Where("id = ?", row.CallEventID).Updates(map[string]any{
+			"status":      int(callevents.StatusDisabled),
+			"modified_at": storedTime(o.Attempt.At),
+		}).Error
+		if err != nil {
+			return err
+		}
+		return cancelPending(tx, []string{row.CallEventID}, at)
+	})
+	return formatError(err, writing, nil)
+}
+
+// cancelPending cancels the pending deliveries of the Call Events. Running
+// ones are left to finish: their worker's RecordAttempt still applies.
+func cancelPending(tx *gorm.DB, callEventIDs []string, now time.Time) error {
+	return chunks(callEventIDs, inChunk, func(part []string) error {
+		return tx.Model(&deliveryRow{}).
+			Where("call_event_id IN ? AND state = ?", part, string(callevents.DeliveryPending)).
+			Updates(map[string]any{
+				"state":       string(callevents.DeliveryCancelled),
+				"finished_at": queueTime(now),
+			}).Error
+	})
+}
+
+// ReleaseClaims gives worker's running deliveries among ids back: pending,
+// the attempt uncounted. They stay due, at the time they were claimed at,
+// which keeps their place in the queue.
+func (db *DB) ReleaseClaims(ctx context.Context, worker string, ids []string) error {
+	err := db.writeSQLite(ctx, func() error {
+		return chunks(ids, inChunk, func(part []string) error {
+			return db.gorm.WithContext(ctx).Model(&deliveryRow{}).
+				Where("id IN ? AND state = ? AND claimed_by = ?", part, string(callevents.DeliveryRunning), worker).
+				Updates(map[string]any{
+					"state":       string(callevents.DeliveryPending),
+					"attempts":    gorm.Expr("attempts - 1"),
+					"lease_until": nil,
+					"claimed_by":  "",
+				}).Error
+		})
+	})
+	return formatError(err, writing, nil)
+}
+
+// RescueExpired makes running deliveries whose lease ended before now
+// pending again, and returns how many. The attempt stays counted (it may
+// have reached the receiver). They stay due at the time they were claimed
+// at, before now, keeping their place in the queue; the worker that lost
+// the lease finds its RecordAttempt ignored.
+func (db *DB) RescueExpired(ctx context.Context, now time.Time) (int, error) {
+	var rescued int64
+	err := db.writeSQLite(ctx, func() error {
+		res := db.gorm.WithContext(ctx).Model(&deliveryRow{}).
+			Where("state = ? AND lease_until < ?", string(callevents.DeliveryRunning), queueTime(now)).
+			Updates(map[string]any{
+				"state":       string(callevents.DeliveryPending),
+				"lease_until": nil,
+				"claimed_by":  "",
+			})
+		rescued = res.RowsAffected
+		return res.Error
+	})
+	if err != nil {
+		return 0, formatError(err, writing, nil)
+	}
+	return int(rescued), nil
+}
+
+// cleanChunk is how many rows one cleaning transaction deletes: small
+// enough that neither backend holds its locks (SQLite: the whole database)
+// for long, whatever the backlog.
+const cleanChunk = 1000
+
+// CleanFinished deletes the deliveries finished before before, with their
+// attempts, and the activities accepted before before, cleanChunk rows per
+// transaction, and returns how many deliveries it deleted. Once an
+// activity's row is gone, the same report would be queued again: before
+// must lie beyond any PBX's retries.
+func (db *DB) CleanFinished(ctx context.Context, before time.Time) (int, error) {
+	before = queueTime(before)
+	deleted, err := db.inChunks(ctx, func(tx *gorm.DB) (int, int, error) {
+		q := tx.Model(&deliveryRow{}).Where("finished_at < ?", before).Order("finished_at").Limit(cleanChunk)
+		if db.dialect == DialectMySQL {
+			// Locked, so that a resend cannot slip in between the two
+			// deletes; one being resent is skipped, not waited for.
+			q = q.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
+		}
+		var seqs []int64
+		if err := q.Pluck("seq", &seqs).Error; err != nil || len(seqs) == 0 {
+			return 0, 0, err
+		}
+		if err := tx.Where("delivery_seq IN ?", seqs).Delete(&attemptRow{}).Error; err != nil {
+			return 0, 0, err
+		}
+		res := tx.Where("seq IN ?", seqs).Delete(&deliveryRow{})
+		return len(seqs), int(res.RowsAffected), res.Error
+	})
+	if err != nil {
+		return deleted, err
+	}
+	_, err = db.inChunks(ctx, func(tx *gorm.DB) (int, int, error) {
+		var hashes []string
+		err := tx.Model(&activityRow{}).Where("accepted_at < ?", before).
+			Order("accepted_at").Limit(cleanChunk).Pluck("dedupe_hash", &hashes).Error
+		if err != nil || len(hashes) == 0 {
+			return 0, 0, err
+		}
+		res := tx.Where("dedupe_hash IN ?", hashes).Delete(&activityRow{})
+		return len(hashes), int(res.RowsAffected), res.Error
+	})
+	return deleted, err
+}
+
+// inChunks runs chunk in a transaction of its own again and again until it
+// selects fewer than cleanChunk rows, and returns the sum of the rows it
+// deleted.
+func (db *DB) inChunks(ctx context.Context, chunk func(tx *gorm.DB) (selected, deleted int, err error)) (int, error) {
+	total := 0
+	for {
+		var selected, deleted int
+		err := db.queueTransaction(ctx, func(tx *gorm.DB) error {
+			var err error
+			selected, deleted, err = chunk(tx)
+			return err
+		})
+		if err != nil {
+			return total, formatError(err, writing, nil)
+		}
+		total += deleted
+		if selected < cleanChunk {
+			return total, nil
+		}
+	}
+}
+
+// whereDeliveries restricts q to the deliveries selected by f (paging
+// aside). Every form starts with extension, a prefix of
+// deliveries_extension_seq, which also gives the seq order.
+func whereDeliveries(q *gorm.DB, f callevents.DeliveryFilter) *gorm.DB {
+	q = q.Where("extension = ?", string(f.Extension))
+	if f.CallEventID != "" {
+		q = q.Where("call_event_id = ?", f.CallEventID)
+	}
+	if f.CallID != "" {
+		q = q.Where("call_id = ?", f.CallID)
+	}
+	if f.State != "" {
+		q = q.Where("state = ?", string(f.State))
+	}
+	return q
+}
+
+// FindDeliveries returns the page of the deliveries selected by f, newest
+// (highest seq) first, each with its History, and how many match without
+// paging. Limit 0 means no limit; a negative Offset or Limit counts as 0.
+// One query for the page, one for the histories of the whole page, and a
+// count only when the page cannot tell the total.
+func (db *DB) FindDeliveries(ctx context.Context, f callevents.DeliveryFilter) ([]callevents.Delivery, int, error) {
+	g := db.gorm.WithContext(ctx)
+	offset := max(f.Offset, 0)
+	limit := f.Limit
+	if limit <= 0 {
+		limit = math.MaxInt32 // MySQL accepts OFFSET only after a LIMIT
+	}
+	rows, err := scanDeliveries(whereDeliveries(g.Model(&deliveryRow{}), f).Select(deliveryColumns).
+		Order("seq DESC").Offset(offset).Limit(limit).Rows())
+	if err != nil {
+		return nil, 0, formatError(err, reading, nil)
+	}
+	items, err := withHistory(g, rows)
+	if err != nil {
+		return nil, 0, formatError(err, reading, nil)
+	}
+	if len(items) < limit && (len(items) > 0 || offset == 0) {
+		return items, offset + len(items), nil
+	}
+	var total int64
+	if err := whereDeliveries(g.Model(&deliveryRow{}), f).Count(&total).Error; err != nil {
+		return nil, 0, formatError(err, reading, nil)
+	}
+	return items, int(total), nil
+}
+
+// withHistory returns rows as deliveries with their attempts, oldest first,
+// read in one query.
+func withHistory(q *gorm.DB, rows []deliveryRow) ([]callevents.Delivery, error) {
+	items := make([]callevents.Delivery, len(rows))
+	index := make(map[int64]int, len(rows))
+	seqs := make([]int64, len(rows))
+	for i, r := range rows {
+		items[i] = r.delivery()
+		items[i].History = []callevents.DeliveryAttempt{}
+		index[r.Seq] = i
+		seqs[i] = r.Seq
+	}
+	err := chunks(seqs, inChunk, func(part []int64) error {
+		var attempts []attemptRow
+		if err := q.Where("delivery_seq IN ?", part).Order("delivery_seq, seq").Find(&attempts).Error; err != nil {
+			return err
+		}
+		for _, a := range attempts {
+			i := index[a.DeliverySeq]
+			items[i].History = append(items[i].History, callevents.DeliveryAttempt{
+				Attempt:    a.Attempt,
+				At:         a.At.UTC(),
+				StatusCode: a.StatusCode,
+				ErrorClass: a.ErrorClass,
+				Latency:    time.Duration(a.LatencyUS) * time.Microsecond,
+			})
+		}
+		return nil
+	})
+	return items, err
+}
+
+func deliveryNotFound(id string) error {
+	if len(id) > 64 {
+		id = id[:64] + "…"
+	}
+	return callevents.Errorf(callevents.CodeDeliveryNotFound, "Delivery %q not found.", id)
+}
+
+// ResendDelivery makes the delivered or failed delivery id of ext pending
+// and due at now, keeping its id, attempt count and history, and returns
+// it. Code 256 when ext has no such delivery; code 400 when it is pending
+// or running (it will go out anyway) or cancelled (its Call Event was
+// disabled or deleted, or a receiver answered 410: re-enable it and wait
+// for new activity instead).
+func (db *DB) ResendDelivery(ctx context.Context, ext callevents.Extension, id string, now time.Time) (callevents.Delivery, error) {
+	now = queueTime(now)
+	var resent callevents.Delivery
+	err := db.queueTransaction(ctx, func(tx *gorm.DB) error {
+		q := tx.Model(&deliveryRow{}).Select(deliveryColumns).Where("id = ? AND extension = ?", id, string(ext)).Limit(1)
+		if db.dialect == DialectMySQL {
+			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+		}
+		rows, err := scanDeliveries(q.Rows())
+		if err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			return deliveryNotFound(id)
+		}
+		row := rows[0]
+		switch callevents.DeliveryState(row.State) {
+		case callevents.DeliveryDelivered, callevents.DeliveryFailed:
+		case callevents.DeliveryCancelled:
+			return callevents.Errorf(callevents.CodeMalformedRequest,
+				"Delivery %q was cancelled (its Call Event was disabled or deleted): it cannot be resent.", id)
+		default:
+			return callevents.Errorf(callevents.CodeMalformedRequest,
+				"Delivery %q is %s: only a delivered or failed delivery can be resent.", id, row.State)
+		}
+		err = tx.Model(&deliveryRow{}).Where("seq = ?", row.Seq).Updates(map[string]any{
+			"state":           string(callevents.DeliveryPending),
+			"next_attempt_at": now,
+			"finished_at":     nil,
+		}).Error
+		if err != nil {
+			return err
+		}
+		row.State, row.NextAttemptAt, row.FinishedAt = string(callevents.DeliveryPending), now, nil
+		items, err := withHistory(tx, []deliveryRow{row})
+		if err != nil {
+			return err
+		}
+		resent = items[0]
+		return nil
+	})
+	if err != nil {
+		return callevents.Delivery{}, formatError(err, writing, nil)
+	}
+	return resent, nil
+}
