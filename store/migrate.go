@@ -149,6 +149,10 @@ func (db *DB) migrateMySQL(ctx context.Context, ms []migration) error {
 	// MySQL's 64 characters.
 	const lockName = `CONCAT('callevents.migrate.', SHA1(DATABASE()))`
 	return db.gorm.WithContext(ctx).Connection(func(conn *gorm.DB) error {
+		// Connection hands over a DB whose conditions pile up from one
+		// query to the next (version = 1 AND version = 2 …); a NewDB
+		// session starts each query afresh, on the same connection.
+		conn = conn.Session(&gorm.Session{NewDB: true})
 		var got sql.NullInt64
 		if err := conn.Raw(`SELECT GET_LOCK(`+lockName+`, ?)`, 60).Scan(&got).Error; err != nil {
 			return err

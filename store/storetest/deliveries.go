@@ -190,7 +190,7 @@ func testAcceptFansOut(t *testing.T, s DeliveryStore) {
 	in1 := addCallEvent(t, s, called, callevents.DialIn, "http://called.example/in1")
 	in2 := addCallEvent(t, s, called, callevents.DialIn, "http://called.example/in2")
 	addCallEvent(t, s, called, callevents.Hangup, "http://called.example/hangup") // another type
-	addCallEvent(t, s, "0005*300", callevents.DialIn, "http://other.example/")     // another extension
+	addCallEvent(t, s, "0005*300", callevents.DialIn, "http://other.example/")    // another extension
 
 	a := dial("call-1")
 	accept(t, s, queueNow.In(elsewhere), 3, a)
