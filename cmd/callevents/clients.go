@@ -34,7 +34,7 @@ func runClients(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	var cfg config
 	var name, scope string
-	fs := newFlagSet("clients "+args[0], &cfg, false, stderr)
+	fs := newFlagSet("clients "+args[0], &cfg, cmdOther, stderr)
 	switch args[0] {
 	case "add":
 		fs.StringVar(&name, "name", "", "a name for the client")

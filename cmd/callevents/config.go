@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/dispatcher"
 )
 
 var errUsage = errors.New("usage")
@@ -25,6 +26,15 @@ type config struct {
 	LogFormat       string
 	LogLevel        string
 	ShutdownTimeout time.Duration
+
+	// Delivery (serve and dispatch).
+	Dispatch        bool // serve: run the dispatcher in this process
+	AllowTargets    string
+	Concurrency     int
+	DeliveryTimeout time.Duration
+	Lease           time.Duration
+	Retention       time.Duration
+	RescueInterval  time.Duration
 }
 
 // Defaults (documented in the README).
@@ -34,19 +44,35 @@ const (
 	shutdownTimeoutDefault = 15 * time.Second
 )
 
+// Commands, for the flags they take.
+const (
+	cmdOther = iota
+	cmdServe
+	cmdDispatch
+)
+
 // newFlagSet declares the flags shared by the commands that open the
-// database, and the serve flags when serve is true.
-func newFlagSet(name string, cfg *config, serve bool, stderr io.Writer) *flag.FlagSet {
+// database, and those of serve and dispatch.
+func newFlagSet(name string, cfg *config, command int, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.DB, "db", dbDefault, "database: sqlite:PATH (embedded) or mysql://user:pass@host:3306/name")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
-	if serve {
+	if command == cmdServe {
 		fs.StringVar(&cfg.Listen, "listen", listenDefault, "HTTP listen address")
 		fs.IntVar(&cfg.MaxPerExtension, "max-per-extension", callevents.MaxCallEventsPerExtensionDefault, "most Call Events one extension may have")
 		fs.DurationVar(&cfg.TokenTTL, "token-ttl", callevents.TokenTTLDefault, "lifetime of issued access tokens")
-		fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", shutdownTimeoutDefault, "how long a graceful shutdown waits for requests in flight")
+		fs.BoolVar(&cfg.Dispatch, "dispatch", true, "also deliver call events from this process (false: API only, with separate dispatch processes)")
+	}
+	if command == cmdServe || command == cmdDispatch {
+		fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", shutdownTimeoutDefault, "how long a graceful shutdown waits for requests and deliveries in flight")
+		fs.StringVar(&cfg.AllowTargets, "allow-targets", "", "comma-separated CIDRs and host names that Call Event URLs may reach although private or loopback (e.g. 10.0.0.0/8,crm.internal)")
+		fs.IntVar(&cfg.Concurrency, "concurrency", dispatcher.ConcurrencyDefault, "deliveries in flight at once, per process")
+		fs.DurationVar(&cfg.DeliveryTimeout, "delivery-timeout", dispatcher.TimeoutDefault, "HTTP timeout of one delivery attempt")
+		fs.DurationVar(&cfg.Lease, "lease", dispatcher.LeaseDefault, "how long a claimed delivery stays with its process before another may take it (more than --delivery-timeout)")
+		fs.DurationVar(&cfg.RescueInterval, "rescue-interval", dispatcher.RescueIntervalDefault, "how often expired leases are freed")
+		fs.DurationVar(&cfg.Retention, "retention", dispatcher.RetentionDefault, "how long finished deliveries stay in the delivery log")
 	}
 	return fs
 }

@@ -27,9 +27,11 @@ func main() {
 const usage = `usage: callevents <command> [flags]
 
 commands:
-  serve      run the SOAP API and token endpoint (flags: --listen, --db)
+  serve      run the SOAP API, token endpoint, PBX intake and dispatcher (flags: --listen, --db, …)
+  dispatch   deliver call events only (workers; several may share one MySQL/MariaDB database)
   migrate    apply database migrations and print the schema version
   clients    manage API clients: clients add --name N --scope S | clients list | clients remove ID
+  fire       report call activity to a running server, as a PBX would (--call-id, --phase, --from, --to)
   version    print the version
 
 Every flag can also be set as CALLEVENTS_<FLAG> (for example CALLEVENTS_DB).
@@ -46,10 +48,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		err = runServe(ctx, args[1:], stderr)
+	case "dispatch":
+		err = runDispatch(ctx, args[1:], stderr)
 	case "migrate":
 		err = runMigrate(ctx, args[1:], stdout, stderr)
 	case "clients":
 		err = runClients(ctx, args[1:], stdout, stderr)
+	case "fire":
+		err = runFire(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "callevents", versionString())
 		return 0

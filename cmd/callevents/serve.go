@@ -13,21 +13,28 @@ import (
 	"time"
 
 	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/dispatcher"
 	"github.com/callevents/callevents/service"
 	"github.com/callevents/callevents/store"
 )
 
 // runServe opens and migrates the database, creates the bootstrap admin
-// client on an empty database, and serves until ctx is cancelled. Shutdown
-// is ordered: stop accepting, finish requests in flight, then close the DB.
+// client on an empty database, and serves (and, unless --dispatch=false,
+// delivers) until ctx is cancelled. Shutdown is ordered: stop accepting and
+// finish requests in flight, then let deliveries in flight finish and give
+// back what was claimed, then close the database.
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	var cfg config
-	log, db, err := openCommand(ctx, newFlagSet("serve", &cfg, true, stderr), args, &cfg, stderr)
+	log, db, err := openCommand(ctx, newFlagSet("serve", &cfg, cmdServe, stderr), args, &cfg, stderr)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	if err := bootstrapAdmin(ctx, db, stderr); err != nil {
+		return err
+	}
+	a, err := newApp(db, cfg, log)
+	if err != nil {
 		return err
 	}
 
@@ -36,7 +43,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	srv := &http.Server{
-		Handler: newHandler(db, cfg, log),
+		Handler: a.handler,
 		// Bounded reads and writes keep a slow or stalled client from holding
 		// a connection (and its goroutine) forever.
 		ReadHeaderTimeout: 10 * time.Second,
@@ -45,34 +52,79 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("callevents: listening", "addr", ln.Addr().String(), "db", redactDSN(cfg.DB), "version", versionString())
+	if cfg.Dispatch {
+		if err := a.dispatcher.Start(ctx); err != nil {
+			return fmt.Errorf("start the dispatcher: %w", err)
+		}
+	}
+	log.Info("callevents: listening", "addr", ln.Addr().String(), "db", redactDSN(cfg.DB), "dispatch", cfg.Dispatch,
+		"allow_targets", a.policy.String(), "version", versionString())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
+	var serveErr error
 	select {
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
+	case serveErr = <-served:
 	case <-ctx.Done():
 	}
 	log.Info("callevents: shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		log.Warn("callevents: shutdown did not finish in time", "error", err.Error())
+		log.Warn("callevents: requests in flight did not finish in time", "error", err.Error())
 	}
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
+	if serveErr == nil {
+		if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			serveErr = err
+		}
+	}
+	if cfg.Dispatch {
+		if err := a.dispatcher.Stop(shutdownCtx); err != nil {
+			log.Warn("callevents: dispatcher stop", "error", err.Error())
+		}
+	}
+	if serveErr != nil {
+		return fmt.Errorf("serve: %w", serveErr)
 	}
 	log.Info("callevents: stopped")
 	return nil
 }
 
-// newHandler wires the HTTP routes: SOAP, OAuth, health and readiness.
-func newHandler(db *store.DB, cfg config, log *slog.Logger) http.Handler {
-	auth := &callevents.Authenticator{Store: db, TokenTTL: cfg.TokenTTL}
+// app is the wired service: the HTTP handler and the dispatcher behind it.
+type app struct {
+	handler    http.Handler
+	dispatcher *dispatcher.Dispatcher
+	policy     *dispatcher.OutboundPolicy
+}
+
+// newApp wires the domain services, the dispatcher (not started) and the
+// HTTP routes: SOAP, OAuth, intake, health and readiness.
+func newApp(db *store.DB, cfg config, log *slog.Logger) (*app, error) {
+	policy, err := dispatcher.ParseAllowTargets(cfg.AllowTargets)
+	if err != nil {
+		return nil, fmt.Errorf("--allow-targets: %w", err)
+	}
+	disp, err := dispatcher.New(dispatcher.Config{
+		Store:          db,
+		Logger:         log,
+		Concurrency:    cfg.Concurrency,
+		Timeout:        cfg.DeliveryTimeout,
+		Lease:          cfg.Lease,
+		RescueInterval: cfg.RescueInterval,
+		Retention:      cfg.Retention,
+		Policy:         policy,
+		UserAgent:      "callevents/" + versionString(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dispatcher: %w", err)
+	}
+	callEvents := &callevents.CallEventService{Store: db, MaxPerExtension: cfg.MaxPerExtension, CheckTarget: policy.CheckURL}
+	queued := func(int) { disp.Notify() }
 	soap := service.New(service.Config{
-		CallEvents: &callevents.CallEventService{Store: db, MaxPerExtension: cfg.MaxPerExtension},
-		Auth:       auth,
+		CallEvents: callEvents,
+		Auth:       &callevents.Authenticator{Store: db, TokenTTL: cfg.TokenTTL},
+		Activities: &callevents.ActivityService{Store: db, Queued: queued},
+		Deliveries: &callevents.DeliveryService{Store: db, CallEvents: db, Tester: disp, Queued: queued},
 		Logger:     log,
 	})
 	mux := http.NewServeMux()
@@ -93,7 +145,7 @@ func newHandler(db *store.DB, cfg config, log *slog.Logger) http.Handler {
 		}
 		io.WriteString(w, "ok\n")
 	})
-	return mux
+	return &app{handler: mux, dispatcher: disp, policy: policy}, nil
 }
 
 // openCommand parses a command's flags, then builds its logger and opens and
