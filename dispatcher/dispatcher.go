@@ -38,9 +38,7 @@ type Dispatcher struct {
 
 	stopping   chan struct{} // closed when claiming must stop
 	stopOnce   sync.Once
-	loopCtx    context.Context // rescuer and cleaner; cancelled with stopping
-	loopCancel context.CancelFunc
-	hardCtx    context.Context // requests and claims; cancelled at Stop's deadline
+	hardCtx    context.Context // requests and store calls; cancelled at Stop's deadline
 	hardCancel context.CancelFunc
 	unwatch    func() bool // stops watching Start's context
 	loops      sync.WaitGroup
@@ -89,7 +87,6 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	d.state = stateStarted
 	d.stopping = make(chan struct{})
 	d.hardCtx, d.hardCancel = context.WithCancel(context.WithoutCancel(ctx))
-	d.loopCtx, d.loopCancel = context.WithCancel(d.hardCtx)
 	d.unwatch = context.AfterFunc(ctx, func() {
 		d.stopClaiming()
 		d.hardCancel()
@@ -105,7 +102,6 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 func (d *Dispatcher) stopClaiming() {
 	d.stopOnce.Do(func() {
 		close(d.stopping)
-		d.loopCancel()
 	})
 }
 
@@ -388,14 +384,16 @@ func pause(try int) {
 	<-t.C
 }
 
-// periodic runs fn now and then every interval until Stop.
+// periodic runs fn now and then every interval until Stop. A call in
+// progress at Stop is let finish (until Stop's deadline): cancelling it
+// would only waste the work and, on MySQL, the connection.
 func (d *Dispatcher) periodic(interval time.Duration, fn func(context.Context, *streak)) {
 	defer d.loops.Done()
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	var failing streak
 	for {
-		fn(d.loopCtx, &failing)
+		fn(d.hardCtx, &failing)
 		select {
 		case <-d.stopping:
 			return
@@ -410,7 +408,7 @@ func (d *Dispatcher) rescue(ctx context.Context, failing *streak) {
 	defer cancel()
 	n, err := d.cfg.Store.RescueExpired(ctx, d.cfg.Now())
 	if err != nil {
-		if d.loopCtx.Err() == nil && failing.fail() {
+		if d.hardCtx.Err() == nil && failing.fail() {
 			d.log.Error("dispatcher: cannot rescue expired leases; retrying", "worker", d.cfg.WorkerID, "error", err)
 		}
 		return
@@ -428,7 +426,7 @@ func (d *Dispatcher) clean(ctx context.Context, failing *streak) {
 	defer cancel()
 	n, err := d.cfg.Store.CleanFinished(ctx, d.cfg.Now().Add(-d.cfg.Retention))
 	if err != nil {
-		if d.loopCtx.Err() == nil && failing.fail() {
+		if d.hardCtx.Err() == nil && failing.fail() {
 			d.log.Error("dispatcher: cannot delete old deliveries; retrying", "worker", d.cfg.WorkerID, "error", err)
 		}
 		return

@@ -32,8 +32,9 @@ type backend struct {
 	open func(t *testing.T) testStore
 }
 
-// backends lists the stores the behaviour tests run against; store_test.go
-// adds the real ones.
+// backends lists the stores the behaviour tests run against: the real
+// ones (store_test.go). The in-memory fake serves only the tests that
+// inject store failures.
 var backends []backend
 
 // forEachStore runs f as a parallel subtest for every backend.
@@ -318,6 +319,13 @@ func (c *clock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-func init() {
-	backends = append(backends, backend{"fake", func(*testing.T) testStore { return newFakeStore() }})
+func slogTo(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// retrying reports a delivery pending again after its n-th attempt.
+func retrying(n int) func(callevents.Delivery) bool {
+	return func(d callevents.Delivery) bool {
+		return d.State == callevents.DeliveryPending && d.Attempts == n && len(d.History) == n
+	}
 }

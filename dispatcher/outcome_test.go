@@ -129,7 +129,7 @@ func TestOutcomes(t *testing.T) {
 			_, _, clk := outcomeSetup(t, st, hour, func(w http.ResponseWriter, r *http.Request, _ int) {
 				http.Redirect(w, r, target.URL+"/elsewhere", http.StatusFound)
 			})
-			d := waitDelivery(t, st, extA, "a failed attempt", func(d callevents.Delivery) bool { return len(d.History) == 1 })
+			d := waitDelivery(t, st, extA, "a failed attempt", retrying(1))
 			if d.State != callevents.DeliveryPending || d.LastStatus != 302 || d.LastError != "redirect" {
 				t.Errorf("after a redirect: state %s, status %d, class %q", d.State, d.LastStatus, d.LastError)
 			}
@@ -164,7 +164,7 @@ func TestOutcomes(t *testing.T) {
 			schedule := []time.Duration{time.Minute, 2 * time.Minute}
 			rc, _, clk := outcomeSetup(t, st, schedule, status(http.StatusInternalServerError))
 			for attempt, delay := range schedule {
-				d := waitDelivery(t, st, extA, "a failed attempt", func(d callevents.Delivery) bool { return len(d.History) == attempt+1 })
+				d := waitDelivery(t, st, extA, "a failed attempt", retrying(attempt+1))
 				if d.State != callevents.DeliveryPending || d.LastError != "http_status" || d.LastStatus != 500 {
 					t.Fatalf("after attempt %d: %+v", attempt+1, d)
 				}
@@ -190,7 +190,7 @@ func TestOutcomes(t *testing.T) {
 			cfg.RetrySchedule = []time.Duration{time.Hour}
 			mustStart(t, cfg)
 			mustAccept(t, st, time.Now(), dial("call-1"))
-			d := waitDelivery(t, st, extA, "a failed attempt", func(d callevents.Delivery) bool { return len(d.History) == 1 })
+			d := waitDelivery(t, st, extA, "a failed attempt", retrying(1))
 			if d.State != callevents.DeliveryPending || d.LastError != "timeout" || d.LastStatus != 0 {
 				t.Errorf("after a timeout: state %s, status %d, class %q", d.State, d.LastStatus, d.LastError)
 			}
@@ -211,7 +211,7 @@ func TestOutcomes(t *testing.T) {
 			cfg.RetrySchedule = []time.Duration{time.Hour}
 			mustStart(t, cfg)
 			mustAccept(t, st, time.Now(), dial("call-1"))
-			d := waitDelivery(t, st, extA, "a failed attempt", func(d callevents.Delivery) bool { return len(d.History) == 1 })
+			d := waitDelivery(t, st, extA, "a failed attempt", retrying(1))
 			if d.State != callevents.DeliveryPending || d.LastError != "connect" {
 				t.Errorf("after a refused connection: state %s, class %q", d.State, d.LastError)
 			}
@@ -245,7 +245,7 @@ func TestRetryAfter(t *testing.T) {
 					w.Header().Set("Retry-After", tc.retryAfter(clk.Now()))
 					w.WriteHeader(tc.code)
 				})
-				d := waitDelivery(t, st, extA, "a failed attempt", func(d callevents.Delivery) bool { return len(d.History) == 1 })
+				d := waitDelivery(t, st, extA, "a failed attempt", retrying(1))
 				if d.State != callevents.DeliveryPending || d.LastStatus != tc.code {
 					t.Fatalf("state %s, status %d", d.State, d.LastStatus)
 				}

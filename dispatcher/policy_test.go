@@ -248,7 +248,7 @@ func TestPolicyAtDialTime(t *testing.T) {
 			cfg.RetrySchedule = []time.Duration{time.Hour}
 			mustStart(t, cfg)
 			mustAccept(t, st, time.Now(), dial("call-1"))
-			d := waitDelivery(t, st, extA, "a failed attempt", func(d callevents.Delivery) bool { return len(d.History) == 1 })
+			d := waitDelivery(t, st, extA, "a failed attempt", retrying(1))
 			if d.State != callevents.DeliveryPending || d.LastError != "dns" {
 				t.Errorf("state %s, class %q", d.State, d.LastError)
 			}
