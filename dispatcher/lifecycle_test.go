@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -408,4 +409,68 @@ func goroutines(s string) string {
 		}
 	}
 	return strings.Join(out, "\n\n")
+}
+
+// Two dispatchers on one queue (two processes on one database) send every
+// delivery exactly once.
+func TestTwoDispatchersShareTheQueue(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st testStore) {
+		rc := newReceiver(t, nil)
+		mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL + "/in"})
+		mustAddCallEvent(t, st, callevents.CallEvent{Extension: extB, Type: callevents.DialOut, URL: rc.URL + "/out"})
+		for _, worker := range []string{"one", "two"} {
+			cfg := testConfig(t, st)
+			cfg.WorkerID = worker
+			cfg.BatchSize = 3
+			mustStart(t, cfg)
+		}
+		const calls = 20
+		for i := range calls {
+			mustAccept(t, st, time.Now(), dial("call-"+strconv.Itoa(i)))
+		}
+		hits := rc.waitHits(t, 2*calls)
+		waitFor(t, "every delivery recorded", func() bool {
+			a, _, _ := st.FindDeliveries(context.Background(), callevents.DeliveryFilter{Extension: extA, State: callevents.DeliveryDelivered})
+			b, _, _ := st.FindDeliveries(context.Background(), callevents.DeliveryFilter{Extension: extB, State: callevents.DeliveryDelivered})
+			return len(a)+len(b) == 2*calls
+		})
+		seen := map[string]int{}
+		for _, h := range rc.Hits() {
+			seen[h.Header.Get("webhook-id")]++
+		}
+		if len(hits) != 2*calls || len(seen) != 2*calls {
+			t.Errorf("%d requests for %d distinct deliveries, want %d of each", len(rc.Hits()), len(seen), 2*calls)
+		}
+	})
+}
+
+// A resent failed delivery goes out again under the same webhook-id.
+func TestResend(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st testStore) {
+		rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+			if n == 1 {
+				w.WriteHeader(http.StatusInternalServerError)
+			}
+		})
+		mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
+		cfg := testConfig(t, st)
+		cfg.RetrySchedule = []time.Duration{} // a single attempt
+		d := mustStart(t, cfg)
+		mustAccept(t, st, time.Now(), dial("c1"))
+		failed := waitDelivery(t, st, extA, "failed", inState(callevents.DeliveryFailed))
+		if _, err := st.ResendDelivery(context.Background(), extA, failed.ID, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		d.Notify()
+		got := waitDelivery(t, st, extA, "delivered", inState(callevents.DeliveryDelivered))
+		hits := rc.Hits()
+		if len(hits) != 2 || hits[1].Header.Get("webhook-id") != failed.ID || hits[1].Header.Get("X-CallEvents-Attempt") != "2" {
+			t.Errorf("resend: %d requests, second with id %q attempt %q", len(hits), hits[len(hits)-1].Header.Get("webhook-id"), hits[len(hits)-1].Header.Get("X-CallEvents-Attempt"))
+		}
+		if len(got.History) != 2 {
+			t.Errorf("history after resend: %+v", got.History)
+		}
+	})
 }
