@@ -26,12 +26,16 @@ import (
 // testBundle is a running SOAP server on a real embedded store, with a
 // client and token for each scope the tests need.
 type testBundle struct {
-	srv    *httptest.Server
-	db     *store.DB
-	auth   *callevents.Authenticator
-	logs   *syncBuffer
-	tokens map[string]string // scope → access token
-	secret map[string]string // scope → client id + ":" + secret
+	srv  *httptest.Server
+	db   *store.DB
+	auth *callevents.Authenticator
+	// activities and deliveries are the services behind the intake and
+	// the delivery operations (nil with bundleOptions.noDeliveries).
+	activities *callevents.ActivityService
+	deliveries *callevents.DeliveryService
+	logs       *syncBuffer
+	tokens     map[string]string // scope → access token
+	secret     map[string]string // scope → client id + ":" + secret
 }
 
 type syncBuffer struct {
@@ -54,6 +58,12 @@ func (b *syncBuffer) String() string {
 type bundleOptions struct {
 	maxPerExtension int
 	checkTarget     func(context.Context, string) error
+	// tester sends TestPhoneCallEvent's requests; nil means newTester(t, db).
+	tester callevents.CallEventTester
+	// queued is ActivityService.Queued and DeliveryService.Queued.
+	queued func(int)
+	// noDeliveries leaves Config.Activities and Config.Deliveries nil.
+	noDeliveries bool
 }
 
 func setup(t *testing.T, opts bundleOptions) *testBundle {
@@ -83,9 +93,19 @@ func setup(t *testing.T, opts bundleOptions) *testBundle {
 		}
 		b.tokens[scope], b.secret[scope] = token, c.ID+":"+secret
 	}
+	if !opts.noDeliveries {
+		tester := opts.tester
+		if tester == nil {
+			tester = newTester(t, db)
+		}
+		b.activities = &callevents.ActivityService{Store: db, Queued: opts.queued}
+		b.deliveries = &callevents.DeliveryService{Store: db, CallEvents: db, Tester: tester, Queued: opts.queued}
+	}
 	srv := service.New(service.Config{
 		CallEvents: &callevents.CallEventService{Store: db, MaxPerExtension: opts.maxPerExtension, CheckTarget: opts.checkTarget},
 		Auth:       b.auth,
+		Activities: b.activities,
+		Deliveries: b.deliveries,
 		Logger:     slog.New(slog.NewTextHandler(b.logs, nil)),
 	})
 	mux := http.NewServeMux()
