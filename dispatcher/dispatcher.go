@@ -335,7 +335,9 @@ func (d *Dispatcher) outcome(del callevents.Delivery, res result, at, now time.T
 	return o
 }
 
-// record stores an outcome, trying again on a store error, and logs it.
+// record stores an outcome, trying again on an internal (151/152, or
+// uncoded) store error, and logs it; an outcome the store would not take
+// is logged at Error with everything it would have recorded.
 func (d *Dispatcher) record(del callevents.Delivery, o callevents.AttemptOutcome, res result) {
 	attrs := []any{
 		"delivery_id", del.ID, "call_event_id", del.CallEventID, "extension", string(del.Extension),
@@ -350,8 +352,8 @@ func (d *Dispatcher) record(del callevents.Delivery, o callevents.AttemptOutcome
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(d.hardCtx), storeTimeout)
 		err = d.cfg.Store.RecordAttempt(ctx, d.cfg.WorkerID, o)
 		cancel()
-		if err == nil {
-			break
+		if err == nil || !callevents.ErrorCode(err, callevents.CodeUpdateFailed).Internal() {
+			break // done, or an answer that asking again will not change
 		}
 		if try < recordTries-1 {
 			pause(try)

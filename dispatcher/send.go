@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -120,6 +121,7 @@ func targetURL(rawURL string, method callevents.Method, payload string) string {
 
 // send makes one request and classifies what came of it. ctx cancels it.
 func (s *sender) send(ctx context.Context, r request) result {
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 
@@ -150,10 +152,15 @@ func (s *sender) send(ctx context.Context, r request) result {
 		req.Header.Set("webhook-signature", sign(r.secret, r.id, ts, r.payload))
 	}
 
-	start := time.Now()
 	resp, err := s.client.Do(req)
 	latency := time.Since(start)
 	if err != nil {
+		// The cause without the URL, whose query may carry a token of the
+		// receiver's and the caller's details: it goes to the log.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return result{class: classify(err), latency: latency, err: err}
 	}
 	// Drain a little so that the connection can be reused, then drop it.
