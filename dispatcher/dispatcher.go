@@ -181,7 +181,9 @@ func (d *Dispatcher) release(ctx context.Context, ids []string) error {
 		if err == nil {
 			return nil
 		}
-		pause(try)
+		if try < recordTries-1 {
+			pause(try)
+		}
 	}
 	d.log.Error("dispatcher: could not release claimed deliveries; they are sent again when their lease ends",
 		"worker", d.cfg.WorkerID, "count", len(ids), "error", err)
