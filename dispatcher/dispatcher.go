@@ -137,6 +137,10 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 
 	d.unwatch()
 	d.stopClaiming()
+	d.mu.Lock()
+	busy := d.busy
+	d.mu.Unlock()
+	d.log.Info("dispatcher: stopping", "worker", d.cfg.WorkerID, "in_flight", busy)
 	finished := make(chan struct{})
 	go func() {
 		d.loops.Wait() // no more sends.Add after the claim loop ends

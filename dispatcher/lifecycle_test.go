@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -471,6 +472,55 @@ func TestResend(t *testing.T) {
 		}
 		if len(got.History) != 2 {
 			t.Errorf("history after resend: %+v", got.History)
+		}
+	})
+}
+
+// stallingClaims claims for real, then holds the claim until released.
+type stallingClaims struct {
+	testStore
+	armed   atomic.Bool
+	held    chan struct{} // closed when a claim is held
+	proceed chan struct{}
+}
+
+func (s *stallingClaims) ClaimDue(ctx context.Context, worker string, n int, now time.Time, lease time.Duration) ([]callevents.Delivery, error) {
+	ds, err := s.testStore.ClaimDue(ctx, worker, n, now, lease)
+	if len(ds) > 0 && s.armed.CompareAndSwap(true, false) {
+		close(s.held)
+		<-s.proceed
+	}
+	return ds, err
+}
+
+// Deliveries claimed while Stop begins are given back unsent.
+func TestStopReleasesUnstartedClaims(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st testStore) {
+		rc := newReceiver(t, nil)
+		mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
+		stalling := &stallingClaims{testStore: st, held: make(chan struct{}), proceed: make(chan struct{})}
+		stalling.armed.Store(true)
+		var logs lockedBuffer
+		cfg := testConfig(t, stalling)
+		cfg.Logger = slogTo(io.MultiWriter(&logs, tWriter{t}))
+		d := mustStart(t, cfg)
+		mustAccept(t, st, time.Now(), dial("c1"))
+		d.Notify()
+		<-stalling.held
+		if got := onlyDelivery(t, st, extA); got.State != callevents.DeliveryRunning {
+			t.Fatalf("claimed delivery is %s", got.State)
+		}
+		stopped := make(chan error, 1)
+		go func() { stopped <- d.Stop(context.Background()) }()
+		waitFor(t, "Stop to begin", func() bool { return strings.Contains(logs.String(), "dispatcher: stopping") })
+		close(stalling.proceed)
+		if err := <-stopped; err != nil {
+			t.Fatal(err)
+		}
+		got := onlyDelivery(t, st, extA)
+		if got.State != callevents.DeliveryPending || got.Attempts != 0 || len(rc.Hits()) != 0 {
+			t.Errorf("after Stop: state %s, %d attempts, %d requests", got.State, got.Attempts, len(rc.Hits()))
 		}
 	})
 }
