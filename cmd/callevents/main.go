@@ -31,6 +31,7 @@ commands:
   dispatch   deliver call events only (workers; several may share one MySQL/MariaDB database)
   migrate    apply database migrations and print the schema version
   clients    manage API clients: clients add --name N --scope S | clients list | clients remove ID
+  bench      measure delivery throughput and latency against a loopback receiver
   fire       report call activity to a running server, as a PBX would (--call-id, --phase, --from, --to)
   version    print the version
 
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runClients(ctx, args[1:], stdout, stderr)
 	case "fire":
 		err = runFire(ctx, args[1:], stdout, stderr)
+	case "bench":
+		err = runBench(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "callevents", versionString())
 		return 0
