@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -100,7 +102,7 @@ func (p *OutboundPolicy) String() string {
 	for _, prefix := range p.prefixes {
 		parts = append(parts, prefix.String())
 	}
-	for h := range p.hosts {
+	for _, h := range slices.Sorted(maps.Keys(p.hosts)) {
 		parts = append(parts, h)
 	}
 	for _, s := range p.suffixes {
