@@ -278,8 +278,8 @@ func TestResendPhoneCallEventDelivery(t *testing.T) {
 				t.Errorf("resend %s: %s = %q, want %q", id, path, got, want)
 			}
 		}
-		if text(el, "delivery/attempts") == "<absent>" {
-			t.Errorf("resend %s: no attempts", id)
+		if text(el, "delivery/attempts") == "<absent>" || len(el.FindElements("delivery/attempt")) != 1 {
+			t.Errorf("resend %s: attempts %s and %d attempt elements, want the history of 1 attempt", id, text(el, "delivery/attempts"), len(el.FindElements("delivery/attempt")))
 		}
 		next, err := time.Parse(time.RFC3339Nano, text(el, "delivery/nextAttempt"))
 		if err != nil || next.After(time.Now().Add(time.Second)) {
