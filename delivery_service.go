@@ -2,6 +2,7 @@ package callevents
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -127,6 +128,9 @@ func (s *DeliveryService) TestCallEvent(ctx context.Context, p Principal, ext Ex
 	}
 	if len(items) == 0 {
 		return TestResult{}, Errorf(CodeCallEventNotFound, "Phone call event %q not found.", truncate(id, 64))
+	}
+	if s.Tester == nil {
+		return TestResult{}, RetrieveFailed(errors.New("callevents: DeliveryService has no Tester"))
 	}
 	return s.Tester.TestCallEvent(ctx, items[0])
 }
