@@ -113,8 +113,15 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		}
 		db.dialect = DialectSQLite
 		db.sqliteWriter = make(chan struct{}, 1)
-		configureSQLitePool(db.sql, opts.MaxOpenConns, isSQLiteMemory(path))
-		dialector = &sqlite.Dialector{DriverName: sqlite.DriverName, Conn: db.sql}
+		memory := isSQLiteMemory(path)
+		configureSQLitePool(db.sql, opts.MaxOpenConns, memory)
+		var pool gorm.ConnPool = db.sql
+		if !memory {
+			// On one connection, preparing on the pool would wait for the
+			// connection the transaction holds.
+			pool = sqlitePool{db.sql}
+		}
+		dialector = &sqlite.Dialector{DriverName: sqlite.DriverName, Conn: pool}
 	}
 	if err := db.sql.PingContext(ctx); err != nil {
 		db.sql.Close()
@@ -204,6 +211,45 @@ func sqliteDSN(dsn string) (string, error) {
 		}
 	}
 	return path + "?" + query.Encode(), nil
+}
+
+// sqlitePool is the SQLite pool as gorm sees it, so that transactions
+// reuse prepared statements. gorm's statement cache keeps what it prepared
+// first; prepared inside a transaction, that is a statement bound to the
+// transaction, which database/sql prepares anew in every later transaction
+// that runs it: a sixth of a claim and of an intake. Its transactions
+// prepare on the pool instead: each connection then prepares a statement
+// once, and transactions reuse it (sql.Tx.StmtContext).
+type sqlitePool struct{ *sql.DB }
+
+// BeginTx, with gorm's signature rather than database/sql's, makes gorm
+// take the transaction as a gorm.Tx (poolPreparedTx) instead of a *sql.Tx.
+func (p sqlitePool) BeginTx(ctx context.Context, opts *sql.TxOptions) (gorm.ConnPool, error) {
+	tx, err := p.DB.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	// A pointer: gorm checks the transaction it holds with IsNil.
+	return &poolPreparedTx{Tx: tx, pool: p.DB}, nil
+}
+
+// GetDBConn gives gorm (db.DB()) the *sql.DB behind the wrapper.
+func (p sqlitePool) GetDBConn() (*sql.DB, error) { return p.DB, nil }
+
+// poolPreparedTx is a transaction that prepares statements on the pool.
+type poolPreparedTx struct {
+	*sql.Tx
+	pool *sql.DB
+}
+
+// PrepareContext prepares on the pool, or on the transaction when the
+// statement names what only the transaction sees yet (a table a migration
+// has just created): other connections cannot compile it.
+func (t *poolPreparedTx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	if stmt, err := t.pool.PrepareContext(ctx, query); err == nil {
+		return stmt, nil
+	}
+	return t.Tx.PrepareContext(ctx, query)
 }
 
 func isSQLiteMemory(dsn string) bool {

@@ -15,7 +15,7 @@ import (
 )
 
 // openMigrated opens dsn, migrates it and closes it when the test ends.
-func openMigrated(t *testing.T, dsn string) *store.DB {
+func openMigrated(t testing.TB, dsn string) *store.DB {
 	t.Helper()
 	db, err := store.Open(context.Background(), dsn, store.Options{})
 	if err != nil {
@@ -28,7 +28,7 @@ func openMigrated(t *testing.T, dsn string) *store.DB {
 	return db
 }
 
-func sqliteDSN(t *testing.T) string {
+func sqliteDSN(t testing.TB) string {
 	return "sqlite:" + filepath.Join(t.TempDir(), "callevents.db")
 }
 
@@ -36,10 +36,10 @@ func sqliteDSN(t *testing.T) string {
 // (or fail under CI) without TEST_MYSQL_DSN.
 var backends = []struct {
 	name string
-	dsn  func(t *testing.T) string
+	dsn  func(t testing.TB) string
 }{
 	{"SQLite", sqliteDSN},
-	{"MySQL", func(t *testing.T) string { return storetest.MySQLTestDSN(t) }},
+	{"MySQL", func(t testing.TB) string { return storetest.MySQLTestDSN(t) }},
 }
 
 func TestConformance(t *testing.T) {

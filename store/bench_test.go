@@ -1,0 +1,186 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/store"
+)
+
+// benchBackends are the databases the benchmarks compare (backends, in
+// lower case as sub-benchmark names); MySQL skips without TEST_MYSQL_DSN.
+var benchBackends = []struct {
+	name string
+	dsn  func(b testing.TB) string
+}{
+	{"sqlite", backends[0].dsn},
+	{"mysql", backends[1].dsn},
+}
+
+// benchNow is when the benchmarks claim: everything seeded is due by then.
+var benchNow = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// BenchmarkClaimDue measures claiming a batch of 50 due deliveries beside
+// 1,000 and 1,000,000 finished ones: the claim's cost must not grow with
+// the finished rows that pile up between cleanings. Each of the 50 has an
+// earlier, delivered delivery of its order key (the call's Dial-Out before
+// its Hangup), so the ordering check finds a row to look at. The batch is
+// released again, untimed, after each claim.
+//
+//	TEST_MYSQL_DSN=mysql://root@127.0.0.1:3306/ go test ./store -run '^$' -bench ClaimDue -benchtime 2000x
+func BenchmarkClaimDue(b *testing.B) {
+	const batch = 50
+	for _, backend := range benchBackends {
+		b.Run(backend.name, func(b *testing.B) {
+			for _, finished := range []int{1000, 1_000_000} {
+				b.Run(fmt.Sprintf("finished=%d", finished), func(b *testing.B) {
+					ctx := context.Background()
+					db := openMigrated(b, backend.dsn(b))
+					seedQueue(b, db, batch, finished)
+					b.ResetTimer()
+					for b.Loop() {
+						ds, err := db.ClaimDue(ctx, "bench", batch, benchNow, time.Minute)
+						if err != nil || len(ds) != batch {
+							b.Fatalf("ClaimDue = %d deliveries, %v; want %d", len(ds), err, batch)
+						}
+						b.StopTimer()
+						ids := make([]string, len(ds))
+						for i, d := range ds {
+							ids[i] = d.ID
+						}
+						if err := db.ReleaseClaims(ctx, "bench", ids); err != nil {
+							b.Fatal(err)
+						}
+						b.StartTimer()
+					}
+				})
+			}
+		})
+	}
+}
+
+// seedQueue leaves db with calls delivered Dial-Outs and calls pending
+// Hangups of the same calls to the same receiver, through the store's own
+// methods, and finished-calls more delivered deliveries seeded in bulk.
+func seedQueue(b *testing.B, db *store.DB, calls, finished int) {
+	ctx := context.Background()
+	ext := callevents.Extension("0005*100")
+	for _, typ := range []callevents.EventType{callevents.DialOut, callevents.Hangup} {
+		c := callevents.CallEvent{ID: callevents.NewCallEventID(), Extension: ext, Type: typ,
+			URL: fmt.Sprintf("https://receiver.example/%d", typ), Status: callevents.StatusEnabled, Modified: benchNow}
+		if err := db.CreateCallEvent(ctx, c, 100); err != nil {
+			b.Fatal(err)
+		}
+	}
+	activities := func(phase callevents.CallPhase) []callevents.CallActivity {
+		acts := make([]callevents.CallActivity, calls)
+		for i := range acts {
+			acts[i] = callevents.CallActivity{CallID: fmt.Sprintf("call-%d", i), Phase: phase, CallerExtension: string(ext), CalledNumber: "200"}
+		}
+		return acts
+	}
+	start := time.Now()
+	if _, err := db.AcceptActivity(ctx, activities(callevents.PhaseDial), benchNow.Add(-time.Hour)); err != nil {
+		b.Fatal(err)
+	}
+	ds, err := db.ClaimDue(ctx, "seed", calls, benchNow.Add(-time.Hour), time.Minute)
+	if err != nil || len(ds) != calls {
+		b.Fatalf("ClaimDue = %d, %v", len(ds), err)
+	}
+	for _, d := range ds {
+		err := db.RecordAttempt(ctx, "seed", callevents.AttemptOutcome{DeliveryID: d.ID, Next: callevents.DeliveryDelivered,
+			Attempt: callevents.DeliveryAttempt{Attempt: 1, At: benchNow.Add(-time.Hour), StatusCode: 200}})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := seedFinished(ctx, db, finished-calls); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.AcceptActivity(ctx, activities(callevents.PhaseHangup), benchNow.Add(-time.Minute)); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("seeded %d finished deliveries on %s in %v", finished, db.Dialect(), time.Since(start).Round(time.Millisecond))
+}
+
+// seedColumns and seedValues make a delivered delivery of a call of its
+// own; seedValues' one placeholder is the call's number, an SQL expression.
+const seedColumns = "id, call_event_id, extension, type, call_id, payload, order_key, order_hash, state, attempts, next_attempt_at, created_at, finished_at, last_status, last_error"
+
+// seedFinished inserts n delivered deliveries in a few statements: on
+// SQLite one INSERT … SELECT over a recursive count, on MySQL a thousand
+// that way and then INSERT … SELECT doublings of the table's seeded rows.
+func seedFinished(ctx context.Context, db *store.DB, n int) error {
+	if n <= 0 {
+		return nil
+	}
+	const payload = "CallID=seed&CallerIDNum=100&CallerIDName=&CalledDID=&CalledExtension=&CallStatus=CALLING&CallFlow=OUT&CallerExtension=0005%2A100&CalledNumber=200&CallAPIID="
+	at := benchNow.Add(-2 * time.Hour)
+	if db.Dialect() == store.DialectSQLite {
+		return db.ExecForTest(ctx, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+INSERT INTO deliveries (`+seedColumns+`)
+SELECT 'dlv_seed_' || i, 'seedcalleventseedcalleventseed', '0005*100', 1, 'seed-' || i, ?, 'https://seed.example seed-' || i,
+       lower(hex(randomblob(32))), 'delivered', 1, ?, ?, ?, 200, '' FROM n`, n, payload, at, at, at)
+	}
+	first := min(n, 1000)
+	err := db.ExecForTest(ctx, `INSERT INTO deliveries (`+seedColumns+`)
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+SELECT CONCAT('dlv_seed_0_', i), 'seedcalleventseedcalleventseed', '0005*100', 1, CONCAT('seed-0-', i), ?,
+       CONCAT('https://seed.example seed-0-', i), SHA2(CONCAT('seed-0-', i), 256), 'delivered', 1, ?, ?, ?, 200, '' FROM n`,
+		first, payload, at, at, at)
+	for round, have := 1, first; err == nil && have < n; round++ {
+		// Each round copies up to as many seeded rows as there are, under
+		// ids and order keys of its own.
+		more := min(have, n-have)
+		err = db.ExecForTest(ctx, `INSERT INTO deliveries (`+seedColumns+`)
+SELECT CONCAT('dlv_seed_', ?, '_', seq), call_event_id, extension, type, CONCAT('seed-', ?, '-', seq), payload,
+       CONCAT('https://seed.example seed-', ?, '-', seq), SHA2(CONCAT('seed-', ?, '-', seq), 256),
+       state, attempts, next_attempt_at, created_at, finished_at, last_status, last_error
+FROM deliveries WHERE call_event_id = 'seedcalleventseedcalleventseed' ORDER BY seq LIMIT ?`, round, round, round, round, more)
+		have += more
+	}
+	return err
+}
+
+// BenchmarkAcceptActivity measures the PBX intake's store call: one
+// request of batch activities (dial, both extensions set), each fanning out
+// to two Call Events on each extension, so 4 deliveries per activity.
+// ns/op divided by batch is the cost of one activity.
+func BenchmarkAcceptActivity(b *testing.B) {
+	for _, backend := range benchBackends {
+		b.Run(backend.name, func(b *testing.B) {
+			for _, batch := range []int{1, 100} {
+				b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+					ctx := context.Background()
+					db := openMigrated(b, backend.dsn(b))
+					for _, ext := range []callevents.Extension{"0005*100", "0005*200"} {
+						for i, typ := range []callevents.EventType{callevents.DialOut, callevents.DialIn, callevents.DialOut, callevents.DialIn} {
+							c := callevents.CallEvent{ID: callevents.NewCallEventID(), Extension: ext, Type: typ,
+								URL: fmt.Sprintf("https://receiver%d.example/", i), Status: callevents.StatusEnabled, Modified: benchNow}
+							if err := db.CreateCallEvent(ctx, c, 100); err != nil {
+								b.Fatal(err)
+							}
+						}
+					}
+					acts := make([]callevents.CallActivity, batch)
+					call := 0
+					for b.Loop() {
+						for i := range acts {
+							call++
+							acts[i] = callevents.CallActivity{CallID: fmt.Sprintf("call-%d", call), Phase: callevents.PhaseDial,
+								CallerExtension: "0005*100", CalledExtension: "0005*200", CallerIDNum: "100", CalledNumber: "200"}
+						}
+						n, err := db.AcceptActivity(ctx, acts, benchNow)
+						if err != nil || n != 4*batch {
+							b.Fatalf("AcceptActivity = %d, %v; want %d", n, err, 4*batch)
+						}
+					}
+					b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/activity")
+				})
+			}
+		})
+	}
+}
