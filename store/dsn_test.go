@@ -57,7 +57,7 @@ func TestSQLiteDSN(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if path != wantPath || query.Get("_txlock") != "immediate" || len(query["_txlock"]) != 1 || len(query["_pragma"]) != 4 {
+		if path != wantPath || query.Get("_txlock") != "immediate" || len(query["_txlock"]) != 1 || len(query["_pragma"]) != 5 {
 			t.Fatalf("sqliteDSN(%q) = %q", dsn, got)
 		}
 	}
@@ -67,7 +67,7 @@ func TestSQLiteDSN(t *testing.T) {
 		t.Fatal(err)
 	}
 	query, _ := url.ParseQuery(strings.SplitN(got, "?", 2)[1])
-	if strings.Count(strings.Join(query["_pragma"], " "), "busy_timeout") != 1 || len(query["_pragma"]) != 5 {
+	if strings.Count(strings.Join(query["_pragma"], " "), "busy_timeout") != 1 || len(query["_pragma"]) != 6 {
 		t.Fatalf("got %q", got)
 	}
 }
