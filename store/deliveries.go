@@ -190,6 +190,9 @@ func (db *DB) AcceptActivity(ctx context.Context, activities []callevents.CallAc
 			hashes = append(hashes, h)
 		}
 	}
+	if len(hashes) == 0 {
+		return 0, nil
+	}
 	queued := 0
 	err := db.queueTransaction(ctx, func(tx *gorm.DB) error {
 		queued = 0

@@ -30,6 +30,7 @@ func ExerciseDeliveries(t *testing.T, open func(t *testing.T) DeliveryStore) {
 		{"AcceptFansOutToEnabledCallEvents", testAcceptFansOut},
 		{"AcceptDedupes", testAcceptDedupes},
 		{"AcceptNothingMatches", testAcceptNothingMatches},
+		{"AcceptDuplicatesConcurrently", testAcceptDuplicatesConcurrently},
 		{"ClaimLeases", testClaimLeases},
 		{"ClaimOrdersByKey", testClaimOrdersByKey},
 		{"RecordAttempt", testRecordAttempt},
@@ -290,6 +291,43 @@ func testAcceptNothingMatches(t *testing.T, s DeliveryStore) {
 	accept(t, s, queueNow, 0, dial("call-1"))
 	accept(t, s, queueNow, 0)
 	accept(t, s, queueNow, 1, dial("call-2"))
+}
+
+// testAcceptDuplicatesConcurrently has several requests report
+// overlapping activities at once (a PBX retrying while the first attempt is
+// still being stored): each activity is queued exactly once overall.
+func testAcceptDuplicatesConcurrently(t *testing.T, s DeliveryStore) {
+	addCallEvent(t, s, caller, callevents.DialOut, "https://caller.example/out")
+	addCallEvent(t, s, called, callevents.DialIn, "https://called.example/in")
+	const requests, calls = 8, 40
+	start := make(chan struct{})
+	queued := make([]int, requests)
+	errs := make([]error, requests)
+	var wg sync.WaitGroup
+	for r := range requests {
+		wg.Go(func() {
+			// Each request holds half the calls, overlapping its neighbours.
+			var acts []callevents.CallActivity
+			for i := range calls / 2 {
+				acts = append(acts, dial(fmt.Sprintf("call-%d", (r*calls/4+i)%calls)))
+			}
+			<-start
+			queued[r], errs[r] = s.AcceptActivity(context.Background(), acts, queueNow)
+		})
+	}
+	close(start)
+	wg.Wait()
+	total := 0
+	for r := range requests {
+		must(t, errs[r])
+		total += queued[r]
+	}
+	if total != 2*calls {
+		t.Fatalf("%d deliveries queued by overlapping requests, want %d", total, 2*calls)
+	}
+	if _, n := deliveries(t, s, callevents.DeliveryFilter{Extension: caller}); n != calls {
+		t.Fatalf("%d deliveries stored for %s, want %d", n, caller, calls)
+	}
 }
 
 func testClaimLeases(t *testing.T, s DeliveryStore) {
