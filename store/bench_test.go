@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -189,4 +190,62 @@ func BenchmarkAcceptActivity(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkRecordAttempt measures reporting one delivered attempt, the
+// store's share of every delivery after its claim: one caller at a time,
+// and 16 at once as a dispatcher's workers report (on SQLite these share
+// commits).
+func BenchmarkRecordAttempt(b *testing.B) {
+	for _, backend := range benchBackends {
+		b.Run(backend.name, func(b *testing.B) {
+			for _, callers := range []int{1, 16} {
+				b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
+					ctx := context.Background()
+					db := openMigrated(b, backend.dsn(b))
+					ds := claimedDeliveries(b, db, b.N)
+					var next atomic.Int64
+					b.SetParallelism(callers)
+					b.ResetTimer()
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							d := ds[next.Add(1)-1]
+							err := db.RecordAttempt(ctx, "bench", callevents.AttemptOutcome{DeliveryID: d.ID, Next: callevents.DeliveryDelivered,
+								Attempt: callevents.DeliveryAttempt{Attempt: d.Attempts, At: benchNow, StatusCode: 200, Latency: time.Millisecond}})
+							if err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+				})
+			}
+		})
+	}
+}
+
+// claimedDeliveries queues and claims n deliveries, one per call.
+func claimedDeliveries(b *testing.B, db *store.DB, n int) []callevents.Delivery {
+	ctx := context.Background()
+	c := callevents.CallEvent{ID: callevents.NewCallEventID(), Extension: "0005*100", Type: callevents.DialOut,
+		URL: "https://receiver.example/", Status: callevents.StatusEnabled, Modified: benchNow}
+	if err := db.CreateCallEvent(ctx, c, 100); err != nil {
+		b.Fatal(err)
+	}
+	var ds []callevents.Delivery
+	for len(ds) < n {
+		acts := make([]callevents.CallActivity, min(1000, n-len(ds)))
+		for i := range acts {
+			acts[i] = callevents.CallActivity{CallID: fmt.Sprintf("call-%d", len(ds)+i), Phase: callevents.PhaseDial, CallerExtension: "0005*100"}
+		}
+		if _, err := db.AcceptActivity(ctx, acts, benchNow); err != nil {
+			b.Fatal(err)
+		}
+		got, err := db.ClaimDue(ctx, "bench", len(acts), benchNow, time.Hour)
+		if err != nil || len(got) != len(acts) {
+			b.Fatalf("ClaimDue = %d, %v; want %d", len(got), err, len(acts))
+		}
+		ds = append(ds, got...)
+	}
+	return ds
 }

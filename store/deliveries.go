@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/callevents/callevents"
@@ -437,73 +439,144 @@ func (db *DB) ClaimDue(ctx context.Context, worker string, n int, now time.Time,
 // attempt's time; pending sets the next attempt's time. o.DisableCallEvent
 // also disables the Call Event and cancels its pending deliveries, under
 // the extension's lock, as UpdateCallEvent would.
+//
+// On SQLite, calls that arrive while another writer holds the write turn
+// are recorded together, in one transaction, by the first of them to get
+// the turn (see attemptGroup); each returns once that has committed.
 func (db *DB) RecordAttempt(ctx context.Context, worker string, o callevents.AttemptOutcome) error {
 	switch o.Next {
 	case callevents.DeliveryPending, callevents.DeliveryDelivered, callevents.DeliveryFailed, callevents.DeliveryCancelled:
 	default:
 		return callevents.UpdateFailed(fmt.Errorf("store: recording an attempt: next state %q is not pending, delivered, failed or cancelled", o.Next))
 	}
+	var err error
+	if db.sqliteWriter != nil {
+		err = db.recordAttemptGrouped(ctx, worker, o)
+	} else {
+		err = db.queueTransaction(ctx, func(tx *gorm.DB) error { return db.recordAttempt(tx, worker, o) })
+	}
+	return formatError(err, writing, nil)
+}
+
+// recordAttempt is RecordAttempt's work, within tx: two statements, or
+// five when the Call Event is disabled.
+func (db *DB) recordAttempt(tx *gorm.DB, worker string, o callevents.AttemptOutcome) error {
 	at := queueTime(o.Attempt.At)
-	err := db.queueTransaction(ctx, func(tx *gorm.DB) error {
-		// A plain read for the fields that never change; the update below
-		// checks the lease again, under the row's lock.
+	var callEventID string
+	if o.DisableCallEvent {
+		// The extension's lock comes before the delivery's row, in the
+		// order UpdateCallEvent takes them, so the two cannot deadlock.
 		var row deliveryRow
-		res := tx.Select("seq, call_event_id, extension, attempts").
+		res := tx.Select("call_event_id, extension").
 			Where("id = ? AND state = ? AND claimed_by = ?", o.DeliveryID, string(callevents.DeliveryRunning), worker).
 			Limit(1).Find(&row)
 		if res.Error != nil || res.RowsAffected == 0 {
 			return res.Error
 		}
-		if o.DisableCallEvent {
-			// Before the delivery's row, in the order UpdateCallEvent takes
-			// them (extension, then deliveries), so the two cannot deadlock.
-			if err := db.lockFor(tx, extensionLock(row.Extension)); err != nil {
-				return err
+		if err := db.lockFor(tx, extensionLock(row.Extension)); err != nil {
+			return err
+		}
+		callEventID = row.CallEventID
+	}
+	// Pending keeps finished_at NULL and sets the next attempt's time; a
+	// final state keeps the due time and sets finished_at.
+	var nextAttempt, finished any
+	if o.Next == callevents.DeliveryPending {
+		nextAttempt = queueTime(o.NextAttemptAt)
+	} else {
+		finished = at
+	}
+	errorClass := clip(o.Attempt.ErrorClass, maxErrorClass)
+	// The lease check and the move in one statement: no row changes when
+	// worker no longer holds the delivery.
+	res := tx.Exec(`UPDATE deliveries SET state = ?, lease_until = NULL, claimed_by = '', last_status = ?, last_error = ?,
+		next_attempt_at = COALESCE(?, next_attempt_at), finished_at = ?
+		WHERE id = ? AND state = ? AND claimed_by = ?`,
+		string(o.Next), o.Attempt.StatusCode, errorClass, nextAttempt, finished,
+		o.DeliveryID, string(callevents.DeliveryRunning), worker)
+	if res.Error != nil || res.RowsAffected == 0 {
+		return res.Error
+	}
+	// The attempt number the worker sent, or else the one it was claimed as.
+	err := tx.Exec(`INSERT INTO delivery_attempts (delivery_seq, attempt, at, status_code, error_class, latency_us)
+		SELECT seq, CASE WHEN ? > 0 THEN ? ELSE attempts END, ?, ?, ?, ? FROM deliveries WHERE id = ?`,
+		o.Attempt.Attempt, o.Attempt.Attempt, at, o.Attempt.StatusCode, errorClass, o.Attempt.Latency.Microseconds(), o.DeliveryID).Error
+	if err != nil || !o.DisableCallEvent {
+		return err
+	}
+	err = tx.Model(&callEventRow{}).Where("id = ?", callEventID).Updates(map[string]any{
+		"status":      int(callevents.StatusDisabled),
+		"modified_at": storedTime(o.Attempt.At),
+	}).Error
+	if err != nil {
+		return err
+	}
+	return cancelPending(tx, []string{callEventID}, at)
+}
+
+// attemptGroup queues the SQLite RecordAttempt calls waiting for the write
+// turn. Every outcome costs a commit of its own otherwise, and with one
+// writer at a time those commits, not the statements, were what bounded
+// deliveries per second.
+type attemptGroup struct {
+	mu      sync.Mutex
+	waiting []*attemptCall
+}
+
+type attemptCall struct {
+	worker string
+	o      callevents.AttemptOutcome
+	err    error
+	done   chan struct{} // closed once err is set
+}
+
+// maxAttemptGroup bounds the outcomes one transaction records.
+const maxAttemptGroup = 256
+
+// recordAttemptGrouped queues the call, then either finds it recorded by
+// another caller's transaction, or takes the write turn and records the
+// queued calls, its own among them, in groups. A caller whose ctx ends
+// while it waits returns ctx.Err(), and its outcome may still be recorded
+// by a later group (the lease check keeps that harmless).
+func (db *DB) recordAttemptGrouped(ctx context.Context, worker string, o callevents.AttemptOutcome) error {
+	call := &attemptCall{worker: worker, o: o, done: make(chan struct{})}
+	g := &db.attempts
+	g.mu.Lock()
+	g.waiting = append(g.waiting, call)
+	g.mu.Unlock()
+	select {
+	case <-call.done:
+		return call.err
+	case db.sqliteWriter <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-db.sqliteWriter }()
+	for {
+		select {
+		case <-call.done:
+			return call.err
+		default:
+		}
+		g.mu.Lock()
+		group := g.waiting[:min(len(g.waiting), maxAttemptGroup)]
+		g.waiting = slices.Clone(g.waiting[len(group):])
+		g.mu.Unlock()
+		// The group's transaction is everyone's in it: this caller's
+		// cancellation must not fail the others.
+		err := db.runTransaction(context.WithoutCancel(ctx), nil, func(tx *gorm.DB) error {
+			for _, c := range group {
+				if err := db.recordAttempt(tx, c.worker, c.o); err != nil {
+					return err
+				}
 			}
+			return nil
+		})
+		for _, c := range group {
+			c.err = err
+			close(c.done)
 		}
-		set := map[string]any{
-			"state":       string(o.Next),
-			"lease_until": nil,
-			"claimed_by":  "",
-			"last_status": o.Attempt.StatusCode,
-			"last_error":  clip(o.Attempt.ErrorClass, maxErrorClass),
-		}
-		if o.Next == callevents.DeliveryPending {
-			set["next_attempt_at"] = queueTime(o.NextAttemptAt)
-		} else {
-			set["finished_at"] = at
-		}
-		res = tx.Model(&deliveryRow{}).
-			Where("seq = ? AND state = ? AND claimed_by = ?", row.Seq, string(callevents.DeliveryRunning), worker).
-			Updates(set)
-		if res.Error != nil || res.RowsAffected == 0 {
-			return res.Error
-		}
-		attempt := o.Attempt.Attempt
-		if attempt <= 0 {
-			attempt = row.Attempts
-		}
-		err := tx.Create(&attemptRow{
-			DeliverySeq: row.Seq,
-			Attempt:     attempt,
-			At:          at,
-			StatusCode:  o.Attempt.StatusCode,
-			ErrorClass:  clip(o.Attempt.ErrorClass, maxErrorClass),
-			LatencyUS:   o.Attempt.Latency.Microseconds(),
-		}).Error
-		if err != nil || !o.DisableCallEvent {
-			return err
-		}
-		err = tx.Model(&callEventRow{}).Where("id = ?", row.CallEventID).Updates(map[string]any{
-			"status":      int(callevents.StatusDisabled),
-			"modified_at": storedTime(o.Attempt.At),
-		}).Error
-		if err != nil {
-			return err
-		}
-		return cancelPending(tx, []string{row.CallEventID}, at)
-	})
-	return formatError(err, writing, nil)
+	}
 }
 
 // cancelPending cancels the pending deliveries of the Call Events. Running

@@ -92,28 +92,32 @@ func (db *DB) queueTransaction(ctx context.Context, fn func(tx *gorm.DB) error) 
 }
 
 func (db *DB) transactionWith(ctx context.Context, opts *sql.TxOptions, fn func(tx *gorm.DB) error) error {
-	return db.writeSQLite(ctx, func() error {
-		for attempt := 1; ; attempt++ {
-			var err error
-			if opts == nil {
-				err = db.gorm.WithContext(ctx).Transaction(fn)
-			} else {
-				err = db.gorm.WithContext(ctx).Transaction(fn, opts)
-			}
-			if err == nil || !(isDeadlock(err) || errors.Is(err, errRerun)) || attempt == transactionAttempts {
-				return err
-			}
-			db.log.Warn("rerunning a transaction", "attempt", attempt, "err", err)
-			// A short random pause spreads the contenders out.
-			timer := time.NewTimer(time.Duration(rand.Int64N(int64(attempt) * int64(time.Millisecond))))
-			select {
-			case <-ctx.Done():
-				timer.Stop()
-				return ctx.Err()
-			case <-timer.C:
-			}
+	return db.writeSQLite(ctx, func() error { return db.runTransaction(ctx, opts, fn) })
+}
+
+// runTransaction is transactionWith for a caller that holds the SQLite
+// write turn already (or is on MySQL).
+func (db *DB) runTransaction(ctx context.Context, opts *sql.TxOptions, fn func(tx *gorm.DB) error) error {
+	for attempt := 1; ; attempt++ {
+		var err error
+		if opts == nil {
+			err = db.gorm.WithContext(ctx).Transaction(fn)
+		} else {
+			err = db.gorm.WithContext(ctx).Transaction(fn, opts)
 		}
-	})
+		if err == nil || !(isDeadlock(err) || errors.Is(err, errRerun)) || attempt == transactionAttempts {
+			return err
+		}
+		db.log.Warn("rerunning a transaction", "attempt", attempt, "err", err)
+		// A short random pause spreads the contenders out.
+		timer := time.NewTimer(time.Duration(rand.Int64N(int64(attempt) * int64(time.Millisecond))))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case <-timer.C:
+		}
+	}
 }
 
 // lockFor takes the lock row named name on MySQL until tx ends, creating

@@ -62,6 +62,8 @@ type DB struct {
 	// covers writers in other processes (the CLI beside `serve`). Nil on
 	// MySQL, where InnoDB row locks do this job.
 	sqliteWriter chan struct{}
+	// attempts queues SQLite RecordAttempt calls for group commit.
+	attempts attemptGroup
 }
 
 // Open connects to the store named by dsn:

@@ -484,10 +484,16 @@ func testRetryLater(t *testing.T, s DeliveryStore) {
 	if len(again) != 1 || again[0].Attempts != 2 {
 		t.Fatalf("claimed %+v at the retry time, want attempt 2", again)
 	}
-	record(t, s, "w2", outcome(again[0], callevents.DeliveryDelivered, 200, "", retryAt.Add(time.Second)))
+	// Without an attempt number, the store counts it from the claims.
+	o = outcome(again[0], callevents.DeliveryDelivered, 200, "", retryAt.Add(time.Second))
+	o.Attempt.Attempt = 0
+	record(t, s, "w2", o)
 	got = wantState(t, s, caller, d.ID, callevents.DeliveryDelivered)
 	if len(got.History) != 2 || got.History[0].ErrorClass != "timeout" || got.History[1].StatusCode != 200 || got.LastError != "" || got.LastStatus != 200 {
 		t.Fatalf("after the retry: %+v", got)
+	}
+	if got.History[0].Attempt != 1 || got.History[1].Attempt != 2 || !got.NextAttemptAt.Equal(retryAt) {
+		t.Fatalf("after the retry: attempts %+v, next attempt %v", got.History, got.NextAttemptAt)
 	}
 }
 
