@@ -432,52 +432,94 @@ func (db *DB) ClaimDue(ctx context.Context, worker string, n int, now time.Time,
 	return claimed, nil
 }
 
-// RecordAttempt stores the attempt and moves the delivery to o.Next in one
-// transaction, provided the delivery is still running under worker's
-// lease; otherwise (a rescuer gave it away, or it is unknown) it does
-// nothing and returns nil. A final state stamps finished_at with the
-// attempt's time; pending sets the next attempt's time. o.DisableCallEvent
-// also disables the Call Event and cancels its pending deliveries, under
-// the extension's lock, as UpdateCallEvent would.
+// RecordAttempts stores each outcome's attempt and moves its delivery to
+// o.Next, all in one transaction, each provided the delivery is still
+// running under worker's lease; an outcome whose delivery is not (a
+// rescuer gave it away, or it is unknown) is skipped, which is no error. A
+// final state stamps finished_at with the attempt's time; pending sets the
+// next attempt's time. DisableCallEvent also disables the Call Event and
+// cancels its pending deliveries, as UpdateCallEvent would. An outcome
+// whose Next is not pending, delivered, failed or cancelled fails the call
+// and nothing is stored.
 //
 // On SQLite, calls that arrive while another writer holds the write turn
 // are recorded together, in one transaction, by the first of them to get
 // the turn (see attemptGroup); each returns once that has committed.
-func (db *DB) RecordAttempt(ctx context.Context, worker string, o callevents.AttemptOutcome) error {
-	switch o.Next {
-	case callevents.DeliveryPending, callevents.DeliveryDelivered, callevents.DeliveryFailed, callevents.DeliveryCancelled:
-	default:
-		return callevents.UpdateFailed(fmt.Errorf("store: recording an attempt: next state %q is not pending, delivered, failed or cancelled", o.Next))
+func (db *DB) RecordAttempts(ctx context.Context, worker string, outcomes []callevents.AttemptOutcome) error {
+	for _, o := range outcomes {
+		switch o.Next {
+		case callevents.DeliveryPending, callevents.DeliveryDelivered, callevents.DeliveryFailed, callevents.DeliveryCancelled:
+		default:
+			return callevents.UpdateFailed(fmt.Errorf("store: recording an attempt: next state %q is not pending, delivered, failed or cancelled", o.Next))
+		}
+	}
+	if len(outcomes) == 0 {
+		return nil
 	}
 	var err error
 	if db.sqliteWriter != nil {
-		err = db.recordAttemptGrouped(ctx, worker, o)
+		err = db.recordGrouped(ctx, worker, outcomes)
 	} else {
-		err = db.queueTransaction(ctx, func(tx *gorm.DB) error { return db.recordAttempt(tx, worker, o) })
+		err = db.queueTransaction(ctx, func(tx *gorm.DB) error { return db.recordAttempts(tx, worker, outcomes) })
 	}
 	return formatError(err, writing, nil)
 }
 
-// recordAttempt is RecordAttempt's work, within tx: two statements, or
-// five when the Call Event is disabled.
-func (db *DB) recordAttempt(tx *gorm.DB, worker string, o callevents.AttemptOutcome) error {
-	at := queueTime(o.Attempt.At)
-	var callEventID string
-	if o.DisableCallEvent {
-		// The extension's lock comes before the delivery's row, in the
-		// order UpdateCallEvent takes them, so the two cannot deadlock.
-		var row deliveryRow
-		res := tx.Select("call_event_id, extension").
-			Where("id = ? AND state = ? AND claimed_by = ?", o.DeliveryID, string(callevents.DeliveryRunning), worker).
-			Limit(1).Find(&row)
-		if res.Error != nil || res.RowsAffected == 0 {
-			return res.Error
+// RecordAttempt is RecordAttempts of one outcome.
+func (db *DB) RecordAttempt(ctx context.Context, worker string, o callevents.AttemptOutcome) error {
+	return db.RecordAttempts(ctx, worker, []callevents.AttemptOutcome{o})
+}
+
+// recordAttempts is RecordAttempts' work, within tx: two statements per
+// outcome, three more for one that disables its Call Event.
+func (db *DB) recordAttempts(tx *gorm.DB, worker string, outcomes []callevents.AttemptOutcome) error {
+	// Outcomes that disable their Call Event take the extensions' locks
+	// before any delivery's row, in the order UpdateCallEvent takes them
+	// (extension, then deliveries), so the two cannot deadlock.
+	var disabling []string
+	for _, o := range outcomes {
+		if o.DisableCallEvent {
+			disabling = append(disabling, o.DeliveryID)
 		}
-		if err := db.lockFor(tx, extensionLock(row.Extension)); err != nil {
+	}
+	held := map[string]string{} // delivery id → Call Event id
+	if len(disabling) > 0 {
+		var rows []deliveryRow
+		err := tx.Select("id, call_event_id, extension").
+			Where("id IN ? AND state = ? AND claimed_by = ?", disabling, string(callevents.DeliveryRunning), worker).
+			Find(&rows).Error
+		if err != nil {
 			return err
 		}
-		callEventID = row.CallEventID
+		exts := make([]string, 0, len(rows))
+		for _, r := range rows {
+			held[r.ID] = r.CallEventID
+			exts = append(exts, r.Extension)
+		}
+		slices.Sort(exts)
+		for _, ext := range slices.Compact(exts) {
+			if err := db.lockFor(tx, extensionLock(ext)); err != nil {
+				return err
+			}
+		}
 	}
+	for _, o := range outcomes {
+		if err := recordAttempt(tx, worker, o, held); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recordAttempt records one outcome within tx; held has the Call Events of
+// the disabling outcomes whose deliveries worker held when the transaction
+// began.
+func recordAttempt(tx *gorm.DB, worker string, o callevents.AttemptOutcome, held map[string]string) error {
+	callEventID, ok := held[o.DeliveryID]
+	if o.DisableCallEvent && !ok {
+		return nil
+	}
+	at := queueTime(o.Attempt.At)
 	// Pending keeps finished_at NULL and sets the next attempt's time; a
 	// final state keeps the due time and sets finished_at.
 	var nextAttempt, finished any
@@ -514,9 +556,9 @@ func (db *DB) recordAttempt(tx *gorm.DB, worker string, o callevents.AttemptOutc
 	return cancelPending(tx, []string{callEventID}, at)
 }
 
-// attemptGroup queues the SQLite RecordAttempt calls waiting for the write
-// turn. Every outcome costs a commit of its own otherwise, and with one
-// writer at a time those commits, not the statements, were what bounded
+// attemptGroup queues the SQLite RecordAttempts calls waiting for the
+// write turn. Each call costs a commit of its own otherwise, and with one
+// writer at a time those commits, more than the statements, bounded
 // deliveries per second.
 type attemptGroup struct {
 	mu      sync.Mutex
@@ -524,22 +566,23 @@ type attemptGroup struct {
 }
 
 type attemptCall struct {
-	worker string
-	o      callevents.AttemptOutcome
-	err    error
-	done   chan struct{} // closed once err is set
+	worker   string
+	outcomes []callevents.AttemptOutcome
+	err      error
+	done     chan struct{} // closed once err is set
 }
 
-// maxAttemptGroup bounds the outcomes one transaction records.
+// maxAttemptGroup bounds the outcomes one transaction records (a single
+// call larger than that still goes whole).
 const maxAttemptGroup = 256
 
-// recordAttemptGrouped queues the call, then either finds it recorded by
-// another caller's transaction, or takes the write turn and records the
-// queued calls, its own among them, in groups. A caller whose ctx ends
-// while it waits returns ctx.Err(), and its outcome may still be recorded
-// by a later group (the lease check keeps that harmless).
-func (db *DB) recordAttemptGrouped(ctx context.Context, worker string, o callevents.AttemptOutcome) error {
-	call := &attemptCall{worker: worker, o: o, done: make(chan struct{})}
+// recordGrouped queues the call, then either finds it recorded by another
+// caller's transaction, or takes the write turn and records the queued
+// calls, its own among them, in groups. A caller whose ctx ends while it
+// waits returns ctx.Err(), and its outcomes may still be recorded by a
+// later group (the lease check keeps a second report harmless).
+func (db *DB) recordGrouped(ctx context.Context, worker string, outcomes []callevents.AttemptOutcome) error {
+	call := &attemptCall{worker: worker, outcomes: outcomes, done: make(chan struct{})}
 	g := &db.attempts
 	g.mu.Lock()
 	g.waiting = append(g.waiting, call)
@@ -559,14 +602,19 @@ func (db *DB) recordAttemptGrouped(ctx context.Context, worker string, o calleve
 		default:
 		}
 		g.mu.Lock()
-		group := g.waiting[:min(len(g.waiting), maxAttemptGroup)]
-		g.waiting = slices.Clone(g.waiting[len(group):])
+		n, size := 0, 0
+		for n < len(g.waiting) && (n == 0 || size+len(g.waiting[n].outcomes) <= maxAttemptGroup) {
+			size += len(g.waiting[n].outcomes)
+			n++
+		}
+		group := g.waiting[:n]
+		g.waiting = slices.Clone(g.waiting[n:])
 		g.mu.Unlock()
 		// The group's transaction is everyone's in it: this caller's
 		// cancellation must not fail the others.
 		err := db.runTransaction(context.WithoutCancel(ctx), nil, func(tx *gorm.DB) error {
 			for _, c := range group {
-				if err := db.recordAttempt(tx, c.worker, c.o); err != nil {
+				if err := db.recordAttempts(tx, c.worker, c.outcomes); err != nil {
 					return err
 				}
 			}

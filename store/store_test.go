@@ -233,6 +233,14 @@ func TestInternalErrorsHideSQL(t *testing.T) {
 			_, updateErr := db.UpdateCallEvent(ctx, ext, 0, "x", callevents.CallEventUpdate{}, time.Now())
 			_, deleteErr := db.DeleteCallEvents(ctx, callevents.CallEventFilter{Extension: ext})
 			_, firstErr := db.CreateFirstClient(ctx, callevents.Client{ID: "x"})
+			activity := callevents.CallActivity{CallID: "c", Phase: callevents.PhaseDial, CallerExtension: string(ext)}
+			_, acceptErr := db.AcceptActivity(ctx, []callevents.CallActivity{activity}, time.Now())
+			_, claimErr := db.ClaimDue(ctx, "w", 10, time.Now(), time.Minute)
+			_, rescueErr := db.RescueExpired(ctx, time.Now())
+			_, cleanErr := db.CleanFinished(ctx, time.Now())
+			_, _, findDeliveriesErr := db.FindDeliveries(ctx, callevents.DeliveryFilter{Extension: ext})
+			_, resendErr := db.ResendDelivery(ctx, ext, "dlv_x", time.Now())
+			outcomes := []callevents.AttemptOutcome{{DeliveryID: "dlv_x", Next: callevents.DeliveryDelivered}}
 			for _, c := range []struct {
 				name string
 				err  error
@@ -250,6 +258,14 @@ func TestInternalErrorsHideSQL(t *testing.T) {
 				{"DeleteClient", db.DeleteClient(ctx, "x"), callevents.CodeUpdateFailed},
 				{"CreateAccessToken", db.CreateAccessToken(ctx, callevents.AccessToken{Hash: "x", ClientID: "x"}), callevents.CodeUpdateFailed},
 				{"DeleteExpiredAccessTokens", db.DeleteExpiredAccessTokens(ctx, time.Now()), callevents.CodeUpdateFailed},
+				{"AcceptActivity", acceptErr, callevents.CodeUpdateFailed},
+				{"ClaimDue", claimErr, callevents.CodeUpdateFailed},
+				{"RecordAttempts", db.RecordAttempts(ctx, "w", outcomes), callevents.CodeUpdateFailed},
+				{"ReleaseClaims", db.ReleaseClaims(ctx, "w", []string{"dlv_x"}), callevents.CodeUpdateFailed},
+				{"RescueExpired", rescueErr, callevents.CodeUpdateFailed},
+				{"CleanFinished", cleanErr, callevents.CodeUpdateFailed},
+				{"FindDeliveries", findDeliveriesErr, callevents.CodeRetrieveFailed},
+				{"ResendDelivery", resendErr, callevents.CodeUpdateFailed},
 			} {
 				if got := callevents.ErrorCode(c.err, 0); got != c.code {
 					t.Fatalf("%s: got %v (code %d), want code %d", c.name, c.err, got, c.code)
@@ -259,7 +275,7 @@ func TestInternalErrorsHideSQL(t *testing.T) {
 					t.Fatalf("%s: the cause is not kept for the log: %#v", c.name, c.err)
 				}
 				msg := strings.ToLower(callevents.ErrorMessage(c.err))
-				for _, leak := range []string{"select", "insert", "where", "delete", "call_events", "api_clients", "access_tokens", "sql", "database"} {
+				for _, leak := range []string{"select", "insert", "where", "delete", "call_events", "api_clients", "access_tokens", "deliveries", "sql", "database"} {
 					if strings.Contains(msg, leak) {
 						t.Fatalf("%s: public message %q contains %q", c.name, msg, leak)
 					}

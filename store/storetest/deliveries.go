@@ -17,6 +17,7 @@ import (
 type DeliveryStore interface {
 	callevents.CallEventStore
 	callevents.DeliveryStore
+	RecordAttempts(ctx context.Context, worker string, outcomes []callevents.AttemptOutcome) error
 }
 
 // ExerciseDeliveries runs the delivery queue suite. open must return a new,
@@ -35,6 +36,7 @@ func ExerciseDeliveries(t *testing.T, open func(t *testing.T) DeliveryStore) {
 		{"ClaimOrdersByKey", testClaimOrdersByKey},
 		{"RecordAttempt", testRecordAttempt},
 		{"RecordAttemptNeedsTheLease", testRecordAttemptNeedsTheLease},
+		{"RecordAttemptsInOneBatch", testRecordAttemptsBatch},
 		{"RetryLater", testRetryLater},
 		{"ReleaseClaims", testReleaseClaims},
 		{"RescueExpired", testRescueExpired},
@@ -136,7 +138,7 @@ func outcome(d callevents.Delivery, next callevents.DeliveryState, status int, e
 
 func record(t *testing.T, s DeliveryStore, worker string, o callevents.AttemptOutcome) {
 	t.Helper()
-	if err := s.RecordAttempt(context.Background(), worker, o); err != nil {
+	if err := s.RecordAttempts(context.Background(), worker, []callevents.AttemptOutcome{o}); err != nil {
 		t.Fatalf("RecordAttempt(%s): %v", o.DeliveryID, err)
 	}
 }
@@ -437,7 +439,7 @@ func testRecordAttempt(t *testing.T, s DeliveryStore) {
 		record(t, s, "w1", o)
 		sameDelivery(t, delivery(t, s, caller, ds[i].ID), want)
 	}
-	if err := s.RecordAttempt(context.Background(), "w1", callevents.AttemptOutcome{DeliveryID: "dlv_nosuchdelivery", Next: callevents.DeliveryDelivered}); err != nil {
+	if err := s.RecordAttempts(context.Background(), "w1", []callevents.AttemptOutcome{{DeliveryID: "dlv_nosuchdelivery", Next: callevents.DeliveryDelivered}}); err != nil {
 		t.Fatalf("RecordAttempt of an unknown delivery: %v", err)
 	}
 }
@@ -462,6 +464,60 @@ func testRecordAttemptNeedsTheLease(t *testing.T, s DeliveryStore) {
 	record(t, s, "w2", outcome(d2, callevents.DeliveryDelivered, 204, "", queueNow.Add(3*time.Minute)))
 	if got := wantState(t, s, caller, d.ID, callevents.DeliveryDelivered); len(got.History) != 1 || got.History[0].Attempt != 2 {
 		t.Fatalf("history %+v, want w2's attempt 2 alone", got.History)
+	}
+}
+
+// testRecordAttemptsBatch reports several outcomes at once: each applies
+// on its own terms, and a batch with an invalid one stores nothing.
+func testRecordAttemptsBatch(t *testing.T, s DeliveryStore) {
+	ctx := context.Background()
+	ce := addCallEvent(t, s, caller, callevents.DialOut, "https://caller.example/out")
+	gone := addCallEvent(t, s, called, callevents.DialIn, "https://gone.example/in")
+	accept(t, s, queueNow, 6, dial("call-1"), dial("call-2"), dial("call-3"))
+	mine := claim(t, s, "w1", 5, queueNow)
+	theirs := claim(t, s, "w2", 1, queueNow)
+	if len(mine) != 5 || len(theirs) != 1 {
+		t.Fatalf("claimed %d and %d, want 5 and 1", len(mine), len(theirs))
+	}
+	// mine: call-1 out, call-1 in, call-2 out, call-2 in, call-3 out.
+	at := queueNow.Add(time.Second)
+	retry := outcome(mine[2], callevents.DeliveryPending, 503, "http_status", at)
+	retry.NextAttemptAt = at.Add(time.Minute)
+	gone410 := outcome(mine[1], callevents.DeliveryCancelled, 410, "gone", at)
+	gone410.DisableCallEvent = true
+	invalid := outcome(mine[4], callevents.DeliveryRunning, 200, "", at)
+	err := s.RecordAttempts(ctx, "w1", []callevents.AttemptOutcome{outcome(mine[0], callevents.DeliveryDelivered, 200, "", at), invalid})
+	if err == nil {
+		t.Fatal("a batch with next state running was accepted")
+	}
+	wantState(t, s, caller, mine[0].ID, callevents.DeliveryRunning)
+
+	must(t, s.RecordAttempts(ctx, "w1", []callevents.AttemptOutcome{
+		outcome(mine[0], callevents.DeliveryDelivered, 200, "", at),
+		gone410,
+		retry,
+		outcome(theirs[0], callevents.DeliveryDelivered, 200, "", at), // w2's: skipped
+		{DeliveryID: "dlv_nosuchdeliverynosuchdeliv", Next: callevents.DeliveryFailed},
+		outcome(mine[4], callevents.DeliveryFailed, 500, "http_status", at),
+	}))
+	must(t, s.RecordAttempts(ctx, "w1", nil))
+	wantState(t, s, caller, mine[0].ID, callevents.DeliveryDelivered)
+	wantState(t, s, called, mine[1].ID, callevents.DeliveryCancelled)
+	if d := wantState(t, s, caller, mine[2].ID, callevents.DeliveryPending); !d.NextAttemptAt.Equal(retry.NextAttemptAt) {
+		t.Fatalf("retry at %v, want %v", d.NextAttemptAt, retry.NextAttemptAt)
+	}
+	wantState(t, s, caller, mine[4].ID, callevents.DeliveryFailed)
+	// w2's is untouched, then the Call Event is disabled, its other
+	// delivery (call-2 in, still running) left to finish.
+	if d := wantState(t, s, theirs[0].Extension, theirs[0].ID, callevents.DeliveryRunning); len(d.History) != 0 {
+		t.Fatalf("w2's delivery got w1's attempt: %+v", d.History)
+	}
+	if c := findOne(t, s, gone); c.Status != callevents.StatusDisabled {
+		t.Fatal("the 410 in a batch did not disable its Call Event")
+	}
+	wantState(t, s, called, mine[3].ID, callevents.DeliveryRunning)
+	if c := findOne(t, s, ce); c.Status != callevents.StatusEnabled {
+		t.Fatal("another Call Event was disabled")
 	}
 }
 
@@ -952,7 +1008,7 @@ func testClaimConcurrent(t *testing.T, s DeliveryStore) {
 					// of its key may be claimed at once.
 					done[d.OrderKey]++
 					mu.Unlock()
-					if err := s.RecordAttempt(ctx, worker, outcome(d, callevents.DeliveryDelivered, 200, "", queueNow)); err != nil {
+					if err := s.RecordAttempts(ctx, worker, []callevents.AttemptOutcome{outcome(d, callevents.DeliveryDelivered, 200, "", queueNow)}); err != nil {
 						fail(err)
 						return
 					}
