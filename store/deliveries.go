@@ -380,6 +380,8 @@ func (db *DB) ClaimDue(ctx context.Context, worker string, n int, now time.Time,
 			for _, r := range rows {
 				ids = append(ids, r.CallEventID)
 			}
+			slices.Sort(ids)
+			ids = slices.Compact(ids)
 			var events []callEventRow
 			if err := tx.Select("id, method, url, status, secret").Where("id IN ?", ids).Find(&events).Error; err != nil {
 				return err

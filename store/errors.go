@@ -80,9 +80,10 @@ func (db *DB) transaction(ctx context.Context, fn func(tx *gorm.DB) error) error
 // COMMITTED on MySQL: its locking reads then take no gap locks, and let go
 // of the rows they read but did not select, so claimers, accepters and
 // cleaners that work on different rows do not wait for one another
-// (stack.md §3). Queue transactions never read something and write
-// elsewhere on the strength of it, except through the row locks they hold,
-// so they need no snapshot.
+// (stack.md §3). What a queue transaction decides from a plain read is
+// guarded by row locks it holds, or checked again later: a Call Event
+// disabled while an intake reads it gets deliveries that the claim then
+// cancels.
 func (db *DB) queueTransaction(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	var opts *sql.TxOptions
 	if db.dialect == DialectMySQL {

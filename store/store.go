@@ -1,8 +1,9 @@
-// Package store keeps Call Events, API clients and access tokens in SQL with
+// Package store keeps Call Events, API clients, access tokens and the delivery queue in SQL with
 // gorm: an embedded SQLite file by default (pure Go, no cgo), or a shared
 // MySQL 8 / MariaDB ≥ 10.6 database when several processes must cooperate.
 //
-// *DB implements callevents.CallEventStore and callevents.ClientStore. The
+// *DB implements callevents.CallEventStore, callevents.ClientStore and
+// callevents.DeliveryStore (the delivery queue: deliveries.go). The
 // schema is created by versioned SQL migrations embedded per dialect
 // (migrations/), applied by (*DB).Migrate; gorm AutoMigrate is not used.
 // Every error the store methods return is coded (151/152 for internal

@@ -1,7 +1,8 @@
 // Package storetest is a conformance suite for implementations of
-// callevents.CallEventStore and callevents.ClientStore. It depends on the
-// root package and not on package store, so any implementation can run it
-// against a real database: call Exercise from that implementation's tests.
+// callevents.CallEventStore and callevents.ClientStore (Exercise) and of
+// callevents.DeliveryStore (ExerciseDeliveries). It depends on the root
+// package and not on package store, so any implementation can run it
+// against a real database: call both from that implementation's tests.
 // MySQLTestDSN gives such tests (and benchmarks) a throw-away MySQL
 // database.
 package storetest
