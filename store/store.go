@@ -1,6 +1,7 @@
-// Package store keeps Call Events, API clients, access tokens and the delivery queue in SQL with
-// gorm: an embedded SQLite file by default (pure Go, no cgo), or a shared
-// MySQL 8 / MariaDB ≥ 10.6 database when several processes must cooperate.
+// Package store keeps Call Events, API clients, access tokens and the
+// delivery queue in SQL with gorm: an embedded SQLite file by default (pure
+// Go, no cgo), or a shared MySQL 8 / MariaDB ≥ 10.6 database when several
+// processes must cooperate.
 //
 // *DB implements callevents.CallEventStore, callevents.ClientStore and
 // callevents.DeliveryStore (the delivery queue: deliveries.go). The
