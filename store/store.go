@@ -64,7 +64,7 @@ type DB struct {
 	// covers writers in other processes (the CLI beside `serve`). Nil on
 	// MySQL, where InnoDB row locks do this job.
 	sqliteWriter chan struct{}
-	// attempts queues SQLite RecordAttempt calls for group commit.
+	// attempts queues SQLite RecordAttempts calls for group commit.
 	attempts attemptGroup
 }
 
@@ -72,8 +72,9 @@ type DB struct {
 //
 //   - sqlite:PATH (also sqlite://PATH), or a bare PATH: an SQLite file,
 //     created if missing. Every connection gets WAL, busy_timeout(5000),
-//     synchronous(NORMAL), foreign_keys(1) and temp_store(MEMORY) unless the DSN sets that
-//     pragma itself (?_pragma=busy_timeout(10000)); other parameters go to
+//     synchronous(NORMAL), foreign_keys(1) and temp_store(MEMORY) unless
+//     the DSN sets that pragma itself (?_pragma=busy_timeout(10000));
+//     other parameters go to
 //     the driver, except that _txlock is always immediate and _time_format
 //     is dropped. sqlite::memory: works on a single connection.
 //   - mysql://user:pass@host:port/dbname?params: MySQL 8 or MariaDB ≥ 10.6.
@@ -117,12 +118,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		}
 		db.dialect = DialectSQLite
 		db.sqliteWriter = make(chan struct{}, 1)
-		memory := isSQLiteMemory(path)
-		configureSQLitePool(db.sql, opts.MaxOpenConns, memory)
 		var pool gorm.ConnPool = db.sql
-		if !memory {
-			// On one connection, preparing on the pool would wait for the
-			// connection the transaction holds.
+		if configureSQLitePool(db.sql, opts.MaxOpenConns, isSQLiteMemory(path)) > 1 {
+			// With a single connection, preparing on the pool would wait
+			// for the connection the transaction holds.
 			pool = sqlitePool{db.sql}
 		}
 		dialector = &sqlite.Dialector{DriverName: sqlite.DriverName, Conn: pool}
@@ -270,7 +269,7 @@ func isSQLiteMemory(dsn string) bool {
 // are. Each connection holds its own page cache, so more connections than
 // CPUs buy nothing. Idle connections are kept, since a new one re-runs the
 // pragmas and starts with a cold cache.
-func configureSQLitePool(db *sql.DB, maxOpen int, memory bool) {
+func configureSQLitePool(db *sql.DB, maxOpen int, memory bool) (size int) {
 	if maxOpen <= 0 {
 		maxOpen = max(4, runtime.GOMAXPROCS(0))
 	}
@@ -281,6 +280,7 @@ func configureSQLitePool(db *sql.DB, maxOpen int, memory bool) {
 	db.SetMaxIdleConns(maxOpen)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
+	return maxOpen
 }
 
 // configureMySQLPool follows stack.md §3: 25 connections per process (keep

@@ -349,3 +349,36 @@ func TestDeliveryConformance(t *testing.T) {
 		})
 	}
 }
+
+// TestSQLiteOneConnection runs queue transactions on a file database with
+// a pool of one: nothing may wait for a second connection.
+func TestSQLiteOneConnection(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db, err := store.Open(ctx, sqliteDSN(t), store.Options{MaxOpenConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := callevents.CallEvent{ID: callevents.NewCallEventID(), Extension: "0003*210", Type: callevents.DialOut,
+		URL: "https://receiver.example/", Status: callevents.StatusEnabled, Modified: time.Now()}
+	if err := db.CreateCallEvent(ctx, c, 100); err != nil {
+		t.Fatal(err)
+	}
+	activity := callevents.CallActivity{CallID: "c1", Phase: callevents.PhaseDial, CallerExtension: "0003*210"}
+	if n, err := db.AcceptActivity(ctx, []callevents.CallActivity{activity}, time.Now()); err != nil || n != 1 {
+		t.Fatalf("AcceptActivity = %d, %v", n, err)
+	}
+	ds, err := db.ClaimDue(ctx, "w", 10, time.Now(), time.Minute)
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("ClaimDue = %d, %v", len(ds), err)
+	}
+	err = db.RecordAttempts(ctx, "w", []callevents.AttemptOutcome{{DeliveryID: ds[0].ID, Next: callevents.DeliveryDelivered,
+		Attempt: callevents.DeliveryAttempt{Attempt: 1, At: time.Now(), StatusCode: 200}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
