@@ -134,10 +134,12 @@ type DeliveryStore interface {
 	// Method and Secret of its Call Event. A delivery whose Call Event is
 	// gone or disabled is cancelled instead of claimed.
 	ClaimDue(ctx context.Context, worker string, n int, now time.Time, lease time.Duration) ([]Delivery, error)
-	// RecordAttempt stores the attempt and moves the delivery to o.Next,
-	// but only while worker still holds its lease (else it does nothing and
-	// returns nil: a rescuer gave the delivery to someone else).
-	RecordAttempt(ctx context.Context, worker string, o AttemptOutcome) error
+	// RecordAttempts stores each outcome's attempt and moves its delivery
+	// to Next, all in one transaction (a dispatcher commits the outcomes of
+	// its requests in batches), but each only while worker still holds the
+	// delivery's lease: others are skipped (a rescuer gave the delivery to
+	// someone else), and that is no error.
+	RecordAttempts(ctx context.Context, worker string, outcomes []AttemptOutcome) error
 	// ReleaseClaims gives worker's leased deliveries back as pending, due
 	// now, without counting the attempt (graceful shutdown).
 	ReleaseClaims(ctx context.Context, worker string, ids []string) error

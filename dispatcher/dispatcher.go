@@ -25,6 +25,7 @@ type Dispatcher struct {
 	cfg    Config
 	log    *slog.Logger
 	sender *sender
+	rec    *recorder // commits attempt outcomes in batches
 
 	// wake is signalled by Notify, by a request that ends (a slot is
 	// free) and by a rescue.
@@ -91,6 +92,12 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 		d.stopClaiming()
 		d.hardCancel()
 	})
+	// The recorder outlives the loops and the sends (Stop ends it last),
+	// so every outcome can still be committed while Stop drains.
+	d.rec = newRecorder()
+	go d.rec.run(d.cfg.Store, d.cfg.WorkerID, func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.WithoutCancel(d.hardCtx), storeTimeout)
+	})
 	d.loops.Add(3)
 	go d.claimLoop()
 	go d.periodic(d.cfg.RescueInterval, d.rescue)
@@ -156,6 +163,8 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 		<-finished
 	}
 	d.hardCancel()
+	close(d.rec.in)
+	<-d.rec.stopped
 
 	d.mu.Lock()
 	leftovers := d.leftovers
@@ -355,9 +364,7 @@ func (d *Dispatcher) record(del callevents.Delivery, o callevents.AttemptOutcome
 	}
 	var err error
 	for try := range recordTries {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(d.hardCtx), storeTimeout)
-		err = d.cfg.Store.RecordAttempt(ctx, d.cfg.WorkerID, o)
-		cancel()
+		err = d.rec.record(o)
 		if err == nil || !callevents.ErrorCode(err, callevents.CodeUpdateFailed).Internal() {
 			break // done, or an answer that asking again will not change
 		}

@@ -168,12 +168,23 @@ func (s *fakeStore) ClaimDue(_ context.Context, worker string, n int, now time.T
 	return out, nil
 }
 
-func (s *fakeStore) RecordAttempt(_ context.Context, worker string, o callevents.AttemptOutcome) error {
-	if s.RecordAttemptFunc != nil {
-		if err := s.RecordAttemptFunc(o); err != nil {
-			return err
+// RecordAttempts is all or nothing, like the real store's transaction:
+// RecordAttemptFunc may fail the batch before anything is recorded.
+func (s *fakeStore) RecordAttempts(_ context.Context, worker string, outcomes []callevents.AttemptOutcome) error {
+	for _, o := range outcomes {
+		if s.RecordAttemptFunc != nil {
+			if err := s.RecordAttemptFunc(o); err != nil {
+				return err
+			}
 		}
 	}
+	for _, o := range outcomes {
+		s.recordAttempt(worker, o)
+	}
+	return nil
+}
+
+func (s *fakeStore) recordAttempt(worker string, o callevents.AttemptOutcome) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, d := range s.deliveries {
@@ -181,7 +192,7 @@ func (s *fakeStore) RecordAttempt(_ context.Context, worker string, o callevents
 			continue
 		}
 		if d.State != callevents.DeliveryRunning || d.worker != worker {
-			return nil
+			return
 		}
 		d.History = append(d.History, o.Attempt)
 		d.LastStatus, d.LastError = o.Attempt.StatusCode, o.Attempt.ErrorClass
@@ -198,9 +209,8 @@ func (s *fakeStore) RecordAttempt(_ context.Context, worker string, o callevents
 			}
 			s.cancelPending(d.CallEventID, o.Attempt.At)
 		}
-		return nil
+		return
 	}
-	return callevents.Errorf(callevents.CodeDeliveryNotFound, "delivery not found")
 }
 
 func (s *fakeStore) ReleaseClaims(_ context.Context, worker string, ids []string) error {

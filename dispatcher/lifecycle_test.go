@@ -277,10 +277,10 @@ func TestRescue(t *testing.T) {
 			t.Errorf("X-CallEvents-Attempt %s after the dead worker's attempt, want 2", got)
 		}
 		// The dead worker's late report changes nothing.
-		if err := st.RecordAttempt(context.Background(), "dead-worker", callevents.AttemptOutcome{
+		if err := st.RecordAttempts(context.Background(), "dead-worker", []callevents.AttemptOutcome{{
 			DeliveryID: d.ID, Next: callevents.DeliveryFailed,
 			Attempt: callevents.DeliveryAttempt{Attempt: 1, At: time.Now(), ErrorClass: "timeout"},
-		}); err != nil {
+		}}); err != nil {
 			t.Fatal(err)
 		}
 		if d := onlyDelivery(t, st, extA); d.State != callevents.DeliveryDelivered {

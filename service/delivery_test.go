@@ -61,7 +61,7 @@ func (b *testBundle) makeDeliveryLog(t *testing.T) deliveryLog {
 			o.NextAttemptAt = now.Add(5 * time.Second)
 			o.Attempt.ErrorClass, o.Attempt.Latency = "timeout", 10*time.Second
 		}
-		if err := b.db.RecordAttempt(ctx, "test-worker", o); err != nil {
+		if err := b.db.RecordAttempts(ctx, "test-worker", []callevents.AttemptOutcome{o}); err != nil {
 			t.Fatal(err)
 		}
 	}

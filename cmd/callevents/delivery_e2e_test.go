@@ -157,6 +157,15 @@ func TestE2ECrashSafety(t *testing.T) {
 
 	serve, _, _ = startServe(t, db, admin, flags...)
 	rcv.waitDistinct(t, total, 120*time.Second)
+	// Those in flight at the kill are still leased to the dead process
+	// until their lease ends; then they are rescued and sent again.
+	deadline := time.Now().Add(60 * time.Second)
+	for len(deliveriesInState(t, db, callevents.DeliveryDelivered)) < total {
+		if time.Now().After(deadline) {
+			t.Fatalf("not every delivery is delivered 60 s after all reached the receiver")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	serve.stop()
 
 	got := rcv.snapshot()
