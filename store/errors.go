@@ -85,11 +85,9 @@ func (db *DB) transaction(ctx context.Context, fn func(tx *gorm.DB) error) error
 // disabled while an intake reads it gets deliveries that the claim then
 // cancels.
 func (db *DB) queueTransaction(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	var opts *sql.TxOptions
-	if db.dialect == DialectMySQL {
-		opts = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
-	}
-	return db.transactionWith(ctx, opts, fn)
+	// MySQL connections are READ COMMITTED from the start
+	// (readCommittedConnector).
+	return db.transactionWith(ctx, nil, fn)
 }
 
 func (db *DB) transactionWith(ctx context.Context, opts *sql.TxOptions, fn func(tx *gorm.DB) error) error {

@@ -15,6 +15,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io"
@@ -66,6 +67,8 @@ type DB struct {
 	sqliteWriter chan struct{}
 	// attempts queues SQLite RecordAttempts calls for group commit.
 	attempts attemptGroup
+	// accepts queues AcceptActivity calls for group commit (both dialects).
+	accepts acceptGroup
 }
 
 // Open connects to the store named by dsn:
@@ -89,7 +92,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	db := &DB{log: log}
+	db := &DB{log: log, accepts: acceptGroup{turn: make(chan struct{}, 1)}}
 	var dialector gorm.Dialector
 	switch {
 	case strings.HasPrefix(dsn, "mysql://"):
@@ -101,7 +104,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		if err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
-		db.sql = sql.OpenDB(connector)
+		db.sql = sql.OpenDB(readCommittedConnector{connector})
 		db.dialect = DialectMySQL
 		configureMySQLPool(db.sql, opts.MaxOpenConns)
 		// RETURNING stays off: gorm would enable it on MariaDB, which does
@@ -348,4 +351,26 @@ func mysqlConfig(dsn string) (*gomysql.Config, error) {
 	cfg.Addr = net.JoinHostPort(u.Hostname(), port)
 	cfg.DBName = dbName
 	return cfg, nil
+}
+
+// readCommittedConnector puts every new MySQL connection in READ COMMITTED
+// once, instead of each transaction asking for it (a round trip per
+// transaction, a sixth of the statements the queue sent). The statement
+// works on MySQL 8 and MariaDB alike, unlike the isolation variable, whose
+// name differs between them. Every transaction relies on its lock rows
+// (lockFor) or row locks, not on REPEATABLE READ snapshots.
+type readCommittedConnector struct{ driver.Connector }
+
+func (c readCommittedConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ex, ok := conn.(driver.ExecerContext); ok {
+		if _, err := ex.ExecContext(ctx, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", nil); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	return conn, nil
 }
