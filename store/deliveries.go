@@ -168,89 +168,162 @@ func (db *DB) insertIgnore() clause.Insert {
 	return clause.Insert{Modifier: "OR IGNORE"}
 }
 
-// AcceptActivity stores the activities and their deliveries in one
-// transaction and returns how many deliveries it queued. An activity whose
-// DedupeKey was accepted before, or comes twice in activities, counts once:
-// the first report wins. Each ExtensionEvent of a new activity gets one
-// pending delivery, due at now, per enabled Call Event of its extension
-// and type, in seq order: activities in the order given, then their
-// extension events, then the Call Events in creation order.
-//
-// A fixed handful of statements serves a whole batch: one read of the known
-// activities, one insert of the new ones, one read of the Call Events of
-// every extension concerned, and inserts of at most 100 deliveries each.
+// AcceptActivity stores the activities and their deliveries (see
+// callevents.DeliveryStore). Concurrent calls share transactions: each
+// queues, one takes the write turn and commits everything queued in one
+// transaction, and each returns its own count once that commit is done. On
+// either backend a commit per request, not the statements, bounded how
+// many single-activity requests a second the intake took.
 func (db *DB) AcceptActivity(ctx context.Context, activities []callevents.CallActivity, now time.Time) (int, error) {
-	now = queueTime(now)
-	// Duplicates within the batch are dropped here; those accepted before
-	// by the database.
-	hashes := make([]string, 0, len(activities))
-	fresh := make(map[string]*callevents.CallActivity, len(activities))
+	call := &acceptCall{now: queueTime(now), fresh: map[string]*callevents.CallActivity{}, done: make(chan struct{})}
+	// Duplicates within the request are dropped here; those of other
+	// requests in the same transaction, or accepted before, by acceptCalls.
 	for i := range activities {
 		h := sha256Hex(activities[i].DedupeKey())
-		if _, dup := fresh[h]; !dup {
-			fresh[h] = &activities[i]
-			hashes = append(hashes, h)
+		if _, dup := call.fresh[h]; !dup {
+			call.fresh[h] = &activities[i]
+			call.hashes = append(call.hashes, h)
 		}
 	}
-	if len(hashes) == 0 {
+	if len(call.hashes) == 0 {
 		return 0, nil
 	}
-	queued := 0
-	err := db.queueTransaction(ctx, func(tx *gorm.DB) error {
-		queued = 0
-		accepted, err := db.insertActivities(tx, hashes, now)
-		if err != nil || len(accepted) == 0 {
-			return err
+	g := &db.accepts
+	g.mu.Lock()
+	g.waiting = append(g.waiting, call)
+	g.mu.Unlock()
+	select {
+	case <-call.done:
+		return call.queued, call.err
+	case g.turn <- struct{}{}:
+	case <-ctx.Done():
+		g.mu.Lock()
+		if i := slices.Index(g.waiting, call); i >= 0 {
+			g.waiting = slices.Delete(g.waiting, i, i+1)
+			g.mu.Unlock()
+			return 0, ctx.Err()
 		}
-		var events []acceptedEvent
-		extensions := map[string]bool{}
-		for _, h := range accepted {
-			a := fresh[h]
-			for _, ev := range a.ExtensionEvents() {
-				events = append(events, acceptedEvent{activity: a, event: ev})
-				extensions[string(ev.Extension)] = true
-			}
-		}
-		targets, err := enabledCallEvents(tx, extensions)
-		if err != nil {
-			return err
-		}
-		var rows []deliveryRow
-		for _, e := range events {
-			payload := ""
-			for _, ce := range targets[eventKey{string(e.event.Extension), int(e.event.Type)}] {
-				if payload == "" {
-					payload = e.event.Params.Encode()
-				}
-				orderKey := callevents.OrderKey(ce.URL, e.activity.CallID)
-				rows = append(rows, deliveryRow{
-					ID:            callevents.NewDeliveryID(),
-					CallEventID:   ce.ID,
-					Extension:     ce.Extension,
-					Type:          ce.Type,
-					CallID:        e.activity.CallID,
-					Payload:       payload,
-					OrderKey:      orderKey,
-					OrderHash:     sha256Hex(orderKey),
-					State:         string(callevents.DeliveryPending),
-					NextAttemptAt: now,
-					CreatedAt:     now,
-				})
-			}
-		}
-		if len(rows) == 0 {
-			return nil
-		}
-		if err := tx.CreateInBatches(&rows, insertBatch).Error; err != nil {
-			return err
-		}
-		queued = len(rows)
-		return nil
-	})
-	if err != nil {
-		return 0, formatError(err, writing, nil)
+		g.mu.Unlock()
+		<-call.done // a transaction has it already: its answer stands
+		return call.queued, call.err
 	}
-	return queued, nil
+	defer func() { <-g.turn }()
+	for {
+		select {
+		case <-call.done:
+			return call.queued, call.err
+		default:
+		}
+		g.mu.Lock()
+		n, size := 0, 0
+		for n < len(g.waiting) && (n == 0 || size+len(g.waiting[n].hashes) <= maxAcceptGroup) {
+			size += len(g.waiting[n].hashes)
+			n++
+		}
+		group := g.waiting[:n]
+		g.waiting = slices.Clone(g.waiting[n:])
+		g.mu.Unlock()
+		// The transaction is everyone's in the group: this caller's
+		// cancellation must not fail the others.
+		err := db.queueTransaction(context.WithoutCancel(ctx), func(tx *gorm.DB) error { return db.acceptCalls(tx, group) })
+		for _, c := range group {
+			if err != nil {
+				c.queued, c.err = 0, formatError(err, writing, nil)
+			}
+			close(c.done)
+		}
+	}
+}
+
+// acceptGroup queues the AcceptActivity calls waiting for the turn to
+// commit; turn (capacity 1) is that turn.
+type acceptGroup struct {
+	mu      sync.Mutex
+	waiting []*acceptCall
+	turn    chan struct{}
+}
+
+type acceptCall struct {
+	now    time.Time
+	hashes []string // dedupe hashes, in order, unique within the call
+	fresh  map[string]*callevents.CallActivity
+	queued int
+	err    error
+	done   chan struct{} // closed once queued and err are set
+}
+
+// maxAcceptGroup bounds the activities one transaction accepts (a single
+// call larger than that still goes whole).
+const maxAcceptGroup = 2000
+
+// acceptCalls is AcceptActivity's work for a group of calls, within tx. An
+// activity reported by two calls of the group counts for the first.
+func (db *DB) acceptCalls(tx *gorm.DB, calls []*acceptCall) error {
+	owner := map[string]*acceptCall{}
+	var hashes []string
+	now := calls[0].now
+	for _, c := range calls {
+		c.queued = 0
+		if c.now.After(now) {
+			now = c.now
+		}
+		for _, h := range c.hashes {
+			if _, taken := owner[h]; !taken {
+				owner[h] = c
+				hashes = append(hashes, h)
+			}
+		}
+	}
+	accepted, err := db.insertActivities(tx, hashes, now)
+	if err != nil || len(accepted) == 0 {
+		return err
+	}
+	type ownedEvent struct {
+		call *acceptCall
+		acceptedEvent
+	}
+	var events []ownedEvent
+	extensions := map[string]bool{}
+	for _, h := range accepted {
+		c := owner[h]
+		a := c.fresh[h]
+		for _, ev := range a.ExtensionEvents() {
+			events = append(events, ownedEvent{c, acceptedEvent{activity: a, event: ev}})
+			extensions[string(ev.Extension)] = true
+		}
+	}
+	targets, err := enabledCallEvents(tx, extensions)
+	if err != nil {
+		return err
+	}
+	var rows []deliveryRow
+	for _, e := range events {
+		payload := ""
+		for _, ce := range targets[eventKey{string(e.event.Extension), int(e.event.Type)}] {
+			if payload == "" {
+				payload = e.event.Params.Encode()
+			}
+			orderKey := callevents.OrderKey(ce.URL, e.activity.CallID)
+			rows = append(rows, deliveryRow{
+				ID:            callevents.NewDeliveryID(),
+				CallEventID:   ce.ID,
+				Extension:     ce.Extension,
+				Type:          ce.Type,
+				CallID:        e.activity.CallID,
+				Payload:       payload,
+				OrderKey:      orderKey,
+				OrderHash:     sha256Hex(orderKey),
+				State:         string(callevents.DeliveryPending),
+				NextAttemptAt: e.call.now,
+				CreatedAt:     e.call.now,
+			})
+			e.call.queued++
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	return tx.CreateInBatches(&rows, insertBatch).Error
 }
 
 type acceptedEvent struct {
@@ -505,12 +578,109 @@ func (db *DB) recordAttempts(tx *gorm.DB, worker string, outcomes []callevents.A
 			}
 		}
 	}
+	// Retries (each with its own next attempt time) and 410s go one by one;
+	// they are the exception. The rest end their deliveries and are
+	// recorded together (recordFinished).
+	var finished []callevents.AttemptOutcome
 	for _, o := range outcomes {
-		if err := recordAttempt(tx, worker, o, held); err != nil {
+		if o.DisableCallEvent || o.Next == callevents.DeliveryPending {
+			if err := recordAttempt(tx, worker, o, held); err != nil {
+				return err
+			}
+			continue
+		}
+		finished = append(finished, o)
+	}
+	return chunks(finished, inChunk, func(part []callevents.AttemptOutcome) error {
+		return db.recordFinished(tx, worker, part)
+	})
+}
+
+// recordFinished records outcomes that end their deliveries (delivered,
+// failed, or cancelled without disabling) in a few statements for the whole
+// batch instead of two per outcome: a read of the deliveries worker still
+// holds (locking them on MySQL), one UPDATE per distinct (state, status,
+// error class), and one multi-row INSERT of the attempts. A group's
+// finished_at is its latest attempt time; each attempt row keeps its own.
+func (db *DB) recordFinished(tx *gorm.DB, worker string, outcomes []callevents.AttemptOutcome) error {
+	if len(outcomes) == 0 {
+		return nil
+	}
+	ids := make([]string, len(outcomes))
+	for i, o := range outcomes {
+		ids[i] = o.DeliveryID
+	}
+	var rows []struct {
+		Seq      int64
+		ID       string
+		Attempts int
+	}
+	q := tx.Table("deliveries").Select("seq, id, attempts").
+		Where("id IN ? AND state = ? AND claimed_by = ?", ids, string(callevents.DeliveryRunning), worker)
+	if db.dialect == DialectMySQL {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	if err := q.Find(&rows).Error; err != nil {
+		return err
+	}
+	type held struct {
+		seq      int64
+		attempts int
+	}
+	holding := make(map[string]held, len(rows))
+	for _, r := range rows {
+		holding[r.ID] = held{r.Seq, r.Attempts}
+	}
+	type groupKey struct {
+		state  string
+		status int
+		class  string
+	}
+	type group struct {
+		seqs []int64
+		at   time.Time
+	}
+	groups := map[groupKey]*group{}
+	var keys []groupKey
+	attempts := make([]attemptRow, 0, len(rows))
+	for _, o := range outcomes {
+		h, ok := holding[o.DeliveryID]
+		if !ok {
+			continue // the lease is gone: a rescuer gave it to someone else
+		}
+		delete(holding, o.DeliveryID) // the same id twice in a batch counts once
+		at := queueTime(o.Attempt.At)
+		class := clip(o.Attempt.ErrorClass, maxErrorClass)
+		k := groupKey{string(o.Next), o.Attempt.StatusCode, class}
+		g := groups[k]
+		if g == nil {
+			g = &group{}
+			groups[k] = g
+			keys = append(keys, k)
+		}
+		g.seqs = append(g.seqs, h.seq)
+		if at.After(g.at) {
+			g.at = at
+		}
+		attempt := o.Attempt.Attempt
+		if attempt <= 0 {
+			attempt = h.attempts
+		}
+		attempts = append(attempts, attemptRow{DeliverySeq: h.seq, Attempt: attempt, At: at, StatusCode: o.Attempt.StatusCode,
+			ErrorClass: class, LatencyUS: o.Attempt.Latency.Microseconds()})
+	}
+	for _, k := range keys {
+		g := groups[k]
+		err := tx.Exec(`UPDATE deliveries SET state = ?, lease_until = NULL, claimed_by = '', last_status = ?, last_error = ?, finished_at = ?
+			WHERE seq IN ?`, k.state, k.status, k.class, g.at, g.seqs).Error
+		if err != nil {
 			return err
 		}
 	}
-	return nil
+	if len(attempts) == 0 {
+		return nil
+	}
+	return tx.CreateInBatches(attempts, 100).Error
 }
 
 // recordAttempt records one outcome within tx; held has the Call Events of
