@@ -31,9 +31,13 @@ type Dispatcher struct {
 	// free) and by a rescue.
 	wake chan struct{}
 
-	mu        sync.Mutex
-	state     runState
-	busy      int      // requests in flight
+	mu    sync.Mutex
+	state runState
+	busy  int // requests in flight
+	// starved is set when a claim was limited by free slots: only then
+	// does a request that ends wake the claim loop (otherwise every
+	// delivery would cost an extra, empty claim).
+	starved   bool
 	leftovers []string // claimed, but never started or interrupted by Stop: released at Stop
 	done      chan struct{}
 
@@ -260,6 +264,7 @@ func (d *Dispatcher) claimLoop() {
 func (d *Dispatcher) claim() (full bool, err error) {
 	d.mu.Lock()
 	free := d.cfg.Concurrency - d.busy
+	d.starved = free < d.cfg.BatchSize
 	d.mu.Unlock()
 	if free <= 0 {
 		return false, nil
@@ -297,8 +302,12 @@ func (d *Dispatcher) deliver(del callevents.Delivery) {
 	defer func() {
 		d.mu.Lock()
 		d.busy--
+		wake := d.starved
+		d.starved = false
 		d.mu.Unlock()
-		d.Notify()
+		if wake {
+			d.Notify()
+		}
 	}()
 	at := d.cfg.Now()
 	res := d.sender.send(d.hardCtx, request{
