@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,15 +22,9 @@ import (
 // a request that fails stores nothing.
 func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	r, id := withRequestID(w, r)
-	defer func() {
-		if p := recover(); p != nil {
-			if p == http.ErrAbortHandler {
-				panic(p)
-			}
-			s.log.ErrorContext(r.Context(), "service: panic", "request_id", id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			s.writeJSONError(w, r, callevents.Errorf(callevents.CodeUpdateFailed, "Internal error. Quote request id %s.", id), callevents.CodeUpdateFailed)
-		}
-	}()
+	defer s.recoverPanic(r, id, func() {
+		s.writeJSONError(w, r, callevents.Errorf(callevents.CodeUpdateFailed, "Internal error. Quote request id %s.", id), callevents.CodeUpdateFailed)
+	})
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
 		s.writeJSONError(w, r, &httpError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", message: "POST call activity as JSON."}, callevents.CodeMalformedRequest)

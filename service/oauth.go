@@ -2,9 +2,7 @@ package service
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
-	"runtime/debug"
 
 	"github.com/callevents/callevents"
 )
@@ -13,15 +11,7 @@ import (
 // The client id and secret come as form fields, or as HTTP Basic auth.
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	r, id := withRequestID(w, r)
-	defer func() {
-		if p := recover(); p != nil {
-			if p == http.ErrAbortHandler {
-				panic(p)
-			}
-			s.log.ErrorContext(r.Context(), "service: panic", "request_id", id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			writeOAuthError(w, http.StatusInternalServerError, "server_error")
-		}
-	}()
+	defer s.recoverPanic(r, id, func() { writeOAuthError(w, http.StatusInternalServerError, "server_error") })
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
 		writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request")

@@ -11,8 +11,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 
 	"github.com/callevents/callevents"
 )
@@ -103,4 +105,19 @@ func withRequestID(w http.ResponseWriter, r *http.Request) (*http.Request, strin
 func requestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)
 	return id
+}
+
+// recoverPanic, deferred by a handler, turns a panic into that handler's
+// internal-error answer, logged once with the request id and the stack.
+// http.ErrAbortHandler is passed on: it is net/http's way to abort.
+func (s *Server) recoverPanic(r *http.Request, id string, answer func()) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	if p == http.ErrAbortHandler {
+		panic(p)
+	}
+	s.log.ErrorContext(r.Context(), "service: panic", "request_id", id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	answer()
 }

@@ -3,10 +3,8 @@ package service
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,15 +20,9 @@ var bufferPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 func (s *Server) serveSOAP(w http.ResponseWriter, r *http.Request) {
 	r, id := withRequestID(w, r)
 	v12 := false
-	defer func() {
-		if p := recover(); p != nil {
-			if p == http.ErrAbortHandler {
-				panic(p)
-			}
-			s.log.ErrorContext(r.Context(), "service: panic", "request_id", id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			s.writeFault(w, r, v12, callevents.Errorf(callevents.CodeRetrieveFailed, "Internal error. Quote request id %s.", id), callevents.CodeRetrieveFailed)
-		}
-	}()
+	defer s.recoverPanic(r, id, func() {
+		s.writeFault(w, r, v12, callevents.Errorf(callevents.CodeRetrieveFailed, "Internal error. Quote request id %s.", id), callevents.CodeRetrieveFailed)
+	})
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		if hasWSDLQuery(r) {
