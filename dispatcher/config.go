@@ -18,7 +18,7 @@ import (
 
 // Defaults of Config.
 const (
-	ConcurrencyDefault    = 32
+	ConcurrencyDefault    = 128
 	PollIntervalDefault   = 50 * time.Millisecond
 	TimeoutDefault        = 10 * time.Second
 	LeaseDefault          = 60 * time.Second
@@ -61,7 +61,7 @@ type Config struct {
 	// the process id and 8 random hex digits ("host-1234-0a1b2c3d").
 	WorkerID string
 	// Concurrency is how many HTTP requests run at once.
-	// 0 means ConcurrencyDefault (32).
+	// 0 means ConcurrencyDefault (128).
 	Concurrency int
 	// BatchSize is the most deliveries claimed at a time (never more than
 	// the free request slots). 0 means Concurrency.

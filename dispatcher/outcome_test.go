@@ -83,7 +83,7 @@ func TestConfigValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := d.Config()
-	if got.Concurrency != 32 || got.BatchSize != 32 || got.Timeout != 10*time.Second || got.Lease != time.Minute ||
+	if got.Concurrency != 128 || got.BatchSize != 128 || got.Timeout != 10*time.Second || got.Lease != time.Minute ||
 		got.UserAgent != "callevents/dev" || got.WorkerID == "" || got.Policy == nil || got.Retention != 7*24*time.Hour {
 		t.Errorf("defaults not applied: %+v", got)
 	}
