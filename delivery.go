@@ -140,11 +140,13 @@ type DeliveryStore interface {
 	// delivery's lease: others are skipped (a rescuer gave the delivery to
 	// someone else), and that is no error.
 	RecordAttempts(ctx context.Context, worker string, outcomes []AttemptOutcome) error
-	// ReleaseClaims gives worker's leased deliveries back as pending, due
-	// now, without counting the attempt (graceful shutdown).
+	// ReleaseClaims gives worker's leased deliveries back as pending,
+	// without counting the attempt (graceful shutdown). They keep their due
+	// time, which is at or before the claim, so they are due at once.
 	ReleaseClaims(ctx context.Context, worker string, ids []string) error
 	// RescueExpired makes running deliveries whose lease ended before now
-	// pending and due now, and returns how many.
+	// pending again (due at once, their place in the queue kept; the lost
+	// attempt stays counted), and returns how many.
 	RescueExpired(ctx context.Context, now time.Time) (int, error)
 	// CleanFinished deletes deliveries finished before before (with their
 	// attempts) and activities accepted before before; returns deliveries deleted.
@@ -154,7 +156,7 @@ type DeliveryStore interface {
 	FindDeliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, int, error)
 	// ResendDelivery makes a delivered or failed delivery of ext pending and
 	// due now, keeping its id and history. Returns 256 if there is no such
-	// delivery, and 400 when it is pending or running.
+	// delivery, and 400 when it is pending, running or cancelled.
 	ResendDelivery(ctx context.Context, ext Extension, id string, now time.Time) (Delivery, error)
 }
 

@@ -98,7 +98,7 @@ func (s *DeliveryService) FindDeliveries(ctx context.Context, p Principal, f Del
 }
 
 // ResendDelivery queues a delivered or failed delivery again, due now.
-// Returns 103, 256, and 400 when it is still pending or running.
+// Returns 103, 256, and 400 when it is pending, running or cancelled.
 func (s *DeliveryService) ResendDelivery(ctx context.Context, p Principal, ext Extension, id string) (Delivery, error) {
 	if err := authorize(p, ext); err != nil {
 		return Delivery{}, err
