@@ -10,7 +10,8 @@
 #
 # Env: CALLEVENTS_ASTERISK_ROOT (chroot), DIALPLAN_SCENARIOS (scenarios also
 # recorded with the read = call,dialplan user as <name>-dialplan.ami; default
-# "answer chanunavail"), ONLY (space-separated subset of scenario names).
+# "answer chanunavail"), ONLY (space-separated subset of scenario names),
+# KEEP_WORK=1 (keep the sipp output directory).
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${1:-$HERE/../../service/ami/testdata}
@@ -94,5 +95,5 @@ scenario chanunavail uac_any.xml      219
 scenario local       uac_wait_bye.xml 211 uas_answer_bye.xml:5071:6100
 scenario ringgroup   uac_any.xml      215 uas_answer.xml:5071:6100 uas_ring.xml:5073:6300
 
-rm -rf "$WORK"
+if [ -n "${KEEP_WORK:-}" ]; then echo "record.sh: sipp output kept in $WORK"; else rm -rf "$WORK"; fi
 echo "record.sh: transcripts in $OUT"
