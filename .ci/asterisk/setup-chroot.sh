@@ -39,9 +39,10 @@ if [ -n "$need" ]; then
 		fail "apt-get install$need failed on the host"
 fi
 
-# The Debian mirror URI that this machine's apt sources already name.
-MIRROR=""
-if [ -r /etc/apt/sources.list.d/debian.sources ]; then
+# The Debian mirror URI that this machine's apt sources already name
+# (override with CALLEVENTS_DEBIAN_MIRROR).
+MIRROR=${CALLEVENTS_DEBIAN_MIRROR:-}
+if [ -z "$MIRROR" ] && [ -r /etc/apt/sources.list.d/debian.sources ]; then
 	MIRROR=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources | head -n1)
 fi
 if [ -z "$MIRROR" ] && [ -r /etc/apt/sources.list ]; then
@@ -53,8 +54,10 @@ if [ ! -x "$R/usr/sbin/asterisk" ]; then
 	start=$(date +%s)
 	mkdir -p "$(dirname "$R")" || fail "cannot create $(dirname "$R")"
 	if [ ! -x "$R/usr/bin/apt-get" ]; then
-		# A half-built tree from an interrupted debootstrap is not reusable.
-		if [ -d "$R" ]; then
+		# A half-built tree from an interrupted debootstrap (it still has
+		# ROOT/debootstrap/) is not reusable; anything else non-empty is not ours.
+		if [ -d "$R" ] && [ -n "$(ls -A "$R")" ]; then
+			[ -d "$R/debootstrap" ] || fail "$R exists, is not empty and is not a (partial) debootstrap tree; not touching it"
 			mountpoint -q "$R/proc" && umount "$R/proc"
 			rm -rf --one-file-system "$R"
 		fi
