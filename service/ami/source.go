@@ -1,0 +1,261 @@
+// Package ami turns a real Asterisk's Manager Interface events into call activity.
+package ami
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/callevents/callevents"
+)
+
+// Config configures a Source.
+type Config struct {
+	Addr     string // host:port of AMI, e.g. 127.0.0.1:5038
+	Username string
+	Secret   string
+	// Submit hands activities to the intake path (cmd passes a func calling
+	// ActivityService.AcceptActivity with a pbx principal): same validation,
+	// dedupe and durability as POST /pbx/v1/events.
+	Submit func(ctx context.Context, activities []callevents.CallActivity) (int, error)
+	// Extensions maps an Asterisk endpoint (the PJSIP/SIP/IAX2 channel's peer name, e.g. "210"
+	// from "PJSIP/210-00000004") to an extended number.
+	Extensions ExtensionMap
+	// DIDs: dialled numbers (Exten) that are public numbers; a call dialled to one gets CalledDID set.
+	DIDs   map[string]bool
+	Logger *slog.Logger // nil = discard; snake_case attributes
+	// CallTTL: a call with no hangup is forgotten after this; 0 = 4h.
+	CallTTL time.Duration
+	// MinBackoff, MaxBackoff bound the reconnect backoff; 0 = 500ms / 30s.
+	MinBackoff, MaxBackoff time.Duration
+	Dial                   func(ctx context.Context, network, addr string) (net.Conn, error) // nil = net.Dialer
+}
+
+// Defaults.
+const (
+	DefaultCallTTL    = 4 * time.Hour
+	DefaultMinBackoff = 500 * time.Millisecond
+	DefaultMaxBackoff = 30 * time.Second
+	loginTimeout      = 10 * time.Second
+	submitAttempts    = 5
+)
+
+// Source reads one AMI connection and submits the call activity it sees.
+type Source struct {
+	cfg     Config
+	log     *slog.Logger
+	tracker *tracker
+	// submitBackoff is the first pause between Submit attempts.
+	submitBackoff time.Duration
+	actionSeq     atomic.Uint64
+}
+
+// New checks cfg and returns a Source; Run starts it.
+func New(cfg Config) (*Source, error) {
+	if cfg.Addr == "" {
+		return nil, errors.New("ami: Addr is required (host:port of the Asterisk Manager Interface)")
+	}
+	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
+		return nil, fmt.Errorf("ami: Addr %q: %w", cfg.Addr, err)
+	}
+	if cfg.Username == "" {
+		return nil, errors.New("ami: Username is required (a manager.conf user with read = call)")
+	}
+	if cfg.Submit == nil {
+		return nil, errors.New("ami: Submit is required")
+	}
+	if cfg.CallTTL < 0 || cfg.MinBackoff < 0 || cfg.MaxBackoff < 0 {
+		return nil, errors.New("ami: CallTTL and backoffs must not be negative")
+	}
+	if cfg.CallTTL == 0 {
+		cfg.CallTTL = DefaultCallTTL
+	}
+	if cfg.MinBackoff == 0 {
+		cfg.MinBackoff = DefaultMinBackoff
+	}
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = DefaultMaxBackoff
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = cfg.MinBackoff
+	}
+	if cfg.Dial == nil {
+		d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 15 * time.Second}
+		cfg.Dial = d.DialContext
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Source{cfg: cfg, log: log, submitBackoff: 200 * time.Millisecond}
+	s.tracker = newTracker(cfg.Extensions, cfg.DIDs, cfg.CallTTL, time.Now, func(msg string, args ...any) {
+		log.Debug(msg, args...)
+	})
+	return s, nil
+}
+
+// errLogin is a login refused by Asterisk.
+var errLogin = errors.New("AMI login refused")
+
+// Run connects, logs in (Action: Login, Events: on), reads events and
+// submits activities until ctx is done; on a lost connection or failed login
+// it reconnects with exponential backoff (jittered), logging once per
+// outage. Returns nil when ctx is done. Call state survives reconnects, so
+// an activity is not submitted twice. Run must not be called concurrently.
+func (s *Source) Run(ctx context.Context) error {
+	backoff := s.cfg.MinBackoff
+	var outageSince time.Time
+	failures := 0
+	for ctx.Err() == nil {
+		loggedIn, err := s.session(ctx, func() {
+			if failures > 0 {
+				s.log.Info("ami reconnected", "addr", s.cfg.Addr, "attempts", failures, "outage", time.Since(outageSince).Round(time.Millisecond).String())
+			} else {
+				s.log.Info("ami connected", "addr", s.cfg.Addr)
+			}
+			failures, backoff = 0, s.cfg.MinBackoff
+		})
+		if ctx.Err() != nil {
+			return nil
+		}
+		if loggedIn && failures == 0 {
+			// A working connection was lost: a new outage starts.
+			outageSince = time.Now()
+			s.log.Warn("ami connection lost; reconnecting", "addr", s.cfg.Addr, "error", errString(err))
+		} else {
+			if failures == 0 {
+				outageSince = time.Now()
+				lvl := slog.LevelWarn
+				if errors.Is(err, errLogin) {
+					lvl = slog.LevelError
+				}
+				s.log.Log(ctx, lvl, "ami unavailable; retrying with backoff", "addr", s.cfg.Addr, "error", errString(err))
+			} else {
+				s.log.Debug("ami attempt failed", "addr", s.cfg.Addr, "attempt", failures+1, "error", errString(err))
+			}
+		}
+		failures++
+		wait := backoff/2 + rand.N(backoff/2+1)
+		backoff = min(backoff*2, s.cfg.MaxBackoff)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// session runs one connection: dial, login, events. loggedIn tells whether
+// the login succeeded (onLogin was called) before the error.
+func (s *Source) session(ctx context.Context, onLogin func()) (loggedIn bool, err error) {
+	conn, err := s.cfg.Dial(ctx, "tcp", s.cfg.Addr)
+	if err != nil {
+		return false, err
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	defer conn.Close()
+
+	r := newReader(conn)
+	_ = conn.SetDeadline(time.Now().Add(loginTimeout))
+	if _, err := r.readBanner(); err != nil {
+		return false, fmt.Errorf("greeting: %w", err)
+	}
+	id := "callevents-login-" + strconv.FormatUint(s.actionSeq.Add(1), 10)
+	if err := writeAction(conn,
+		field{"Action", "Login"}, field{"ActionID", id},
+		field{"Username", s.cfg.Username}, field{"Secret", s.cfg.Secret}, field{"Events", "on"},
+	); err != nil {
+		return false, fmt.Errorf("login: %w", err)
+	}
+	for {
+		m, err := r.readMessage()
+		if errors.Is(err, errMalformed) {
+			s.log.Warn("ami malformed block skipped", "error", err.Error())
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("login: %w", err)
+		}
+		if !m.has("Response") || (m.has("ActionID") && m.get("ActionID") != id) {
+			continue
+		}
+		if !strings.EqualFold(m.get("Response"), "Success") {
+			return false, fmt.Errorf("%w: %s %s", errLogin, m.get("Response"), m.get("Message"))
+		}
+		break
+	}
+	_ = conn.SetDeadline(time.Time{})
+	onLogin()
+
+	for {
+		m, err := r.readMessage()
+		if errors.Is(err, errMalformed) {
+			s.log.Warn("ami malformed block skipped", "error", err.Error())
+			continue
+		}
+		if err != nil {
+			if err == io.EOF {
+				err = errors.New("connection closed by Asterisk")
+			}
+			return true, err
+		}
+		if !m.has("Event") {
+			continue
+		}
+		for _, a := range s.tracker.handle(m) {
+			s.submit(ctx, a)
+		}
+		if ctx.Err() != nil {
+			return true, ctx.Err()
+		}
+	}
+}
+
+// submit hands one activity to the intake, retrying transient errors a few
+// times (the intake dedupes a retried activity); it gives up when ctx is done.
+func (s *Source) submit(ctx context.Context, a callevents.CallActivity) {
+	wait := s.submitBackoff
+	attrs := []any{"call_id", a.CallID, "phase", string(a.Phase), "caller_extension", a.CallerExtension, "called_extension", a.CalledExtension, "status", a.Status}
+	for attempt := 1; ; attempt++ {
+		n, err := s.cfg.Submit(ctx, []callevents.CallActivity{a})
+		if err == nil {
+			s.log.Debug("ami activity submitted", append(attrs, "queued", n)...)
+			return
+		}
+		var ce *callevents.Error
+		permanent := errors.As(err, &ce) && !ce.Code.Internal() // refused, not failed
+		if permanent || attempt >= submitAttempts || ctx.Err() != nil {
+			s.log.Error("ami activity dropped", append(attrs, "attempts", attempt, "error", err.Error())...)
+			return
+		}
+		s.log.Warn("ami activity submit failed; retrying", append(attrs, "attempt", attempt, "error", err.Error())...)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			s.log.Error("ami activity dropped", append(attrs, "attempts", attempt, "error", ctx.Err().Error())...)
+			return
+		case <-t.C:
+		}
+		wait *= 2
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
