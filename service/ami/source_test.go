@@ -117,23 +117,46 @@ func TestTranscripts(t *testing.T) {
 		if tc.name != "" {
 			name += "/" + tc.name
 		}
-		t.Run(name, func(t *testing.T) {
-			tr := loadTranscript(t, tc.file)
-			blocks := append(append([]string{}, tr.events...), sentinel("sentinel.1"))
-			srv := newFakeAMI(t, replay(tr, blocks, (*fakeConn).holdOpen))
-			ext := tc.ext(t)
-			if ext.Explicit == nil {
-				ext.Explicit = map[string]string{}
+		for _, swap := range []bool{false, true} {
+			name := name
+			if swap {
+				name += "/hangups-reversed"
 			}
-			ext.Explicit["299"] = "0009*299" // the sentinel caller
-			sk := newSink()
-			run(t, ami.Config{Addr: srv.addr(), Submit: sk.submit, Extensions: ext, DIDs: tc.dids})
-			got := sk.until(t, "sentinel.1")
-			checkActivities(t, got, tc.want)
-			if n := srv.accepted(); n != 1 {
-				t.Errorf("%d connections, want 1", n)
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				tr := loadTranscript(t, tc.file)
+				blocks := append([]string{}, tr.events...)
+				want := tc.want
+				if swap {
+					// Asterisk does not fix the order of the legs' Hangups: reverse them.
+					var at []int
+					for i, b := range blocks {
+						if strings.HasPrefix(b, "Event: Hangup\r\n") {
+							at = append(at, i)
+						}
+					}
+					for i, j := 0, len(at)-1; i < j; i, j = i+1, j-1 {
+						blocks[at[i]], blocks[at[j]] = blocks[at[j]], blocks[at[i]]
+					}
+					if tc.file == "ringgroup.ami" && len(want) == 5 {
+						want = []callevents.CallActivity{want[0], want[1], want[2], want[4], want[3]}
+					}
+				}
+				blocks = append(blocks, sentinel("sentinel.1"))
+				srv := newFakeAMI(t, replay(tr, blocks, (*fakeConn).holdOpen))
+				ext := tc.ext(t)
+				if ext.Explicit == nil {
+					ext.Explicit = map[string]string{}
+				}
+				ext.Explicit["299"] = "0009*299" // the sentinel caller
+				sk := newSink()
+				run(t, ami.Config{Addr: srv.addr(), Submit: sk.submit, Extensions: ext, DIDs: tc.dids})
+				got := sk.until(t, "sentinel.1")
+				checkActivities(t, got, want)
+				if n := srv.accepted(); n != 1 {
+					t.Errorf("%d connections, want 1", n)
+				}
+			})
+		}
 	}
 }
 
