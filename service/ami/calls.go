@@ -8,6 +8,13 @@ import (
 	"github.com/callevents/callevents"
 )
 
+// Bounds on tracked state besides the TTL, so that a flood of events
+// cannot grow memory without limit.
+const (
+	maxCalls   = 100000
+	maxPerCall = 1000 // legs, and dials, of one call
+)
+
 // leg is one channel of a call, by Uniqueid.
 type leg struct {
 	channel    string
@@ -73,11 +80,19 @@ func (t *tracker) handle(m message) []callevents.CallActivity {
 	}
 	c := t.calls[lid]
 	if c == nil {
-		if ev != "Newchannel" && ev != "DialBegin" && ev != "Hangup" && ev != "VarSet" {
+		if ev == "DialEnd" { // its DialBegin was missed or expired: nothing to pair it with
+			return nil
+		}
+		if len(t.calls) >= maxCalls {
+			t.debug("ami call not tracked: too many calls in progress", "call_id", lid, "calls", len(t.calls))
 			return nil
 		}
 		c = &call{id: lid, legs: map[string]*leg{}, sent: map[string]bool{}}
 		t.calls[lid] = c
+	}
+	if len(c.legs) >= maxPerCall && c.legs[uid] == nil {
+		t.debug("ami leg not tracked: too many legs in one call", "call_id", lid)
+		return nil
 	}
 	c.lastSeen = now
 	l := c.leg(uid, m)
@@ -91,6 +106,10 @@ func (t *tracker) handle(m message) []callevents.CallActivity {
 	case "DialBegin":
 		dest := m.get("DestUniqueid")
 		if dest == "" || c.dialTo(dest) != nil {
+			return nil
+		}
+		if len(c.dials) >= maxPerCall {
+			t.debug("ami dial not tracked: too many dials in one call", "call_id", lid)
 			return nil
 		}
 		c.legs[dest] = c.legOf(dest, m.get("DestChannel"))
@@ -139,7 +158,13 @@ func (t *tracker) handle(m message) []callevents.CallActivity {
 			}
 			d.hungUp = true
 			a := d.activity
-			a.Phase, a.Time, a.Status = callevents.PhaseHangup, at, hangupStatus(d.status)
+			status := d.status
+			if status == "" { // no DialEnd seen: the dialplan's DIALSTATUS, if it was sent
+				if cl := c.legs[d.callerUID]; cl != nil {
+					status = cl.dialStatus
+				}
+			}
+			a.Phase, a.Time, a.Status = callevents.PhaseHangup, at, hangupStatus(status)
 			out = t.emit(c, out, a)
 		}
 		if !reported {

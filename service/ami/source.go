@@ -1,4 +1,3 @@
-// Package ami turns a real Asterisk's Manager Interface events into call activity.
 package ami
 
 import (
