@@ -224,29 +224,35 @@ func TestReconnectAfterDrop(t *testing.T) {
 	}
 }
 
-// Asterisk restarts: the listener goes away (connections refused) and comes
-// back on the same address.
+// Asterisk restarts: the connection closes, the port refuses connections
+// for a while, then a new Asterisk listens on the same address.
 func TestReconnectAfterRestart(t *testing.T) {
 	tr := loadTranscript(t, "busy.ami")
-	first := newFakeAMI(t, replay(tr, nil, nil))
+	loggedIn, restart := make(chan struct{}), make(chan struct{})
+	first := newFakeAMI(t, replay(tr, nil, func(*fakeConn) {
+		close(loggedIn)
+		<-restart
+	}))
 	addr := first.addr()
 	sk := newSink()
-	connected := make(chan struct{})
+	refused := make(chan struct{})
 	var once atomic.Bool
 	logs := run(t, ami.Config{
 		Addr: addr, Submit: sk.submit, Extensions: mustMap(t, "0003", "299=0009*299"),
 		Dial: func(ctx context.Context, network, a string) (net.Conn, error) {
 			c, err := (&net.Dialer{}).DialContext(ctx, network, a)
-			if err == nil && once.CompareAndSwap(false, true) {
-				close(connected)
+			if err != nil && once.CompareAndSwap(false, true) {
+				close(refused)
 			}
 			return c, err
 		},
 	})
-	<-connected
+	<-loggedIn
 	first.ln.Close() // refuse from now on
+	close(restart)   // and drop the connection
+	<-refused
 	var ln net.Listener
-	for ln == nil { // the port is ours again once the old listener is closed
+	for ln == nil { // the port is free once the old listener is closed
 		var err error
 		if ln, err = net.Listen("tcp", addr); err != nil && !errors.Is(err, syscall.EADDRINUSE) {
 			t.Fatal(err)
@@ -263,6 +269,9 @@ func TestReconnectAfterRestart(t *testing.T) {
 	})
 	if n := logs.count("ami connection lost"); n != 1 {
 		t.Errorf("%d 'connection lost' logs, want 1", n)
+	}
+	if n := logs.count("ami reconnected"); n != 1 {
+		t.Errorf("%d 'reconnected' logs, want 1", n)
 	}
 }
 
