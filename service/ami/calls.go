@@ -26,6 +26,7 @@ type leg struct {
 // dial is one caller→callee pair of a call, by the callee's Uniqueid.
 type dial struct {
 	callerUID, destUID string
+	destChannel        string
 	activity           callevents.CallActivity // the dial activity: who and what
 	status             string                  // DialEnd's DialStatus, "" until then
 	hungUp             bool                    // hangup reported (or skipped)
@@ -131,11 +132,14 @@ func (t *tracker) handle(m message) []callevents.CallActivity {
 		if t.dids[dialled] {
 			a.CalledDID = dialled
 		}
-		d := &dial{callerUID: uid, destUID: dest, activity: a}
+		d := &dial{callerUID: uid, destUID: dest, destChannel: m.get("DestChannel"), activity: a}
 		c.dials = append(c.dials, d)
 		out = t.emit(c, out, a)
 	case "DialEnd":
 		d := c.dialTo(m.get("DestUniqueid"))
+		if d == nil {
+			d = c.dialToChannel(m.get("DestChannel"))
+		}
 		if d == nil || d.status != "" {
 			return nil
 		}
@@ -287,7 +291,22 @@ func (c *call) legOf(uid, channel string) *leg {
 	return &leg{channel: channel}
 }
 
+func (c *call) dialToChannel(channel string) *dial {
+	if channel == "" {
+		return nil
+	}
+	for _, d := range c.dials {
+		if d.destChannel == channel {
+			return d
+		}
+	}
+	return nil
+}
+
 func (c *call) dialTo(destUID string) *dial {
+	if destUID == "" {
+		return nil
+	}
 	for _, d := range c.dials {
 		if d.destUID == destUID {
 			return d
