@@ -211,3 +211,15 @@ func TestChannelEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// An activity that the intake would refuse is skipped, not submitted.
+func TestInvalidActivitySkipped(t *testing.T) {
+	tr, _ := newTestTracker(t, time.Hour)
+	ms := events(t, "busy.ami")
+	for i := range ms {
+		ms[i] = withField(ms[i], "CallerIDName", strings.Repeat("n", callevents.MaxActivityFieldLength+1))
+	}
+	if got := feed(tr, ms); len(got) != 0 {
+		t.Fatalf("got %+v", got)
+	}
+}

@@ -403,3 +403,29 @@ func TestParseExtensionMap(t *testing.T) {
 		}
 	}
 }
+
+// An activity the intake refuses (a *callevents.Error that is not internal)
+// is logged and dropped at once; the next ones still go through.
+func TestSubmitRefusedNotRetried(t *testing.T) {
+	tr := loadTranscript(t, "busy.ami")
+	srv := newFakeAMI(t, replay(tr, append(tr.events, sentinel("sentinel.1")), (*fakeConn).holdOpen))
+	sk := newSink()
+	var calls atomic.Int32
+	submit := func(ctx context.Context, as []callevents.CallActivity) (int, error) {
+		if calls.Add(1) == 1 {
+			return 0, callevents.FieldError(callevents.CodeMalformedRequest, "callId", "refused")
+		}
+		return sk.submit(ctx, as)
+	}
+	logs := run(t, ami.Config{Addr: srv.addr(), Submit: submit, Extensions: mustMap(t, "0003", "299=0009*299")})
+	got := sk.until(t, "sentinel.1")
+	checkActivities(t, got, []callevents.CallActivity{
+		act("1795875931.2", hangup, "0003*212", "212", "BUSY"),
+	})
+	if n := calls.Load(); n != 3 {
+		t.Errorf("%d Submit calls, want 3 (no retry)", n)
+	}
+	if logs.count("ami activity dropped") != 1 {
+		t.Errorf("drop not logged once:\n%s", logs)
+	}
+}
