@@ -35,6 +35,14 @@ type config struct {
 	Lease           time.Duration
 	Retention       time.Duration
 	RescueInterval  time.Duration
+
+	// Asterisk Manager Interface source (serve with --ami-addr, and ami).
+	AMIAddr   string
+	AMIUser   string
+	AMISecret string
+	AMIOrg    string
+	AMIMap    string
+	AMIDIDs   string
 }
 
 // Defaults (documented in the README).
@@ -49,6 +57,7 @@ const (
 	cmdOther = iota
 	cmdServe
 	cmdDispatch
+	cmdAMI
 )
 
 // newFlagSet declares the flags shared by the commands that open the
@@ -74,7 +83,23 @@ func newFlagSet(name string, cfg *config, command int, stderr io.Writer) *flag.F
 		fs.DurationVar(&cfg.RescueInterval, "rescue-interval", dispatcher.RescueIntervalDefault, "how often expired leases are freed")
 		fs.DurationVar(&cfg.Retention, "retention", dispatcher.RetentionDefault, "how long finished deliveries stay in the delivery log")
 	}
+	switch command {
+	case cmdServe:
+		declareAMIFlags(fs, cfg, "ami-", " (serve: read calls from Asterisk when set)")
+	case cmdAMI:
+		declareAMIFlags(fs, cfg, "", "")
+	}
 	return fs
+}
+
+// declareAMIFlags declares the AMI source's flags, with prefix for serve.
+func declareAMIFlags(fs *flag.FlagSet, cfg *config, prefix, note string) {
+	fs.StringVar(&cfg.AMIAddr, prefix+"addr", "", "Asterisk Manager Interface host:port, e.g. 127.0.0.1:5038"+note)
+	fs.StringVar(&cfg.AMIUser, prefix+"user", "", "AMI user (manager.conf, with read = call)")
+	fs.StringVar(&cfg.AMISecret, prefix+"secret", "", "AMI secret")
+	fs.StringVar(&cfg.AMIOrg, prefix+"org", "", "organization code: endpoint 210 becomes <org>*210")
+	fs.StringVar(&cfg.AMIMap, prefix+"map", "", "explicit endpoint map, e.g. 210=0003*210,alice=0003*211 (wins over --"+prefix+"org)")
+	fs.StringVar(&cfg.AMIDIDs, prefix+"dids", "", "comma-separated public numbers (DIDs): a call dialled to one gets CalledDID")
 }
 
 // parseFlags sets each flag from CALLEVENTS_<NAME> first (dashes become

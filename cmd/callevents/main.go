@@ -31,6 +31,7 @@ commands:
   dispatch   deliver call events only (workers; several may share one MySQL/MariaDB database)
   migrate    apply database migrations and print the schema version
   clients    manage API clients: clients add --name N --scope S | clients list | clients remove ID
+  ami        read calls from Asterisk (AMI) into the queue: ami --addr 127.0.0.1:5038 --user U --secret S --org 0003
   bench      measure delivery throughput and latency against a loopback receiver
   fire       report call activity to a running server, as a PBX would (--call-id, --phase, --from, --to)
   version    print the version
@@ -49,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		err = runServe(ctx, args[1:], stderr)
+	case "ami":
+		err = runAMI(ctx, args[1:], stderr)
 	case "dispatch":
 		err = runDispatch(ctx, args[1:], stderr)
 	case "migrate":

@@ -57,7 +57,26 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 			return fmt.Errorf("start the dispatcher: %w", err)
 		}
 	}
-	log.Info("callevents: listening", "addr", ln.Addr().String(), "db", redactDSN(cfg.DB), "dispatch", cfg.Dispatch,
+	// The AMI source, when configured, reads calls until shutdown starts;
+	// it stops first, so nothing is taken in that cannot be queued.
+	amiCtx, stopAMI := context.WithCancel(ctx)
+	defer stopAMI()
+	amiDone := make(chan struct{})
+	if cfg.AMIAddr != "" {
+		src, err := newAMISource(cfg, a.activities, log)
+		if err != nil {
+			return fmt.Errorf("--ami-addr: %w", err)
+		}
+		go func() {
+			defer close(amiDone)
+			if err := src.Run(amiCtx); err != nil {
+				log.Error("callevents: AMI source stopped", "error", err.Error())
+			}
+		}()
+	} else {
+		close(amiDone)
+	}
+	log.Info("callevents: listening", "addr", ln.Addr().String(), "db", redactDSN(cfg.DB), "dispatch", cfg.Dispatch, "ami_addr", cfg.AMIAddr,
 		"allow_targets", a.policy.String(), "version", versionString())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -68,6 +87,8 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	case <-ctx.Done():
 	}
 	log.Info("callevents: shutting down")
+	stopAMI()
+	<-amiDone
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
@@ -95,6 +116,7 @@ type app struct {
 	handler    http.Handler
 	dispatcher *dispatcher.Dispatcher
 	policy     *dispatcher.OutboundPolicy
+	activities *callevents.ActivityService
 }
 
 // newApp wires the domain services, the dispatcher (not started) and the
@@ -120,10 +142,11 @@ func newApp(db *store.DB, cfg config, log *slog.Logger) (*app, error) {
 	}
 	callEvents := &callevents.CallEventService{Store: db, MaxPerExtension: cfg.MaxPerExtension, CheckTarget: policy.CheckURL}
 	queued := func(int) { disp.Notify() }
+	activities := &callevents.ActivityService{Store: db, Queued: queued}
 	soap := service.New(service.Config{
 		CallEvents: callEvents,
 		Auth:       &callevents.Authenticator{Store: db, TokenTTL: cfg.TokenTTL},
-		Activities: &callevents.ActivityService{Store: db, Queued: queued},
+		Activities: activities,
 		Deliveries: &callevents.DeliveryService{Store: db, CallEvents: db, Tester: disp, Queued: queued},
 		Logger:     log,
 	})
@@ -145,7 +168,7 @@ func newApp(db *store.DB, cfg config, log *slog.Logger) (*app, error) {
 		}
 		io.WriteString(w, "ok\n")
 	})
-	return &app{handler: mux, dispatcher: disp, policy: policy}, nil
+	return &app{handler: mux, dispatcher: disp, policy: policy, activities: activities}, nil
 }
 
 // openCommand parses a command's flags, then builds its logger and opens and

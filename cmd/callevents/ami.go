@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/service/ami"
+)
+
+// amiPrincipal is who the AMI source reports as: a pbx client, so its
+// activity takes exactly the intake's path (validation, dedupe, durability).
+var amiPrincipal = callevents.Principal{ClientID: "ami", Scope: callevents.ScopePBX}
+
+// newAMISource builds the AMI source of cfg, submitting through activities.
+func newAMISource(cfg config, activities *callevents.ActivityService, log *slog.Logger) (*ami.Source, error) {
+	if cfg.AMIUser == "" || cfg.AMISecret == "" {
+		return nil, errors.New("the AMI source needs a user and a secret")
+	}
+	extensions, err := ami.ParseExtensionMap(cfg.AMIOrg, cfg.AMIMap)
+	if err != nil {
+		return nil, err
+	}
+	dids := map[string]bool{}
+	for _, d := range strings.Split(cfg.AMIDIDs, ",") {
+		if d = strings.TrimSpace(d); d != "" {
+			dids[d] = true
+		}
+	}
+	return ami.New(ami.Config{
+		Addr:       cfg.AMIAddr,
+		Username:   cfg.AMIUser,
+		Secret:     cfg.AMISecret,
+		Extensions: extensions,
+		DIDs:       dids,
+		Logger:     log,
+		Submit: func(ctx context.Context, acts []callevents.CallActivity) (int, error) {
+			return activities.AcceptActivity(ctx, amiPrincipal, acts)
+		},
+	})
+}
+
+// runAMI reads calls from Asterisk and queues their deliveries in the
+// database, without serving HTTP or delivering (pair it with serve or
+// dispatch on the same database).
+func runAMI(ctx context.Context, args []string, stderr io.Writer) error {
+	var cfg config
+	log, db, err := openCommand(ctx, newFlagSet("ami", &cfg, cmdAMI, stderr), args, &cfg, stderr)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if cfg.AMIAddr == "" {
+		return errors.New("ami: --addr is required")
+	}
+	src, err := newAMISource(cfg, &callevents.ActivityService{Store: db}, log)
+	if err != nil {
+		return err
+	}
+	log.Info("callevents: reading calls from Asterisk", "ami_addr", cfg.AMIAddr, "db", redactDSN(cfg.DB), "version", versionString())
+	err = src.Run(ctx)
+	log.Info("callevents: stopped")
+	return err
+}
