@@ -76,8 +76,8 @@ func (s *CallEventService) FindCallEvents(ctx context.Context, p Principal, f Ca
 	if f.Type != nil && !f.Type.Valid() {
 		return nil, 0, CallEvent{Extension: f.Extension, Type: *f.Type}.Validate()
 	}
-	if f.Offset < 0 || f.Limit < 1 || f.Limit > MaxPageCount {
-		return nil, 0, Errorf(CodePagingInvalid, "Paging is invalid: startIndex must be 0 or more and count 1 to %d.", MaxPageCount)
+	if err := ValidatePaging(f.Offset, f.Limit); err != nil {
+		return nil, 0, err
 	}
 	items, total, err := s.Store.FindCallEvents(ctx, f)
 	if err != nil {
@@ -87,6 +87,15 @@ func (s *CallEventService) FindCallEvents(ctx context.Context, p Principal, f Ca
 		return nil, 0, Errorf(CodeCallEventNotFound, "Phone call event %q not found.", truncate(*f.ID, 64))
 	}
 	return items, total, nil
+}
+
+// ValidatePaging checks a page request: startIndex 0 or more, count 1 to
+// MaxPageCount (code 307). Every edge pages through this one rule.
+func ValidatePaging(startIndex, count int) error {
+	if startIndex < 0 || count < 1 || count > MaxPageCount {
+		return Errorf(CodePagingInvalid, "Paging is invalid: startIndex must be 0 or more and count 1 to %d.", MaxPageCount)
+	}
+	return nil
 }
 
 // EditCallEvent changes the Call Event with this extension, type and id.

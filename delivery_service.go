@@ -91,8 +91,8 @@ func (s *DeliveryService) FindDeliveries(ctx context.Context, p Principal, f Del
 	if f.State != "" && !f.State.Valid() {
 		return nil, 0, FieldError(CodeMalformedRequest, "state", "state must be pending, running, delivered, failed or cancelled.")
 	}
-	if f.Offset < 0 || f.Limit < 1 || f.Limit > MaxPageCount {
-		return nil, 0, Errorf(CodePagingInvalid, "Paging is invalid: startIndex must be 0 or more and count 1 to %d.", MaxPageCount)
+	if err := ValidatePaging(f.Offset, f.Limit); err != nil {
+		return nil, 0, err
 	}
 	return s.Store.FindDeliveries(ctx, f)
 }
