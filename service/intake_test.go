@@ -268,7 +268,7 @@ func truncate(s string, n int) string {
 }
 
 // Ensure the intake wants a Bearer token of a pbx or admin client: 401
-// unauthorized without one or with a wrong one, 401 token_expired, 403
+// unauthorized without one, with a wrong one or an expired one, 403
 // forbidden for other scopes; and only POST.
 func TestIntakeAuth(t *testing.T) {
 	b := setup(t, bundleOptions{})
@@ -285,7 +285,7 @@ func TestIntakeAuth(t *testing.T) {
 		{"empty-bearer", "Bearer ", 401, "unauthorized"},
 		{"basic", "Basic " + basic(idSecret[0], idSecret[1]), 401, "unauthorized"},
 		{"token-without-scheme", b.tokens["pbx"], 401, "unauthorized"},
-		{"expired", "Bearer " + b.expiredToken(t), 401, "token_expired"},
+		{"expired", "Bearer " + b.expiredToken(t), 401, "unauthorized"},
 		{"org-scope", b.bearer("org:0003"), 403, "forbidden"},
 		{"ext-scope", b.bearer("ext:0003*210"), 403, "forbidden"},
 	} {

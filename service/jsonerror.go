@@ -11,7 +11,10 @@ import (
 )
 
 // jsonErrorKind is how a code of SPEC.md §4 looks on a JSON edge: its HTTP
-// status and its string code. 301–306 use the UnifiedAPI names (SPEC.md §5).
+// status and its string code. 301–306 use the UnifiedAPI names (SPEC.md §5);
+// a 301 whose Field is the {type} path segment is pcet_type_invalid. An
+// expired token (102) is unauthorized too, as SPEC.md §5 has no code of its
+// own for it: the message says it expired.
 type jsonErrorKind struct {
 	status int
 	code   string
@@ -19,13 +22,13 @@ type jsonErrorKind struct {
 
 var jsonErrorKinds = map[callevents.Code]jsonErrorKind{
 	callevents.CodeAuthInvalid:       {http.StatusUnauthorized, "unauthorized"},
-	callevents.CodeTokenExpired:      {http.StatusUnauthorized, "token_expired"},
+	callevents.CodeTokenExpired:      {http.StatusUnauthorized, "unauthorized"},
 	callevents.CodeAccessDenied:      {http.StatusForbidden, "forbidden"},
 	callevents.CodeMissingParameter:  {http.StatusBadRequest, "missing_parameter"},
 	callevents.CodeRetrieveFailed:    {http.StatusInternalServerError, "internal_error"},
 	callevents.CodeUpdateFailed:      {http.StatusInternalServerError, "internal_error"},
 	callevents.CodeExtensionInvalid:  {http.StatusBadRequest, "extension_invalid"},
-	callevents.CodeCallEventNotFound: {http.StatusNotFound, "not_found"},
+	callevents.CodeCallEventNotFound: {http.StatusNotFound, "pce_id_invalid"},
 	callevents.CodeDeliveryNotFound:  {http.StatusNotFound, "not_found"},
 	callevents.CodeTypeInvalid:       {http.StatusBadRequest, "pce_type_invalid"},
 	callevents.CodeMethodInvalid:     {http.StatusBadRequest, "pce_method_invalid"},
@@ -81,6 +84,9 @@ func (s *Server) writeJSONError(w http.ResponseWriter, r *http.Request, err erro
 			kind = jsonErrorKinds[callevents.CodeRetrieveFailed]
 		}
 		status, detail.Code = kind.status, kind.code
+		if code == callevents.CodeTypeInvalid && callevents.ErrorField(err) == fieldPathType {
+			detail.Code = "pcet_type_invalid" // the UnifiedAPI's name for a bad {type} segment
+		}
 		detail.Message = callevents.ErrorMessage(err)
 		if known && !code.Internal() {
 			detail.Field = callevents.ErrorField(err)

@@ -88,6 +88,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle(PathToken, token)
 	mux.Handle(PathTokenAlias, token)
 	mux.Handle(PathEvents, http.HandlerFunc(s.serveEvents))
+	s.registerUAPI(mux) // the UnifiedAPI REST facade, in rest.go
 }
 
 type requestIDKey struct{}

@@ -1,0 +1,506 @@
+package service
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/callevents/callevents"
+)
+
+// The UnifiedAPI REST facade (SPEC.md §5): PhoneCallEvents over JSON for
+// legacy UnifiedAPI clients. It only turns paths, queries and JSON bodies into
+// domain values and calls CallEventService, as the SOAP edge does, so both
+// edges share every rule; errors go through writeJSONError.
+
+// Paths of the UnifiedAPI facade.
+const (
+	PathUAPIPhoneCallEvents = "/uapi/extensions/{userId}/{extension}/phoneCallEvents"
+	PathUAPIOpenAPI         = "/uapi/openapi.json"
+)
+
+//go:embed openapi.json
+var openAPIDocument []byte
+
+// fieldPathType is the Field of a 301 about the {type} path segment; the
+// JSON writer names it pcet_type_invalid, as the UnifiedAPI does.
+const fieldPathType = "{type}"
+
+// uapiRoutes are the facade's routes, method and pattern.
+var uapiRoutes = []string{
+	"GET " + PathUAPIPhoneCallEvents,
+	"POST " + PathUAPIPhoneCallEvents,
+	"DELETE " + PathUAPIPhoneCallEvents,
+	"GET " + PathUAPIPhoneCallEvents + "/{$}",
+	"POST " + PathUAPIPhoneCallEvents + "/{$}",
+	"DELETE " + PathUAPIPhoneCallEvents + "/{$}",
+	"GET " + PathUAPIPhoneCallEvents + "/{type}",
+	"POST " + PathUAPIPhoneCallEvents + "/{type}",
+	"DELETE " + PathUAPIPhoneCallEvents + "/{type}",
+	"GET " + PathUAPIPhoneCallEvents + "/{type}/{id}",
+	"PUT " + PathUAPIPhoneCallEvents + "/{type}/{id}",
+	"DELETE " + PathUAPIPhoneCallEvents + "/{type}/{id}",
+}
+
+// UAPIRoutes returns every "METHOD pattern" that Register adds under /uapi,
+// so that a test can hold them against the OpenAPI document.
+func UAPIRoutes() []string {
+	return append(slices.Clone(uapiRoutes), "GET "+PathUAPIOpenAPI)
+}
+
+// registerUAPI adds the facade's routes to mux.
+func (s *Server) registerUAPI(mux *http.ServeMux) {
+	for _, route := range uapiRoutes {
+		method, _, _ := strings.Cut(route, " ")
+		switch method {
+		case http.MethodGet:
+			mux.Handle(route, s.uapi(callevents.CodeRetrieveFailed, s.restGet))
+		case http.MethodPost:
+			mux.Handle(route, s.uapi(callevents.CodeUpdateFailed, s.restCreate))
+		case http.MethodPut:
+			mux.Handle(route, s.uapi(callevents.CodeUpdateFailed, s.restUpdate))
+		case http.MethodDelete:
+			mux.Handle(route, s.uapi(callevents.CodeUpdateFailed, s.restDelete))
+		}
+	}
+	mux.HandleFunc("GET "+PathUAPIOpenAPI, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Header().Set("Content-Length", strconv.Itoa(len(openAPIDocument)))
+		w.Write(openAPIDocument)
+	})
+}
+
+// restRequest is one authenticated facade request, its path read.
+type restRequest struct {
+	p   callevents.Principal
+	ext callevents.Extension
+	// typ is the {type} path segment, nil when the path has none.
+	typ *callevents.EventType
+	// id is the {id} path segment, "" when the path has none.
+	id string
+}
+
+// uapi wraps a facade handler: request id, panic recovery, Bearer token,
+// userId, extension and type from the path. Any error becomes a JSON error;
+// fallback is the code of an uncoded (internal) one.
+func (s *Server) uapi(fallback callevents.Code, h func(w http.ResponseWriter, r *http.Request, rr restRequest) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r, id := withRequestID(w, r)
+		defer s.recoverPanic(r, id, func() {
+			s.writeJSONError(w, r, callevents.Errorf(fallback, "Internal error. Quote request id %s.", id), fallback)
+		})
+		rr, err := s.restAuthenticate(r)
+		if err == nil {
+			err = h(w, r, rr)
+		}
+		if err != nil {
+			s.writeJSONError(w, r, err, fallback)
+		}
+	})
+}
+
+func (s *Server) restAuthenticate(r *http.Request) (restRequest, error) {
+	var rr restRequest
+	token, err := bearerToken(r)
+	if err != nil {
+		return rr, err
+	}
+	rr.p, err = s.auth.AuthenticateToken(r.Context(), token)
+	if err != nil {
+		return rr, err
+	}
+	switch user := r.PathValue("userId"); user {
+	case "@me", "@viewer", "@owner":
+	default:
+		// A client id names the caller itself; only an admin may name another.
+		if user != rr.p.ClientID && rr.p.Scope != callevents.ScopeAdmin {
+			return rr, callevents.Errorf(callevents.CodeAccessDenied, "Access denied: userId %q is not this client.", truncateText(user, 64))
+		}
+	}
+	rr.ext, err = callevents.ParseExtension(r.PathValue("extension"))
+	if err != nil {
+		return rr, err
+	}
+	if t := r.PathValue("type"); t != "" {
+		n, err := strconv.Atoi(t)
+		if err != nil {
+			return rr, callevents.FieldError(callevents.CodeTypeInvalid, fieldPathType, fmt.Sprintf("Type %q in the path is invalid: expected 0 (Dial-In), 1 (Dial-Out), 2 (Hangup), 3 (Answer-In) or 4 (Answer-Out).", truncateText(t, 32)))
+		}
+		typ := callevents.EventType(n)
+		rr.typ = &typ
+	}
+	rr.id = r.PathValue("id")
+	return rr, nil
+}
+
+// pathTypeError names a 301 from the service as the path's, when the type
+// came from the path.
+func pathTypeError(err error, fromPath bool) error {
+	if fromPath && callevents.ErrorCode(err, 0) == callevents.CodeTypeInvalid && callevents.ErrorField(err) == "" {
+		return callevents.FieldError(callevents.CodeTypeInvalid, fieldPathType, callevents.ErrorMessage(err))
+	}
+	return err
+}
+
+// restBody is a decoded PhoneCallEvent body; nil fields were absent (or null).
+type restBody struct {
+	typ    *callevents.EventType
+	method *callevents.Method
+	status *callevents.Status
+	url    *string
+	note   *string
+	secret *string
+}
+
+var restNumberFields = map[string]callevents.Code{
+	"type":   callevents.CodeTypeInvalid,
+	"method": callevents.CodeMethodInvalid,
+	"status": callevents.CodeStatusInvalid,
+}
+
+var restStringFields = map[string]callevents.Code{
+	"url":    callevents.CodeURLInvalid,
+	"note":   callevents.CodeNoteInvalid,
+	"secret": callevents.CodeSecretInvalid,
+}
+
+// decodeRestBody reads a JSON object of PhoneCallEvent fields. Numbers may
+// be JSON numbers or strings; an unknown field is a 400 naming it.
+func (s *Server) decodeRestBody(r *http.Request) (restBody, error) {
+	var out restBody
+	raw, err := io.ReadAll(io.LimitReader(r.Body, s.maxBody+1))
+	if err != nil {
+		return out, callevents.Errorf(callevents.CodeMalformedRequest, "The body could not be read.")
+	}
+	if int64(len(raw)) > s.maxBody {
+		return out, callevents.Errorf(callevents.CodeMalformedRequest, "The body is larger than %d bytes.", s.maxBody)
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return out, callevents.Errorf(callevents.CodeMalformedRequest, "The body is empty: send a PhoneCallEvent as a JSON object.")
+	}
+	var fields map[string]json.RawMessage
+	if err := decodeJSON(raw, &fields); err != nil {
+		return out, err
+	}
+	if fields == nil {
+		return out, callevents.Errorf(callevents.CodeMalformedRequest, "The body must be a JSON object.")
+	}
+	names := make([]string, 0, len(fields))
+	for name := range fields {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		value := fields[name]
+		if string(bytes.TrimSpace(value)) == "null" {
+			continue
+		}
+		if code, ok := restNumberFields[name]; ok {
+			n, err := restNumber(value)
+			if err != nil {
+				return out, callevents.FieldError(code, name, fmt.Sprintf("%s is invalid: expected a number, as a JSON number or string.", name))
+			}
+			switch name {
+			case "type":
+				t := callevents.EventType(n)
+				out.typ = &t
+			case "method":
+				m := callevents.Method(n)
+				out.method = &m
+			case "status":
+				st := callevents.Status(n)
+				out.status = &st
+			}
+			continue
+		}
+		if code, ok := restStringFields[name]; ok {
+			var v string
+			if err := json.Unmarshal(value, &v); err != nil {
+				return out, callevents.FieldError(code, name, name+" is invalid: expected a JSON string.")
+			}
+			switch name {
+			case "url":
+				out.url = &v
+			case "note":
+				out.note = &v
+			case "secret":
+				out.secret = &v
+			}
+			continue
+		}
+		return out, callevents.FieldError(callevents.CodeMalformedRequest, name, fmt.Sprintf("Unknown field %q: the fields are type, method, url, status, note and secret.", truncateText(name, 64)))
+	}
+	return out, nil
+}
+
+// restNumber reads an integer written as a JSON number or a JSON string.
+func restNumber(value json.RawMessage) (int, error) {
+	var s string
+	if json.Unmarshal(value, &s) != nil {
+		var num json.Number
+		if err := json.Unmarshal(value, &num); err != nil {
+			return 0, err
+		}
+		s = num.String()
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 32)
+	return int(n), err
+}
+
+// typeOf returns the create's type: the path's or the body's; both must agree.
+func typeOf(rr restRequest, body restBody) (callevents.EventType, bool, error) {
+	switch {
+	case rr.typ != nil && body.typ != nil && *rr.typ != *body.typ:
+		return 0, false, callevents.FieldError(callevents.CodeTypeInvalid, fieldPathType, fmt.Sprintf("Type %d in the body differs from type %d in the path.", *body.typ, *rr.typ))
+	case rr.typ != nil:
+		return *rr.typ, true, nil
+	case body.typ != nil:
+		return *body.typ, false, nil
+	}
+	return 0, false, callevents.FieldError(callevents.CodeTypeInvalid, fieldPathType, "Type is missing: give it in the path (…/phoneCallEvents/{type}) or in the body.")
+}
+
+func (s *Server) restCreate(w http.ResponseWriter, r *http.Request, rr restRequest) error {
+	body, err := s.decodeRestBody(r)
+	if err != nil {
+		return err
+	}
+	typ, fromPath, err := typeOf(rr, body)
+	if err != nil {
+		return err
+	}
+	c := callevents.CallEvent{Extension: rr.ext, Type: typ, Method: callevents.MethodGET, Status: callevents.StatusEnabled}
+	if body.method != nil {
+		c.Method = *body.method
+	}
+	if body.status != nil {
+		c.Status = *body.status
+	}
+	if body.url != nil {
+		c.URL = *body.url
+	}
+	if body.note != nil {
+		c.Note = *body.note
+	}
+	if body.secret != nil {
+		c.Secret = *body.secret
+	}
+	c, err = s.callEvents.AddCallEvent(r.Context(), rr.p, c)
+	if err != nil {
+		return pathTypeError(err, fromPath)
+	}
+	return writeRestJSON(w, http.StatusOK, restEvent(r, c, nil))
+}
+
+func (s *Server) restUpdate(w http.ResponseWriter, r *http.Request, rr restRequest) error {
+	body, err := s.decodeRestBody(r)
+	if err != nil {
+		return err
+	}
+	if body.typ != nil && *body.typ != *rr.typ {
+		return callevents.FieldError(callevents.CodeTypeInvalid, fieldPathType, "The type of a phone call event cannot change: it is the one in the path.")
+	}
+	upd := callevents.CallEventUpdate{URL: body.url, Method: body.method, Status: body.status, Note: body.note, Secret: body.secret}
+	c, err := s.callEvents.EditCallEvent(r.Context(), rr.p, rr.ext, *rr.typ, rr.id, upd)
+	if err != nil {
+		return pathTypeError(err, true)
+	}
+	return writeRestJSON(w, http.StatusOK, restEvent(r, c, nil))
+}
+
+func (s *Server) restDelete(w http.ResponseWriter, r *http.Request, rr restRequest) error {
+	f := callevents.CallEventFilter{Extension: rr.ext, Type: rr.typ}
+	if rr.id != "" {
+		f.ID = &rr.id
+	}
+	ids, err := s.callEvents.DeleteCallEvents(r.Context(), rr.p, f)
+	if err != nil {
+		return pathTypeError(err, true)
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	return writeRestJSON(w, http.StatusOK, map[string][]string{"deleted": ids})
+}
+
+// restFieldNames are the PhoneCallEvent fields, in the order they are written.
+var restFieldNames = []string{"id", "type", "method", "url", "status", "note", "modified"}
+
+func (s *Server) restGet(w http.ResponseWriter, r *http.Request, rr restRequest) error {
+	q := r.URL.Query()
+	var fields []string
+	if v := q.Get("fields"); v != "" {
+		for _, name := range strings.Split(v, ",") {
+			name = strings.TrimSpace(name)
+			if !slices.Contains(restFieldNames, name) {
+				return callevents.FieldError(callevents.CodeMalformedRequest, "fields", fmt.Sprintf("fields: unknown field %q: the fields are %s.", truncateText(name, 64), strings.Join(restFieldNames, ", ")))
+			}
+			fields = append(fields, name)
+		}
+	}
+	f := callevents.CallEventFilter{Extension: rr.ext, Type: rr.typ, Limit: callevents.MaxPageCount}
+	if rr.id != "" {
+		f.ID = &rr.id
+	}
+	items, _, err := s.callEvents.FindCallEvents(r.Context(), rr.p, f)
+	if err != nil {
+		return pathTypeError(err, true)
+	}
+	if rr.id != "" {
+		return writeRestJSON(w, http.StatusOK, restEvent(r, items[0], fields))
+	}
+	start, err := queryInt(q, "startIndex", 0)
+	if err != nil {
+		return err
+	}
+	count, err := queryInt(q, "count", callevents.PageCountDefault)
+	if err != nil {
+		return err
+	}
+	if err := callevents.ValidatePaging(start, count); err != nil {
+		return err
+	}
+	if by := q.Get("filterBy"); by != "" {
+		if !slices.Contains(restFieldNames, by) {
+			return callevents.FieldError(callevents.CodeMalformedRequest, "filterBy", fmt.Sprintf("filterBy %q is invalid: expected one of %s.", truncateText(by, 64), strings.Join(restFieldNames, ", ")))
+		}
+		value := q.Get("filterValue")
+		items = slices.DeleteFunc(items, func(c callevents.CallEvent) bool { return restFieldValue(c, by) != value })
+	}
+	total := len(items)
+	page := items[min(start, total):min(start+count, total)]
+	entry := make([]restObject, len(page))
+	for i, c := range page {
+		entry[i] = restEvent(r, c, fields)
+	}
+	links := restObject{{"self", pageURL(r, start)}}
+	if start+count < total {
+		links = append(links, restPair{"next", pageURL(r, start+count)})
+	}
+	if start > 0 {
+		links = append(links, restPair{"prev", pageURL(r, max(0, start-count))})
+	}
+	return writeRestJSON(w, http.StatusOK, restObject{
+		{"entry", entry},
+		{"startIndex", strconv.Itoa(start)},
+		{"itemsPerPage", strconv.Itoa(count)},
+		{"totalResults", strconv.Itoa(total)},
+		{"links", links},
+	})
+}
+
+// queryInt reads an integer query parameter; a non-number is a paging error.
+func queryInt(q url.Values, name string, def int) (int, error) {
+	v := q.Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		return 0, callevents.FieldError(callevents.CodePagingInvalid, name, fmt.Sprintf("Paging is invalid: %s %q is not a number.", name, truncateText(v, 32)))
+	}
+	return n, nil
+}
+
+// pageURL is the request's own URL with startIndex set.
+func pageURL(r *http.Request, start int) string {
+	q := r.URL.Query()
+	q.Set("startIndex", strconv.Itoa(start))
+	return requestScheme(r) + "://" + requestHost(r) + r.URL.EscapedPath() + "?" + q.Encode()
+}
+
+// restFieldValue is a field of c as the facade writes it.
+func restFieldValue(c callevents.CallEvent, name string) string {
+	switch name {
+	case "id":
+		return c.ID
+	case "type":
+		return strconv.Itoa(int(c.Type))
+	case "method":
+		return strconv.Itoa(int(c.Method))
+	case "url":
+		return c.URL
+	case "status":
+		return strconv.Itoa(int(c.Status))
+	case "note":
+		return c.Note
+	case "modified":
+		return c.Modified.UTC().Format("2006-01-02T15:04:05-07:00")
+	}
+	return ""
+}
+
+// restEvent is c as a UnifiedAPI PhoneCallEvent (numbers as strings, no
+// secret), with only fields when given, and always links.self.
+func restEvent(r *http.Request, c callevents.CallEvent, fields []string) restObject {
+	if fields == nil {
+		fields = restFieldNames
+	}
+	out := make(restObject, 0, len(restFieldNames)+1)
+	for _, name := range restFieldNames {
+		if slices.Contains(fields, name) {
+			out = append(out, restPair{name, restFieldValue(c, name)})
+		}
+	}
+	self := fmt.Sprintf("%s://%s/uapi/extensions/@me/%s/phoneCallEvents/%d/%s", requestScheme(r), requestHost(r), c.Extension, c.Type, url.PathEscape(c.ID))
+	return append(out, restPair{"links", restObject{{"self", self}}})
+}
+
+// restObject is a JSON object that keeps its keys in order.
+type restObject []restPair
+
+type restPair struct {
+	key   string
+	value any
+}
+
+func (o restObject) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	for i, p := range o {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		k, _ := json.Marshal(p.key)
+		buf.Write(k)
+		buf.WriteByte(':')
+		v, err := marshalNoEscape(p.value)
+		if err != nil {
+			return nil, err
+		}
+		buf.Write(v)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+func marshalNoEscape(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+func writeRestJSON(w http.ResponseWriter, status int, v any) error {
+	out, err := marshalNoEscape(v)
+	if err != nil {
+		return err
+	}
+	out = append(out, '\n')
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(out)
+	return nil
+}
