@@ -179,11 +179,7 @@ func (s *Source) session(ctx context.Context, onLogin func()) (loggedIn bool, er
 		return false, fmt.Errorf("login: %w", err)
 	}
 	for {
-		m, err := r.readMessage()
-		if errors.Is(err, errMalformed) {
-			s.log.Warn("ami malformed block skipped", "error", err.Error())
-			continue
-		}
+		m, err := s.nextMessage(r)
 		if err != nil {
 			return false, fmt.Errorf("login: %w", err)
 		}
@@ -199,11 +195,7 @@ func (s *Source) session(ctx context.Context, onLogin func()) (loggedIn bool, er
 	onLogin()
 
 	for {
-		m, err := r.readMessage()
-		if errors.Is(err, errMalformed) {
-			s.log.Warn("ami malformed block skipped", "error", err.Error())
-			continue
-		}
+		m, err := s.nextMessage(r)
 		if err != nil {
 			if err == io.EOF {
 				err = errors.New("connection closed by Asterisk")
@@ -257,4 +249,17 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// nextMessage reads the next well-formed block, logging and skipping
+// malformed ones (an unreadable event must not cost the connection).
+func (s *Source) nextMessage(r *reader) (message, error) {
+	for {
+		m, err := r.readMessage()
+		if errors.Is(err, errMalformed) {
+			s.log.Warn("ami malformed block skipped", "error", err.Error())
+			continue
+		}
+		return m, err
+	}
 }
