@@ -1,6 +1,7 @@
 // Package service is the HTTP edge of callevents: the PhoneCallEvents SOAP
-// endpoint (SOAP 1.1 and 1.2, WSDL served at ?wsdl), the OAuth token
-// endpoint and the PBX call activity intake (POST /pbx/v1/events). It
+// endpoint (SOAP 1.1 and 1.2, WSDL served at ?wsdl), the UnifiedAPI REST
+// facade (/uapi/…, rest.go), the OAuth token endpoint and the PBX call
+// activity intake (POST /pbx/v1/events). It
 // decodes requests into the gowsdl types of gen/ (or the intake's JSON),
 // calls the domain services of the root package, and turns coded errors into
 // responses in one place per wire format: writeFault for SOAP faults,
@@ -43,7 +44,7 @@ type Config struct {
 	MaxBodyBytes int64
 }
 
-// Server serves the SOAP, OAuth and intake endpoints.
+// Server serves the SOAP, UnifiedAPI REST, OAuth and intake endpoints.
 type Server struct {
 	callEvents *callevents.CallEventService
 	auth       *callevents.Authenticator
