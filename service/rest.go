@@ -185,6 +185,9 @@ func (s *Server) decodeRestBody(r *http.Request) (restBody, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return out, callevents.Errorf(callevents.CodeMalformedRequest, "The body is empty: send a PhoneCallEvent as a JSON object.")
 	}
+	if bytes.TrimSpace(raw)[0] != '{' {
+		return out, callevents.Errorf(callevents.CodeMalformedRequest, "The body must be a JSON object.")
+	}
 	var fields map[string]json.RawMessage
 	if err := decodeJSON(raw, &fields); err != nil {
 		return out, err

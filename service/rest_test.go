@@ -446,3 +446,43 @@ func TestRESTAuth(t *testing.T) {
 		})
 	}
 }
+
+// Ensure a body is a JSON object of known fields: an unknown field, a body
+// that is not an object and a type that changes on PUT are refused, naming
+// what is wrong, and change nothing.
+func TestRESTBodyDecoding(t *testing.T) {
+	b := setup(t, bundleOptions{})
+	id := b.mustAdd(t, "0003*210", 0)
+	for _, tc := range []struct {
+		name, method, path, body string
+		code, field              string
+	}{
+		{"unknown-field", "POST", uapiBase, `{"type":0,"url":"http://127.0.0.1:9/h","extension":"0003*210"}`, "invalid_request", "extension"},
+		{"unknown-field-put", "PUT", uapiBase + "/0/" + id, `{"hasSecret":"1"}`, "invalid_request", "hasSecret"},
+		{"not-json", "POST", uapiBase, `type=0`, "invalid_request", ""},
+		{"array", "POST", uapiBase, `[{"type":0}]`, "invalid_request", ""},
+		{"empty", "PUT", uapiBase + "/0/" + id, ``, "invalid_request", ""},
+		{"trailing-data", "POST", uapiBase, `{"type":0,"url":"http://127.0.0.1:9/h"} {}`, "invalid_request", ""},
+		{"type-change-put", "PUT", uapiBase + "/0/" + id, `{"type":1}`, "pcet_type_invalid", "{type}"},
+		{"type-missing", "POST", uapiBase, `{"url":"http://127.0.0.1:9/h"}`, "pcet_type_invalid", "{type}"},
+		{"url-missing", "POST", uapiBase + "/0", `{"note":"x"}`, "missing_parameter", "url"},
+		{"fraction", "POST", uapiBase, `{"type":0,"url":"http://127.0.0.1:9/h","status":0.5}`, "pce_status_invalid", "status"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := b.snapshot(t)
+			r := b.restAs(t, "admin", tc.method, tc.path, tc.body)
+			e, _ := r.obj["error"].(map[string]any)
+			if r.status != 400 || r.errCode() != tc.code || (tc.field != "" && e["field"] != tc.field) {
+				t.Errorf("HTTP %d %s, want 400 %s field %q", r.status, r.raw, tc.code, tc.field)
+			}
+			if b.snapshot(t) != before {
+				t.Error("a refused request changed the store")
+			}
+		})
+	}
+	// The same type on PUT is fine, and null counts as absent.
+	r := b.mustREST(t, "PUT", uapiBase+"/0/"+id, `{"type":"0","note":null,"method":1}`)
+	if r.obj["method"] != "1" {
+		t.Errorf("PUT: %s", r.raw)
+	}
+}

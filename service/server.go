@@ -1,9 +1,9 @@
 // Package service is the HTTP edge of callevents: the PhoneCallEvents SOAP
 // endpoint (SOAP 1.1 and 1.2, WSDL served at ?wsdl), the UnifiedAPI REST
 // facade (/uapi/…, rest.go), the OAuth token endpoint and the PBX call
-// activity intake (POST /pbx/v1/events). It
-// decodes requests into the gowsdl types of gen/ (or the intake's JSON),
-// calls the domain services of the root package, and turns coded errors into
+// activity intake (POST /pbx/v1/events). It decodes requests into the
+// gowsdl types of gen/ (or the facade's and the intake's JSON), calls the
+// domain services of the root package, and turns coded errors into
 // responses in one place per wire format: writeFault for SOAP faults,
 // writeJSONError for JSON.
 package service
