@@ -117,6 +117,12 @@ type CallEvent struct {
 	Modified time.Time
 }
 
+// NewCallEvent returns a Call Event of ext and typ with the defaults a new
+// one gets when the request leaves them out: method GET, status enabled.
+func NewCallEvent(ext Extension, typ EventType, url string) CallEvent {
+	return CallEvent{Extension: ext, Type: typ, Method: MethodGET, URL: url, Status: StatusEnabled}
+}
+
 // HasSecret reports whether requests of c are signed.
 func (c CallEvent) HasSecret() bool { return c.Secret != "" }
 

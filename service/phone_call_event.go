@@ -121,13 +121,7 @@ func (s *Server) addPhoneCallEvent(ctx context.Context, p callevents.Principal, 
 	if url == "" {
 		return nil, callevents.MissingParameter("url")
 	}
-	c := callevents.CallEvent{
-		Extension: ext,
-		Type:      callevents.EventType(*in.Type_),
-		Method:    callevents.MethodGET,
-		URL:       url,
-		Status:    callevents.StatusEnabled,
-	}
+	c := callevents.NewCallEvent(ext, callevents.EventType(*in.Type_), url)
 	if in.Method != nil {
 		c.Method = callevents.Method(*in.Method)
 	}

@@ -279,7 +279,7 @@ func (s *Server) restCreate(w http.ResponseWriter, r *http.Request, rr restReque
 	if err != nil {
 		return err
 	}
-	c := callevents.CallEvent{Extension: rr.ext, Type: typ, Method: callevents.MethodGET, Status: callevents.StatusEnabled}
+	c := callevents.NewCallEvent(rr.ext, typ, "")
 	if body.method != nil {
 		c.Method = *body.method
 	}
