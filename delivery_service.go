@@ -19,6 +19,8 @@ type ActivityService struct {
 	Queued func(n int)
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Observer, when set, counts accepted and rejected requests.
+	Observer Observer
 }
 
 // AcceptActivity validates and stores activities for a pbx or admin client
@@ -26,6 +28,16 @@ type ActivityService struct {
 // scope and the activity's field error (Field prefixed with the item's
 // index, "[2].phase", when there are several); nothing is stored then.
 func (s *ActivityService) AcceptActivity(ctx context.Context, p Principal, activities []CallActivity) (int, error) {
+	n, err := s.acceptActivity(ctx, p, activities)
+	if err != nil {
+		ObserverOrNop(s.Observer).ActivityRejected(ErrorCode(err, CodeUpdateFailed))
+	} else {
+		ObserverOrNop(s.Observer).ActivityAccepted(len(activities), n)
+	}
+	return n, err
+}
+
+func (s *ActivityService) acceptActivity(ctx context.Context, p Principal, activities []CallActivity) (int, error) {
 	if !p.Scope.CanReportCalls() {
 		return 0, Errorf(CodeAccessDenied, "Access denied: only pbx and admin clients may report call activity.")
 	}

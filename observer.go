@@ -1,0 +1,57 @@
+package callevents
+
+import (
+	"context"
+	"time"
+)
+
+// Observer is what operators measure. Each component that takes one calls it
+// where the event already happens; a nil Observer means NopObserver.
+// Implementations must be safe for concurrent use and cheap: they are called
+// on the request and delivery paths.
+type Observer interface {
+	// ActivityAccepted: an intake request was accepted with activities
+	// items, queueing queued deliveries.
+	ActivityAccepted(activities, queued int)
+	// ActivityRejected: an intake request was refused with code.
+	ActivityRejected(code Code)
+	// DeliveryAttempted: an attempt's outcome was recorded; next is where
+	// it left the delivery, errorClass is "" on success.
+	DeliveryAttempted(next DeliveryState, errorClass string, latency time.Duration)
+	// RequestServed: an edge ("soap", "rest", "intake", "oauth") answered
+	// operation with code (0: success).
+	RequestServed(edge, operation string, code Code)
+	// AMIConnected: the AMI source's connection went up or down.
+	AMIConnected(up bool)
+}
+
+// NopObserver measures nothing.
+type NopObserver struct{}
+
+func (NopObserver) ActivityAccepted(int, int)                              {}
+func (NopObserver) ActivityRejected(Code)                                  {}
+func (NopObserver) DeliveryAttempted(DeliveryState, string, time.Duration) {}
+func (NopObserver) RequestServed(string, string, Code)                     {}
+func (NopObserver) AMIConnected(bool)                                      {}
+
+// ObserverOrNop returns o, or NopObserver when o is nil.
+func ObserverOrNop(o Observer) Observer {
+	if o == nil {
+		return NopObserver{}
+	}
+	return o
+}
+
+// QueueStats is the state of the delivery queue at one moment.
+type QueueStats struct {
+	Pending int // deliveries waiting (due or not)
+	Running int // deliveries leased to a worker
+	// OldestDue is how long the oldest due pending delivery has been due
+	// (0 when none is due).
+	OldestDue time.Duration
+}
+
+// QueueStatsReader reads the queue's depth; a store implements it.
+type QueueStatsReader interface {
+	QueueStats(ctx context.Context, now time.Time) (QueueStats, error)
+}
