@@ -56,6 +56,9 @@ type Config struct {
 	// with snake_case attributes (delivery_id, call_event_id, extension,
 	// attempt, status_code, error_class). Nil discards them.
 	Logger *slog.Logger
+	// Observer, when set, sees every recorded attempt (its outcome, error
+	// class and latency). Nil measures nothing.
+	Observer callevents.Observer
 	// WorkerID names this dispatcher in the leases it takes; every
 	// dispatcher sharing a store needs its own. Empty means the host name,
 	// the process id and 8 random hex digits ("host-1234-0a1b2c3d").

@@ -386,6 +386,7 @@ func (d *Dispatcher) record(del callevents.Delivery, o callevents.AttemptOutcome
 			append(attrs, "next_state", string(o.Next), "store_error", err.Error())...)
 		return
 	}
+	callevents.ObserverOrNop(d.cfg.Observer).DeliveryAttempted(o.Next, res.class, res.latency)
 	switch o.Next {
 	case callevents.DeliveryDelivered:
 		d.log.Debug("dispatcher: delivered", attrs...)
