@@ -40,6 +40,7 @@ func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, v12 bool, er
 			}
 		}
 	}
+	s.served(r, code)
 	doc := buildFault(v12, faultCode, message, &gen.ServiceFault{Code: int32(code), Message: message})
 	status := http.StatusInternalServerError
 	contentType := "text/xml; charset=utf-8"

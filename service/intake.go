@@ -21,7 +21,7 @@ import (
 // deliveries are durably queued, and a JSON error (writeJSONError) otherwise;
 // a request that fails stores nothing.
 func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
-	r, id := withRequestID(w, r)
+	r, id := withRequestID(w, r, "intake", "events")
 	defer s.recoverPanic(r, id, func() {
 		s.writeJSONError(w, r, callevents.Errorf(callevents.CodeUpdateFailed, "Internal error. Quote request id %s.", id), callevents.CodeUpdateFailed)
 	})
@@ -72,6 +72,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	out := []byte(`{"queued":` + strconv.Itoa(n) + "}\n")
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+	s.served(r, 0)
 	w.WriteHeader(http.StatusAccepted)
 	w.Write(out)
 }

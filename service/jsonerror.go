@@ -76,13 +76,18 @@ func (s *Server) writeJSONError(w http.ResponseWriter, r *http.Request, err erro
 	var he *httpError
 	if errors.As(err, &he) {
 		status, detail.Code, detail.Message = he.status, he.code, he.message
+		s.served(r, callevents.CodeMalformedRequest) // about HTTP itself: counted as 400
 	} else {
 		code := callevents.ErrorCode(err, fallback)
 		kind, known := jsonErrorKinds[code]
 		if !known || code.Internal() {
 			s.log.ErrorContext(r.Context(), "service: internal error", "request_id", id, "code", int(code), "error", err.Error())
 			kind = jsonErrorKinds[callevents.CodeRetrieveFailed]
+			if !known {
+				code = callevents.CodeRetrieveFailed
+			}
 		}
+		s.served(r, code)
 		status, detail.Code = kind.status, kind.code
 		if code == callevents.CodeTypeInvalid && callevents.ErrorField(err) == fieldPathType {
 			detail.Code = "pcet_type_invalid" // the UnifiedAPI's name for a bad {type} segment

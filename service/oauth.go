@@ -10,20 +10,20 @@ import (
 // serveToken is the OAuth 2.0 client-credentials token endpoint (SPEC.md §3).
 // The client id and secret come as form fields, or as HTTP Basic auth.
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
-	r, id := withRequestID(w, r)
-	defer s.recoverPanic(r, id, func() { writeOAuthError(w, http.StatusInternalServerError, "server_error") })
+	r, id := withRequestID(w, r, "oauth", "token")
+	defer s.recoverPanic(r, id, func() { s.writeOAuthError(w, r, http.StatusInternalServerError, "server_error") })
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
-		writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request")
+		s.writeOAuthError(w, r, http.StatusMethodNotAllowed, "invalid_request")
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request")
+		s.writeOAuthError(w, r, http.StatusBadRequest, "invalid_request")
 		return
 	}
 	if gt := r.PostForm.Get("grant_type"); gt != "client_credentials" {
-		writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type")
+		s.writeOAuthError(w, r, http.StatusBadRequest, "unsupported_grant_type")
 		return
 	}
 	clientID, secret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
@@ -34,13 +34,14 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		if code := callevents.ErrorCode(err, callevents.CodeRetrieveFailed); code.Internal() {
 			s.log.ErrorContext(r.Context(), "service: internal error", "request_id", id, "code", int(code), "error", err.Error())
-			writeOAuthError(w, http.StatusInternalServerError, "server_error")
+			s.writeOAuthError(w, r, http.StatusInternalServerError, "server_error")
 			return
 		}
 		w.Header().Set("WWW-Authenticate", `Basic realm="callevents"`)
-		writeOAuthError(w, http.StatusUnauthorized, "invalid_client")
+		s.writeOAuthError(w, r, http.StatusUnauthorized, "invalid_client")
 		return
 	}
+	s.served(r, 0)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{
@@ -50,7 +51,17 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func writeOAuthError(w http.ResponseWriter, status int, code string) {
+// writeOAuthError answers an RFC 6749 error; the Observer counts it by its
+// code of SPEC.md §4: 100 for invalid_client, 151 for server_error, else 400.
+func (s *Server) writeOAuthError(w http.ResponseWriter, r *http.Request, status int, code string) {
+	switch status {
+	case http.StatusUnauthorized:
+		s.served(r, callevents.CodeAuthInvalid)
+	case http.StatusInternalServerError:
+		s.served(r, callevents.CodeRetrieveFailed)
+	default:
+		s.served(r, callevents.CodeMalformedRequest)
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -92,7 +92,7 @@ type restRequest struct {
 // fallback is the code of an uncoded (internal) one.
 func (s *Server) uapi(fallback callevents.Code, h func(w http.ResponseWriter, r *http.Request, rr restRequest) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r, id := withRequestID(w, r)
+		r, id := withRequestID(w, r, "rest", r.Pattern) // the route: method and pattern
 		defer s.recoverPanic(r, id, func() {
 			s.writeJSONError(w, r, callevents.Errorf(fallback, "Internal error. Quote request id %s.", id), fallback)
 		})
@@ -102,6 +102,8 @@ func (s *Server) uapi(fallback callevents.Code, h func(w http.ResponseWriter, r 
 		}
 		if err != nil {
 			s.writeJSONError(w, r, err, fallback)
+		} else {
+			s.served(r, 0)
 		}
 	})
 }

@@ -42,6 +42,9 @@ type Config struct {
 	// MaxBodyBytes caps request bodies (SOAP and intake); 0 means
 	// MaxBodyBytesDefault.
 	MaxBodyBytes int64
+	// Observer, when set, sees every request answered: its edge, operation
+	// and code (0 for success). Nil measures nothing.
+	Observer callevents.Observer
 }
 
 // Server serves the SOAP, UnifiedAPI REST, OAuth and intake endpoints.
@@ -51,6 +54,7 @@ type Server struct {
 	activities *callevents.ActivityService
 	deliveries *callevents.DeliveryService
 	log        *slog.Logger
+	obs        callevents.Observer
 	maxBody    int64
 	wsdl       *wsdlDocument
 }
@@ -59,7 +63,7 @@ type Server struct {
 func New(cfg Config) *Server {
 	s := &Server{
 		callEvents: cfg.CallEvents, auth: cfg.Auth, activities: cfg.Activities, deliveries: cfg.Deliveries,
-		log: cfg.Logger, maxBody: cfg.MaxBodyBytes,
+		log: cfg.Logger, obs: callevents.ObserverOrNop(cfg.Observer), maxBody: cfg.MaxBodyBytes,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -94,19 +98,44 @@ func (s *Server) Register(mux *http.ServeMux) {
 
 type requestIDKey struct{}
 
+// requestInfo is what a handler knows about its request: its id, and the
+// edge and operation that served answers are counted under.
+type requestInfo struct {
+	id, edge, operation string
+}
+
 // withRequestID gives every request an id, echoed in X-Request-Id, so a
 // client can quote it and an operator can find the one log line about it.
-func withRequestID(w http.ResponseWriter, r *http.Request) (*http.Request, string) {
+// edge and operation label the answer for the Observer (setOperation
+// names the operation once the handler knows it).
+func withRequestID(w http.ResponseWriter, r *http.Request, edge, operation string) (*http.Request, string) {
 	var b [8]byte
 	rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
 	w.Header().Set("X-Request-Id", id)
-	return r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)), id
+	return r.WithContext(context.WithValue(r.Context(), requestIDKey{}, &requestInfo{id: id, edge: edge, operation: operation})), id
 }
 
 func requestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if info, ok := ctx.Value(requestIDKey{}).(*requestInfo); ok {
+		return info.id
+	}
+	return ""
+}
+
+// setOperation names the operation r's answer is counted under.
+func setOperation(r *http.Request, operation string) {
+	if info, ok := r.Context().Value(requestIDKey{}).(*requestInfo); ok {
+		info.operation = operation
+	}
+}
+
+// served tells the Observer that r was answered with code (0: success):
+// called once per request, where the answer is written.
+func (s *Server) served(r *http.Request, code callevents.Code) {
+	if info, ok := r.Context().Value(requestIDKey{}).(*requestInfo); ok {
+		s.obs.RequestServed(info.edge, info.operation, code)
+	}
 }
 
 // recoverPanic, deferred by a handler, turns a panic into that handler's

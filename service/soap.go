@@ -18,7 +18,7 @@ var bufferPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // operation for POST. It dispatches on the body element's qualified name;
 // SOAPAction and Content-Type are not trusted.
 func (s *Server) serveSOAP(w http.ResponseWriter, r *http.Request) {
-	r, id := withRequestID(w, r)
+	r, id := withRequestID(w, r, "soap", "unknown")
 	v12 := false
 	defer s.recoverPanic(r, id, func() {
 		s.writeFault(w, r, v12, callevents.Errorf(callevents.CodeRetrieveFailed, "Internal error. Quote request id %s.", id), callevents.CodeRetrieveFailed)
@@ -26,14 +26,18 @@ func (s *Server) serveSOAP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		if hasWSDLQuery(r) {
+			setOperation(r, "wsdl")
+			s.served(r, 0)
 			s.serveWSDL(w, r)
 			return
 		}
+		s.served(r, callevents.CodeMalformedRequest)
 		w.Header().Set("Allow", "GET, POST")
 		http.Error(w, "PhoneCallEvents SOAP endpoint: POST a SOAP 1.1 or 1.2 envelope, or GET ?wsdl for the WSDL.", http.StatusMethodNotAllowed)
 		return
 	case http.MethodPost:
 	default:
+		s.served(r, callevents.CodeMalformedRequest)
 		w.Header().Set("Allow", "GET, POST")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
@@ -59,6 +63,7 @@ func (s *Server) serveSOAP(w http.ResponseWriter, r *http.Request) {
 		s.writeFault(w, r, v12, malformed(v12, "Malformed request: unknown operation {%s}%s.", truncateText(req.op.Name.Space, 80), truncateText(req.op.Name.Local, 80)), callevents.CodeMalformedRequest)
 		return
 	}
+	setOperation(r, req.op.Name.Local) // only known names: the label set stays bounded
 	in, decodeErr := op.decode(req)
 	var envErr *envelopeError
 	if errors.As(decodeErr, &envErr) {
@@ -92,6 +97,7 @@ func (s *Server) serveSOAP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 	}
 	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	s.served(r, 0)
 	w.Write(buf.Bytes())
 }
 

@@ -36,6 +36,8 @@ type Config struct {
 	// MinBackoff, MaxBackoff bound the reconnect backoff; 0 = 500ms / 30s.
 	MinBackoff, MaxBackoff time.Duration
 	Dial                   func(ctx context.Context, network, addr string) (net.Conn, error) // nil = net.Dialer
+	// Observer, when set, sees the connection go up (logged in) and down.
+	Observer callevents.Observer
 }
 
 // Defaults.
@@ -94,6 +96,7 @@ func New(cfg Config) (*Source, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	cfg.Observer = callevents.ObserverOrNop(cfg.Observer)
 	s := &Source{cfg: cfg, log: log, submitBackoff: 200 * time.Millisecond}
 	s.tracker = newTracker(cfg.Extensions, cfg.DIDs, cfg.CallTTL, time.Now, func(msg string, args ...any) {
 		log.Debug(msg, args...)
@@ -115,6 +118,7 @@ func (s *Source) Run(ctx context.Context) error {
 	failures := 0
 	for ctx.Err() == nil {
 		loggedIn, err := s.session(ctx, func() {
+			s.cfg.Observer.AMIConnected(true)
 			if failures > 0 {
 				s.log.Info("ami reconnected", "addr", s.cfg.Addr, "attempts", failures, "outage", time.Since(outageSince).Round(time.Millisecond).String())
 			} else {
@@ -122,6 +126,9 @@ func (s *Source) Run(ctx context.Context) error {
 			}
 			failures, backoff = 0, s.cfg.MinBackoff
 		})
+		if loggedIn {
+			s.cfg.Observer.AMIConnected(false)
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
