@@ -1061,3 +1061,53 @@ func (db *DB) ResendDelivery(ctx context.Context, ext callevents.Extension, id s
 	}
 	return resent, nil
 }
+
+var _ callevents.QueueStatsReader = (*DB)(nil)
+
+// QueueStats counts the pending and running deliveries and measures how long
+// the oldest due pending one has waited since it became due, for metrics at
+// scrape time. Two queries, both on the (state, next_attempt_at) index.
+func (db *DB) QueueStats(ctx context.Context, now time.Time) (callevents.QueueStats, error) {
+	g := db.gorm.WithContext(ctx)
+	var counts []struct {
+		State string
+		N     int
+	}
+	err := g.Model(&deliveryRow{}).Select("state, COUNT(*) AS n").
+		Where("state IN ?", []string{string(callevents.DeliveryPending), string(callevents.DeliveryRunning)}).
+		Group("state").Scan(&counts).Error
+	if err != nil {
+		return callevents.QueueStats{}, formatError(err, reading, nil)
+	}
+	var st callevents.QueueStats
+	for _, c := range counts {
+		switch callevents.DeliveryState(c.State) {
+		case callevents.DeliveryPending:
+			st.Pending = c.N
+		case callevents.DeliveryRunning:
+			st.Running = c.N
+		}
+	}
+	if st.Pending == 0 {
+		return st, nil
+	}
+	now = queueTime(now)
+	rows, err := g.Model(&deliveryRow{}).Select("next_attempt_at").
+		Where("state = ? AND next_attempt_at <= ?", string(callevents.DeliveryPending), now).
+		Order("next_attempt_at").Limit(1).Rows()
+	if err != nil {
+		return callevents.QueueStats{}, formatError(err, reading, nil)
+	}
+	defer rows.Close()
+	if rows.Next() {
+		var due time.Time
+		if err := rows.Scan(&due); err != nil {
+			return callevents.QueueStats{}, formatError(err, reading, nil)
+		}
+		st.OldestDue = max(now.Sub(due), 0)
+	}
+	if err := rows.Err(); err != nil {
+		return callevents.QueueStats{}, formatError(err, reading, nil)
+	}
+	return st, nil
+}

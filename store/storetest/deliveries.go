@@ -48,6 +48,7 @@ func ExerciseDeliveries(t *testing.T, open func(t *testing.T) DeliveryStore) {
 		{"FindDeliveries", testFindDeliveries},
 		{"CleanFinished", testCleanFinished},
 		{"ClaimConcurrent", testClaimConcurrent},
+		{"QueueStats", testQueueStats},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1034,5 +1035,44 @@ func testClaimConcurrent(t *testing.T, s DeliveryStore) {
 		if _, n := deliveries(t, s, callevents.DeliveryFilter{Extension: ext, State: callevents.DeliveryDelivered, Limit: 1}); n != total/2 {
 			t.Fatalf("%d of %s's deliveries delivered, want %d", n, ext, total/2)
 		}
+	}
+}
+
+func testQueueStats(t *testing.T, s DeliveryStore) {
+	qs, ok := s.(callevents.QueueStatsReader)
+	if !ok {
+		t.Skip("the store does not implement callevents.QueueStatsReader")
+	}
+	stats := func(now time.Time) callevents.QueueStats {
+		t.Helper()
+		st, err := qs.QueueStats(context.Background(), now)
+		if err != nil {
+			t.Fatalf("QueueStats: %v", err)
+		}
+		return st
+	}
+	if got := stats(queueNow); got != (callevents.QueueStats{}) {
+		t.Fatalf("empty queue: %+v", got)
+	}
+	addCallEvent(t, s, caller, callevents.DialOut, "https://receiver.example/out")
+	addCallEvent(t, s, called, callevents.DialIn, "https://receiver.example/in")
+	accept(t, s, queueNow, 2, dial("q1"))
+	accept(t, s, queueNow.Add(time.Minute), 2, dial("q2"))
+	if got, want := stats(queueNow.Add(-time.Second)), (callevents.QueueStats{Pending: 4}); got != want {
+		t.Fatalf("nothing due yet: %+v, want %+v", got, want)
+	}
+	if got, want := stats(queueNow.Add(90*time.Second)), (callevents.QueueStats{Pending: 4, OldestDue: 90 * time.Second}); got != want {
+		t.Fatalf("due: %+v, want %+v", got, want)
+	}
+	ds := claim(t, s, "w1", 1, queueNow.Add(90*time.Second))
+	if len(ds) != 1 {
+		t.Fatalf("claimed %d, want 1", len(ds))
+	}
+	if got, want := stats(queueNow.Add(90*time.Second)), (callevents.QueueStats{Pending: 3, Running: 1, OldestDue: 90 * time.Second}); got != want {
+		t.Fatalf("one running: %+v, want %+v", got, want)
+	}
+	record(t, s, "w1", outcome(ds[0], callevents.DeliveryDelivered, 200, "", queueNow.Add(90*time.Second)))
+	if got := stats(queueNow.Add(90 * time.Second)); got.Pending != 3 || got.Running != 0 {
+		t.Fatalf("delivered: %+v, want 3 pending and none running", got)
 	}
 }
