@@ -30,7 +30,7 @@ type ActivityService struct {
 func (s *ActivityService) AcceptActivity(ctx context.Context, p Principal, activities []CallActivity) (int, error) {
 	n, err := s.acceptActivity(ctx, p, activities)
 	if err != nil {
-		ObserverOrNop(s.Observer).ActivityRejected(ErrorCode(err, CodeUpdateFailed))
+		ObserverOrNop(s.Observer).ActivityRejected(len(activities), ErrorCode(err, CodeUpdateFailed))
 	} else {
 		ObserverOrNop(s.Observer).ActivityAccepted(len(activities), n)
 	}

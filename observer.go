@@ -13,8 +13,9 @@ type Observer interface {
 	// ActivityAccepted: an intake request was accepted with activities
 	// items, queueing queued deliveries.
 	ActivityAccepted(activities, queued int)
-	// ActivityRejected: an intake request was refused with code.
-	ActivityRejected(code Code)
+	// ActivityRejected: an intake request with activities items was refused
+	// with code; none of them was stored.
+	ActivityRejected(activities int, code Code)
 	// DeliveryAttempted: an attempt's outcome was recorded; next is where
 	// it left the delivery, errorClass is "" on success.
 	DeliveryAttempted(next DeliveryState, errorClass string, latency time.Duration)
@@ -29,7 +30,7 @@ type Observer interface {
 type NopObserver struct{}
 
 func (NopObserver) ActivityAccepted(int, int)                              {}
-func (NopObserver) ActivityRejected(Code)                                  {}
+func (NopObserver) ActivityRejected(int, Code)                             {}
 func (NopObserver) DeliveryAttempted(DeliveryState, string, time.Duration) {}
 func (NopObserver) RequestServed(string, string, Code)                     {}
 func (NopObserver) AMIConnected(bool)                                      {}

@@ -15,8 +15,9 @@ import (
 // activity takes exactly the intake's path (validation, dedupe, durability).
 var amiPrincipal = callevents.Principal{ClientID: "ami", Scope: callevents.ScopePBX}
 
-// newAMISource builds the AMI source of cfg, submitting through activities.
-func newAMISource(cfg config, activities *callevents.ActivityService, log *slog.Logger) (*ami.Source, error) {
+// newAMISource builds the AMI source of cfg, submitting through activities;
+// obs (nil: none) sees its connection state.
+func newAMISource(cfg config, activities *callevents.ActivityService, obs callevents.Observer, log *slog.Logger) (*ami.Source, error) {
 	if cfg.AMIUser == "" || cfg.AMISecret == "" {
 		return nil, errors.New("the AMI source needs a user and a secret")
 	}
@@ -37,6 +38,7 @@ func newAMISource(cfg config, activities *callevents.ActivityService, log *slog.
 		Extensions: extensions,
 		DIDs:       dids,
 		Logger:     log,
+		Observer:   obs,
 		Submit: func(ctx context.Context, acts []callevents.CallActivity) (int, error) {
 			return activities.AcceptActivity(ctx, amiPrincipal, acts)
 		},
@@ -56,7 +58,7 @@ func runAMI(ctx context.Context, args []string, stderr io.Writer) error {
 	if cfg.AMIAddr == "" {
 		return errors.New("ami: --addr is required")
 	}
-	src, err := newAMISource(cfg, &callevents.ActivityService{Store: db}, log)
+	src, err := newAMISource(cfg, &callevents.ActivityService{Store: db}, nil, log) // no HTTP listener: no /metrics yet
 	if err != nil {
 		return err
 	}

@@ -63,7 +63,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	defer stopAMI()
 	amiDone := make(chan struct{})
 	if cfg.AMIAddr != "" {
-		src, err := newAMISource(cfg, a.activities, log)
+		src, err := newAMISource(cfg, a.activities, a.metrics, log)
 		if err != nil {
 			return fmt.Errorf("--ami-addr: %w", err)
 		}
@@ -117,11 +117,13 @@ type app struct {
 	dispatcher *dispatcher.Dispatcher
 	policy     *dispatcher.OutboundPolicy
 	activities *callevents.ActivityService
+	metrics    *metrics // served at GET /metrics
 }
 
 // newApp wires the domain services, the dispatcher (not started) and the
-// HTTP routes: SOAP, OAuth, intake, health and readiness.
+// HTTP routes: SOAP, OAuth, intake, health, readiness and metrics.
 func newApp(db *store.DB, cfg config, log *slog.Logger) (*app, error) {
+	m := newMetrics(db, log)
 	policy, err := dispatcher.ParseAllowTargets(cfg.AllowTargets)
 	if err != nil {
 		return nil, fmt.Errorf("--allow-targets: %w", err)
@@ -129,6 +131,7 @@ func newApp(db *store.DB, cfg config, log *slog.Logger) (*app, error) {
 	disp, err := dispatcher.New(dispatcher.Config{
 		Store:          db,
 		Logger:         log,
+		Observer:       m,
 		Concurrency:    cfg.Concurrency,
 		Timeout:        cfg.DeliveryTimeout,
 		Lease:          cfg.Lease,
@@ -142,16 +145,18 @@ func newApp(db *store.DB, cfg config, log *slog.Logger) (*app, error) {
 	}
 	callEvents := &callevents.CallEventService{Store: db, MaxPerExtension: cfg.MaxPerExtension, CheckTarget: policy.CheckURL}
 	queued := func(int) { disp.Notify() }
-	activities := &callevents.ActivityService{Store: db, Queued: queued}
+	activities := &callevents.ActivityService{Store: db, Queued: queued, Observer: m}
 	soap := service.New(service.Config{
 		CallEvents: callEvents,
 		Auth:       &callevents.Authenticator{Store: db, TokenTTL: cfg.TokenTTL},
 		Activities: activities,
 		Deliveries: &callevents.DeliveryService{Store: db, CallEvents: db, Tester: disp, Queued: queued},
 		Logger:     log,
+		Observer:   m,
 	})
 	mux := http.NewServeMux()
 	soap.Register(mux)
+	mux.Handle("GET /metrics", m.handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
@@ -168,7 +173,7 @@ func newApp(db *store.DB, cfg config, log *slog.Logger) (*app, error) {
 		}
 		io.WriteString(w, "ok\n")
 	})
-	return &app{handler: mux, dispatcher: disp, policy: policy, activities: activities}, nil
+	return &app{handler: mux, dispatcher: disp, policy: policy, activities: activities, metrics: m}, nil
 }
 
 // openCommand parses a command's flags, then builds its logger and opens and

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/store"
+)
+
+// Ensure GET /metrics reports what serve did: one SOAP Add, one SOAP fault,
+// one intake post whose delivery reaches a receiver, and the queue gauges.
+func TestMetricsEndpoint(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "metrics.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, secret, err := callevents.NewClient("metrics", callevents.ScopeAdmin, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := (&callevents.Authenticator{Store: db}).IssueToken(ctx, c.ID, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg config
+	if err := newFlagSet("serve", &cfg, cmdServe, io.Discard).Parse([]string{"--allow-targets", "127.0.0.0/8"}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp(db, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.dispatcher.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		a.dispatcher.Stop(stopCtx)
+	})
+	srv := httptest.NewServer(a.handler)
+	t.Cleanup(srv.Close)
+	api := &apiClient{t: t, base: srv.URL, token: token}
+	rcv := newReceiver(t)
+
+	api.addCallEvent("0003*211", int(callevents.DialIn), rcv.srv.URL+"/in", "")
+	fault := `<v1:AddPhoneCallEvent><v1:extension>0003*211</v1:extension><v1:type>99</v1:type><v1:url>` + rcv.srv.URL + `/x</v1:url></v1:AddPhoneCallEvent>`
+	resp, err := http.Post(srv.URL+"/soap/PhoneCallEvents", "text/xml; charset=utf-8", strings.NewReader(benchEnvelope(token, fault)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("the bad Add answered HTTP %d, want a SOAP 1.1 fault (500)", resp.StatusCode)
+	}
+	if n := api.postActivities([]fireActivity{{CallID: "m1", Phase: "dial", CallerExtension: "0003*210", CalledExtension: "0003*211"}}); n != 1 {
+		t.Fatalf("intake queued %d, want 1", n)
+	}
+	rcv.waitDistinct(t, 1, 30*time.Second)
+
+	// The outcome is counted once it is recorded, just after the receiver
+	// answered: scrape until it shows, within a deadline.
+	var got map[string]float64
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got = scrape(t, srv.URL+"/metrics")
+		if got[`callevents_deliveries_total{error_class="",outcome="delivered"}`] == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no delivered outcome counted after 30s; scraped:\n%v", got)
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-t.Context().Done():
+			t.Fatal(t.Context().Err())
+		}
+	}
+	for series, want := range map[string]float64{
+		`callevents_requests_total{code="0",edge="soap",operation="AddPhoneCallEvent"}`:   1,
+		`callevents_requests_total{code="301",edge="soap",operation="AddPhoneCallEvent"}`: 1,
+		`callevents_requests_total{code="0",edge="intake",operation="events"}`:            1,
+		`callevents_intake_activities_total{result="accepted"}`:                           1,
+		`callevents_intake_activities_total{result="rejected"}`:                           0,
+		`callevents_intake_queued_total`:                                                  1,
+		`callevents_delivery_attempt_seconds_count`:                                       1,
+		`callevents_queue_pending`:                                                        0,
+		`callevents_queue_running`:                                                        0,
+		`callevents_queue_oldest_due_seconds`:                                             0,
+		`callevents_ami_connected`:                                                        0,
+	} {
+		v, ok := got[series]
+		if !ok {
+			t.Errorf("%s is missing", series)
+		} else if v != want {
+			t.Errorf("%s = %v, want %v", series, v, want)
+		}
+	}
+	for _, series := range []string{"go_goroutines", "process_start_time_seconds"} {
+		if _, ok := got[series]; !ok {
+			t.Errorf("%s is missing: no Go or process collector", series)
+		}
+	}
+}
+
+// scrape reads a text exposition into series (name and labels as written)
+// and values.
+func scrape(t *testing.T, url string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: HTTP %d", resp.StatusCode)
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		out[line[:i]] = v
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
