@@ -64,6 +64,8 @@ type bundleOptions struct {
 	queued func(int)
 	// noDeliveries leaves Config.Activities and Config.Deliveries nil.
 	noDeliveries bool
+	// observer is Config.Observer and ActivityService.Observer.
+	observer callevents.Observer
 }
 
 func setup(t *testing.T, opts bundleOptions) *testBundle {
@@ -98,7 +100,7 @@ func setup(t *testing.T, opts bundleOptions) *testBundle {
 		if tester == nil {
 			tester = newTester(t, db)
 		}
-		b.activities = &callevents.ActivityService{Store: db, Queued: opts.queued}
+		b.activities = &callevents.ActivityService{Store: db, Queued: opts.queued, Observer: opts.observer}
 		b.deliveries = &callevents.DeliveryService{Store: db, CallEvents: db, Tester: tester, Queued: opts.queued}
 	}
 	srv := service.New(service.Config{
@@ -107,6 +109,7 @@ func setup(t *testing.T, opts bundleOptions) *testBundle {
 		Activities: b.activities,
 		Deliveries: b.deliveries,
 		Logger:     slog.New(slog.NewTextHandler(b.logs, nil)),
+		Observer:   opts.observer,
 	})
 	mux := http.NewServeMux()
 	srv.Register(mux)
