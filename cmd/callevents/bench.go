@@ -165,7 +165,7 @@ func newBenchRig(ctx context.Context, db *store.DB, concurrency int) (*benchRig,
 	}
 	b.app, b.concurrency = a, a.dispatcher.Config().Concurrency
 	b.api = httptest.NewServer(a.handler)
-	if err := a.dispatcher.Start(ctx); err != nil {
+	if err := a.dispatcher.Start(context.WithoutCancel(ctx)); err != nil {
 		b.close()
 		return nil, err
 	}

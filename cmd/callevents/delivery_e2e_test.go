@@ -248,6 +248,12 @@ func TestE2EThreeDispatchers(t *testing.T) {
 			t.Errorf("delivery %s sent %d times", id, n)
 		}
 	}
+	for i, p := range workers {
+		// SIGTERM drains: nothing in flight is aborted and sent again by another.
+		if p.count(`msg="dispatcher: stopped"`) != 1 || p.count("interrupted=false") != 1 {
+			t.Errorf("dispatcher %d did not stop gracefully on SIGTERM", i)
+		}
+	}
 	sum := 0
 	for i, p := range workers {
 		n := p.count(`msg="dispatcher: delivered"`)

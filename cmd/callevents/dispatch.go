@@ -20,7 +20,10 @@ func runDispatch(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := a.dispatcher.Start(ctx); err != nil {
+	// Not ctx: cancelling Start's context stops the dispatcher abruptly
+	// (requests in flight aborted). The signal must lead to Stop below,
+	// which drains them.
+	if err := a.dispatcher.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
 	log.Info("callevents: dispatching", "db", redactDSN(cfg.DB), "allow_targets", a.policy.String(), "version", versionString())

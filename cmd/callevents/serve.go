@@ -53,7 +53,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	if cfg.Dispatch {
-		if err := a.dispatcher.Start(ctx); err != nil {
+		// Not ctx: cancelling Start's context stops the dispatcher abruptly;
+		// the signal must lead to the graceful Stop below instead.
+		if err := a.dispatcher.Start(context.WithoutCancel(ctx)); err != nil {
 			return fmt.Errorf("start the dispatcher: %w", err)
 		}
 	}
