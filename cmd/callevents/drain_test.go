@@ -49,7 +49,9 @@ func TestDispatchDrainsOnSignal(t *testing.T) {
 
 	runCtx, signal := context.WithCancel(ctx)
 	done := make(chan int, 1)
-	go func() { done <- run(runCtx, []string{"dispatch", "--db", dsn, "--allow-targets", "127.0.0.0/8"}, io.Discard, io.Discard) }()
+	go func() {
+		done <- run(runCtx, []string{"dispatch", "--db", dsn, "--allow-targets", "127.0.0.0/8"}, io.Discard, io.Discard)
+	}()
 	select {
 	case <-arrived:
 	case <-time.After(30 * time.Second):
