@@ -32,14 +32,7 @@ func (o *connObserver) states() []bool {
 // Ensure the Observer sees the connection go up at login, down when it
 // is lost, and up again after the reconnect.
 func TestObserverSeesConnectionState(t *testing.T) {
-	tr := loadTranscript(t, "answer.ami")
-	cut := tr.indexOf(t, "Event: DialBegin") + 1
-	rest := append([]string{tr.events[cut-1]}, tr.events[cut:]...)
-	rest = append(rest, sentinel("sentinel.1"))
-	srv := newFakeAMI(t,
-		replay(tr, tr.events[:cut], nil), // then closes
-		replay(tr, rest, (*fakeConn).holdOpen),
-	)
+	srv := dropAfterDialBegin(t)
 	obs := &connObserver{}
 	sk := newSink()
 	run(t, ami.Config{

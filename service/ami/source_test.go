@@ -187,14 +187,7 @@ func show(a callevents.CallActivity) string {
 // the third gets the rest of the call, starting with a repeat of the
 // DialBegin. The call is reported once, complete.
 func TestReconnectAfterDrop(t *testing.T) {
-	tr := loadTranscript(t, "answer.ami")
-	cut := tr.indexOf(t, "Event: DialBegin") + 1
-	rest := append([]string{tr.events[cut-1]}, tr.events[cut:]...)
-	rest = append(rest, sentinel("sentinel.1"))
-	srv := newFakeAMI(t,
-		replay(tr, tr.events[:cut], nil), // then closes
-		replay(tr, rest, (*fakeConn).holdOpen),
-	)
+	srv := dropAfterDialBegin(t)
 	var dials atomic.Int32
 	dialer := &net.Dialer{}
 	sk := newSink()
@@ -428,4 +421,19 @@ func TestSubmitRefusedNotRetried(t *testing.T) {
 	if logs.count("ami activity dropped") != 1 {
 		t.Errorf("drop not logged once:\n%s", logs)
 	}
+}
+
+// dropAfterDialBegin serves the answered call twice: the first connection
+// closes right after DialBegin, the next one repeats that DialBegin, sends
+// the rest of the call and a sentinel call, and stays open.
+func dropAfterDialBegin(t *testing.T) *fakeAMI {
+	t.Helper()
+	tr := loadTranscript(t, "answer.ami")
+	cut := tr.indexOf(t, "Event: DialBegin") + 1
+	rest := append([]string{tr.events[cut-1]}, tr.events[cut:]...)
+	rest = append(rest, sentinel("sentinel.1"))
+	return newFakeAMI(t,
+		replay(tr, tr.events[:cut], nil), // then closes
+		replay(tr, rest, (*fakeConn).holdOpen),
+	)
 }
