@@ -2,7 +2,9 @@ package callevents
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"sync"
@@ -120,7 +122,7 @@ func (a *Authenticator) IssueToken(ctx context.Context, clientID, secret string)
 	if err := a.Store.DeleteExpiredAccessTokens(ctx, now); err != nil {
 		return "", 0, err
 	}
-	token := randomAlphanumerics(48)
+	token := NewAccessTokenValue()
 	if err := a.Store.CreateAccessToken(ctx, AccessToken{Hash: hashToken(token), ClientID: c.ID, Expires: now.Add(a.ttl()).UTC()}); err != nil {
 		return "", 0, err
 	}
@@ -198,6 +200,23 @@ func (a *Authenticator) remember(hash string, p Principal, expires, now time.Tim
 	}
 	a.tokens[hash] = cachedToken{principal: p, expires: expires, until: now.Add(ttl)}
 }
+
+// AccessTokenBytes is how much randomness an access token carries.
+const AccessTokenBytes = 32
+
+// NewAccessTokenValue returns a fresh access token: AccessTokenBytes from
+// crypto/rand, base64url without padding (43 characters, safe in a header,
+// a form and a URL). Only its SHA-256 is stored (HashAccessToken).
+func NewAccessTokenValue() string {
+	var b [AccessTokenBytes]byte
+	rand.Read(b[:]) // never fails (crypto/rand, Go ≥ 1.24)
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// HashAccessToken is what the store keeps of a token: its SHA-256 in hex.
+// A fast hash is enough, unlike for client secrets: a token is 256 random
+// bits, so there is nothing to guess from the hash.
+func HashAccessToken(token string) string { return hashToken(token) }
 
 func hashToken(token string) string {
 	sum := sha256.Sum256([]byte(token))

@@ -1,7 +1,10 @@
 package callevents_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -114,5 +117,84 @@ func TestTokenCacheBoundsRevocation(t *testing.T) {
 				t.Errorf("token of a removed client: %v, want code 100", err)
 			}
 		})
+	}
+}
+
+// Ensure an access token is 32 random bytes (base64url) and that only its
+// hash is stored: the token's text is nowhere in the database files.
+func TestAccessTokensAreRandomAndStoredHashed(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := store.Open(ctx, "sqlite:"+filepath.Join(dir, "auth.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	auth := &callevents.Authenticator{Store: db}
+	c, secret := mustCreateClient(t, db, callevents.ScopeAdmin)
+	seen := map[string]bool{}
+	for range 3 {
+		token, _, err := auth.IssueToken(ctx, c.ID, secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := base64.RawURLEncoding.DecodeString(token)
+		if err != nil || len(raw) != callevents.AccessTokenBytes {
+			t.Fatalf("token %q: %d bytes, %v; want %d random bytes in base64url", token, len(raw), err, callevents.AccessTokenBytes)
+		}
+		if seen[token] {
+			t.Fatalf("token %q issued twice", token)
+		}
+		seen[token] = true
+		if _, _, err := db.FindAccessToken(ctx, callevents.HashAccessToken(token)); err != nil {
+			t.Errorf("the token's hash is not stored: %v", err)
+		}
+		if _, _, err := db.FindAccessToken(ctx, token); err == nil {
+			t.Errorf("the token itself is a key of the store")
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "auth.db*"))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for token := range seen {
+			if bytes.Contains(data, []byte(token)) {
+				t.Errorf("%s holds the access token %q in clear", filepath.Base(f), token)
+			}
+		}
+	}
+}
+
+// Ensure a check against an unknown client id costs as much as one against
+// a known id with a wrong secret, so timing does not tell which ids exist
+// (and secrets are only ever compared by bcrypt, in constant time).
+func TestClientSecretCheckTimingHidesUnknownIDs(t *testing.T) {
+	ctx := context.Background()
+	db := mustOpenStore(t)
+	auth := &callevents.Authenticator{Store: db}
+	c, _ := mustCreateClient(t, db, callevents.ScopeAdmin)
+	timeOf := func(id string) time.Duration {
+		best := time.Duration(1 << 62)
+		for range 3 {
+			start := time.Now()
+			if _, err := auth.CheckClientSecret(ctx, id, "wrong-secret"); callevents.ErrorCode(err, 0) != callevents.CodeAuthInvalid {
+				t.Fatalf("CheckClientSecret(%q): %v, want 100", id, err)
+			}
+			best = min(best, time.Since(start))
+		}
+		return best
+	}
+	known, unknown := timeOf(c.ID), timeOf("no-such-client")
+	// A bcrypt check takes tens of milliseconds; answering an unknown id
+	// without one would take microseconds, thousands of times less.
+	if unknown < known/4 {
+		t.Errorf("unknown id answered in %v, a wrong secret in %v: the difference reveals which ids exist", unknown, known)
 	}
 }
