@@ -39,7 +39,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeJSONError(w, r, err, callevents.CodeRetrieveFailed)
 		return
 	}
-	principal, err := s.auth.AuthenticateToken(r.Context(), token)
+	principal, err := s.authenticate(w, r, callevents.Credentials{AccessToken: token})
 	if err != nil {
 		s.writeJSONError(w, r, err, callevents.CodeRetrieveFailed)
 		return

@@ -66,6 +66,8 @@ type bundleOptions struct {
 	noDeliveries bool
 	// observer is Config.Observer and ActivityService.Observer.
 	observer callevents.Observer
+	// limits is Config.Limits.
+	limits service.Limits
 }
 
 func setup(t *testing.T, opts bundleOptions) *testBundle {
@@ -110,6 +112,7 @@ func setup(t *testing.T, opts bundleOptions) *testBundle {
 		Deliveries: b.deliveries,
 		Logger:     slog.New(slog.NewTextHandler(b.logs, nil)),
 		Observer:   opts.observer,
+		Limits:     opts.limits,
 	})
 	mux := http.NewServeMux()
 	srv.Register(mux)

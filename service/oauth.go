@@ -30,7 +30,17 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	if u, p, ok := r.BasicAuth(); ok && clientID == "" {
 		clientID, secret = u, p
 	}
+	limited := s.guards.checkTokenRequest(r, clientID)
+	if limited == nil {
+		limited = s.guards.checkAuthAllowed(r, clientID)
+	}
+	if limited != nil {
+		w.Header().Set("Retry-After", limited.retryAfterSeconds())
+		s.writeOAuthError(w, r, http.StatusTooManyRequests, "slow_down")
+		return
+	}
 	token, ttl, err := s.auth.IssueToken(r.Context(), clientID, secret)
+	s.guards.noteAuthResult(r, clientID, err)
 	if err != nil {
 		if code := callevents.ErrorCode(err, callevents.CodeRetrieveFailed); code.Internal() {
 			s.log.ErrorContext(r.Context(), "service: internal error", "request_id", id, "code", int(code), "error", err.Error())
@@ -52,10 +62,12 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 }
 
 // writeOAuthError answers an RFC 6749 error; the Observer counts it by its
-// code of SPEC.md §4: 100 for invalid_client, 151 for server_error, else 400.
+// code of SPEC.md §4: 100 for invalid_client and a rate limit (429
+// slow_down, RFC 8628's name for "ask less often"), 151 for server_error,
+// else 400.
 func (s *Server) writeOAuthError(w http.ResponseWriter, r *http.Request, status int, code string) {
 	switch status {
-	case http.StatusUnauthorized:
+	case http.StatusUnauthorized, http.StatusTooManyRequests:
 		s.served(r, callevents.CodeAuthInvalid)
 	case http.StatusInternalServerError:
 		s.served(r, callevents.CodeRetrieveFailed)

@@ -96,7 +96,7 @@ func (s *Server) uapi(fallback callevents.Code, h func(w http.ResponseWriter, r 
 		defer s.recoverPanic(r, id, func() {
 			s.writeJSONError(w, r, callevents.Errorf(fallback, "Internal error. Quote request id %s.", id), fallback)
 		})
-		rr, err := s.restAuthenticate(r)
+		rr, err := s.restAuthenticate(w, r)
 		if err == nil {
 			err = h(w, r, rr)
 		}
@@ -108,13 +108,13 @@ func (s *Server) uapi(fallback callevents.Code, h func(w http.ResponseWriter, r 
 	})
 }
 
-func (s *Server) restAuthenticate(r *http.Request) (restRequest, error) {
+func (s *Server) restAuthenticate(w http.ResponseWriter, r *http.Request) (restRequest, error) {
 	var rr restRequest
 	token, err := bearerToken(r)
 	if err != nil {
 		return rr, err
 	}
-	rr.p, err = s.auth.AuthenticateToken(r.Context(), token)
+	rr.p, err = s.authenticate(w, r, callevents.Credentials{AccessToken: token})
 	if err != nil {
 		return rr, err
 	}

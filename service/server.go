@@ -45,6 +45,9 @@ type Config struct {
 	// Observer, when set, sees every request answered: its edge, operation
 	// and code (0 for success). Nil measures nothing.
 	Observer callevents.Observer
+	// Limits guard credentials and the token endpoint; the zero value takes
+	// every default (see Limits).
+	Limits Limits
 }
 
 // Server serves the SOAP, UnifiedAPI REST, OAuth and intake endpoints.
@@ -57,6 +60,7 @@ type Server struct {
 	obs        callevents.Observer
 	maxBody    int64
 	wsdl       *wsdlDocument
+	guards     *guards
 }
 
 // New returns a Server for cfg.
@@ -64,6 +68,7 @@ func New(cfg Config) *Server {
 	s := &Server{
 		callEvents: cfg.CallEvents, auth: cfg.Auth, activities: cfg.Activities, deliveries: cfg.Deliveries,
 		log: cfg.Logger, obs: callevents.ObserverOrNop(cfg.Observer), maxBody: cfg.MaxBodyBytes,
+		guards: newGuards(cfg.Limits),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -70,7 +70,7 @@ func (s *Server) serveSOAP(w http.ResponseWriter, r *http.Request) {
 		s.writeFault(w, r, v12, decodeErr, callevents.CodeMalformedRequest)
 		return
 	}
-	principal, err := s.auth.Authenticate(r.Context(), req.credentials)
+	principal, err := s.authenticate(w, r, req.credentials)
 	if err != nil {
 		s.writeFault(w, r, v12, err, callevents.CodeRetrieveFailed)
 		return

@@ -1,0 +1,232 @@
+package service_test
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callevents/callevents/service"
+)
+
+// settableClock is a time source a test moves by hand.
+type settableClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *settableClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *settableClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// clientFrom returns an HTTP client whose connections come from ip, a
+// loopback address: a second caller on the same machine.
+func clientFrom(ip string) *http.Client {
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}
+}
+
+type answer struct {
+	status     int
+	body       string
+	retryAfter string
+}
+
+func (b *testBundle) send(t *testing.T, from *http.Client, method, path, contentType, auth, body string) answer {
+	t.Helper()
+	req, err := http.NewRequest(method, b.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := from.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return answer{resp.StatusCode, string(out), resp.Header.Get("Retry-After")}
+}
+
+// The four ways in to authenticate, each with the given credentials.
+func (b *testBundle) soapWithToken(t *testing.T, from *http.Client, token string) answer {
+	return b.send(t, from, "POST", service.PathSOAP, "text/xml", "", envelope11(tokenHeader(token), `<v1:GetPhoneCallEvents><v1:extension>0003*210</v1:extension></v1:GetPhoneCallEvents>`))
+}
+
+func (b *testBundle) soapWithPassword(t *testing.T, from *http.Client, user, password string) answer {
+	header := `<v1:userCredentials><v1:username>` + user + `</v1:username><v1:password>` + password + `</v1:password></v1:userCredentials>`
+	return b.send(t, from, "POST", service.PathSOAP, "text/xml", "", envelope11(header, `<v1:GetPhoneCallEvents><v1:extension>0003*210</v1:extension></v1:GetPhoneCallEvents>`))
+}
+
+func (b *testBundle) restWithToken(t *testing.T, from *http.Client, token string) answer {
+	return b.send(t, from, "GET", "/uapi/extensions/@me/0003*210/phoneCallEvents", "", "Bearer "+token, "")
+}
+
+func (b *testBundle) intakeWithToken(t *testing.T, from *http.Client, token string) answer {
+	return b.send(t, from, "POST", service.PathEvents, "application/json", "Bearer "+token, `{"callId":"c1","phase":"dial","callerExtension":"0003*210","calledNumber":"5550100"}`)
+}
+
+func (b *testBundle) tokenRequest(t *testing.T, from *http.Client, idSecret string) answer {
+	id, secret, _ := strings.Cut(idSecret, ":")
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}}
+	return b.send(t, from, "POST", service.PathToken, "application/x-www-form-urlencoded", "", form.Encode())
+}
+
+func jsonErrorCode(t *testing.T, body string) string {
+	t.Helper()
+	var got struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatalf("not a JSON error: %v\n%s", err, body)
+	}
+	return got.Error.Code
+}
+
+// Ensure failed authentications from one address, on any endpoint, lock
+// that address out of every endpoint — right credentials included — with
+// a clear answer and Retry-After, while another address is unaffected, and
+// that the lock lifts once the bucket refills.
+func TestFailedAuthLimitPerAddress(t *testing.T) {
+	clock := &settableClock{now: time.Now()}
+	b := setup(t, bundleOptions{limits: service.Limits{
+		FailedAuthPerAddress: service.RateLimit{Burst: 3, Every: time.Minute},
+		FailedAuthPerClient:  service.RateLimit{Burst: -1},
+		Now:                  clock.Now,
+	}})
+	here, there := clientFrom("127.0.0.1"), clientFrom("127.0.0.2")
+	good := b.tokens["admin"]
+
+	// Three failures, one per edge, are within the burst: each is a plain 100/401.
+	if a := b.soapWithPassword(t, here, "nobody", "guess"); a.status != 500 || !strings.Contains(a.body, ">100<") {
+		t.Fatalf("SOAP wrong password: %d %s", a.status, a.body)
+	}
+	if a := b.restWithToken(t, here, "guess"); a.status != 401 {
+		t.Fatalf("REST wrong token: %d %s", a.status, a.body)
+	}
+	if a := b.intakeWithToken(t, here, "guess"); a.status != 401 {
+		t.Fatalf("intake wrong token: %d %s", a.status, a.body)
+	}
+
+	// Now every way in is closed to this address, even with a good token.
+	if a := b.intakeWithToken(t, here, good); a.status != 429 || jsonErrorCode(t, a.body) != "too_many_requests" || a.retryAfter != "60" {
+		t.Errorf("intake after the limit: %d Retry-After %q %s", a.status, a.retryAfter, a.body)
+	}
+	if a := b.restWithToken(t, here, good); a.status != 429 || jsonErrorCode(t, a.body) != "too_many_requests" || a.retryAfter == "" {
+		t.Errorf("REST after the limit: %d Retry-After %q %s", a.status, a.retryAfter, a.body)
+	}
+	if a := b.soapWithToken(t, here, good); a.status != 500 || !strings.Contains(a.body, ">100<") ||
+		!strings.Contains(a.body, "Too many failed authentication attempts from this address") || a.retryAfter == "" {
+		t.Errorf("SOAP after the limit: %d Retry-After %q %s", a.status, a.retryAfter, a.body)
+	}
+	if a := b.tokenRequest(t, here, b.secret["admin"]); a.status != 429 || !strings.Contains(a.body, `"slow_down"`) || a.retryAfter == "" {
+		t.Errorf("token endpoint after the limit: %d Retry-After %q %s", a.status, a.retryAfter, a.body)
+	}
+
+	// Another address is not held to this one's failures.
+	if a := b.intakeWithToken(t, there, good); a.status != 202 {
+		t.Errorf("intake from another address: %d %s", a.status, a.body)
+	}
+	if a := b.soapWithToken(t, there, good); a.status != 200 {
+		t.Errorf("SOAP from another address: %d %s", a.status, a.body)
+	}
+
+	// One attempt comes back per Every.
+	clock.advance(time.Minute)
+	if a := b.restWithToken(t, here, good); a.status != 200 {
+		t.Errorf("REST once the bucket refilled: %d %s", a.status, a.body)
+	}
+}
+
+// Ensure failed authentications naming one client lock that client out
+// from every address, while other clients are unaffected; and that an
+// expired token is not counted as a failure.
+func TestFailedAuthLimitPerClient(t *testing.T) {
+	clock := &settableClock{now: time.Now()}
+	b := setup(t, bundleOptions{limits: service.Limits{
+		FailedAuthPerAddress: service.RateLimit{Burst: -1},
+		FailedAuthPerClient:  service.RateLimit{Burst: 2, Every: 30 * time.Second},
+		Now:                  clock.Now,
+	}})
+	here, there := clientFrom("127.0.0.1"), clientFrom("127.0.0.3")
+	victim, _, _ := strings.Cut(b.secret["org:0003"], ":")
+	for range 2 {
+		if a := b.soapWithPassword(t, here, victim, "guess"); a.status != 500 || !strings.Contains(a.body, ">100<") {
+			t.Fatalf("wrong password: %d %s", a.status, a.body)
+		}
+	}
+	if a := b.tokenRequest(t, there, b.secret["org:0003"]); a.status != 429 || a.retryAfter != "30" {
+		t.Errorf("token for the locked client from elsewhere: %d Retry-After %q %s", a.status, a.retryAfter, a.body)
+	}
+	_, password, _ := strings.Cut(b.secret["org:0003"], ":")
+	if a := b.soapWithPassword(t, there, victim, password); a.status != 500 || !strings.Contains(a.body, "for this client") {
+		t.Errorf("right password for the locked client: %d %s", a.status, a.body)
+	}
+	if a := b.tokenRequest(t, here, b.secret["admin"]); a.status != 200 {
+		t.Errorf("another client: %d %s", a.status, a.body)
+	}
+	clock.advance(30 * time.Second)
+	if a := b.soapWithPassword(t, there, victim, password); a.status != 200 {
+		t.Errorf("once the bucket refilled: %d %s", a.status, a.body)
+	}
+}
+
+// Ensure the token endpoint answers 429 slow_down with Retry-After past
+// its per-address and per-client rates, even to right credentials.
+func TestTokenEndpointRateLimit(t *testing.T) {
+	clock := &settableClock{now: time.Now()}
+	b := setup(t, bundleOptions{limits: service.Limits{
+		TokenPerAddress: service.RateLimit{Burst: 3, Every: 10 * time.Second},
+		TokenPerClient:  service.RateLimit{Burst: 2, Every: 20 * time.Second},
+		Now:             clock.Now,
+	}})
+	here, there := clientFrom("127.0.0.1"), clientFrom("127.0.0.4")
+	for i, scope := range []string{"admin", "admin", "pbx"} {
+		if a := b.tokenRequest(t, here, b.secret[scope]); a.status != 200 {
+			t.Fatalf("request %d: %d %s", i+1, a.status, a.body)
+		}
+	}
+	if a := b.tokenRequest(t, here, b.secret["org:0003"]); a.status != 429 || !strings.Contains(a.body, `"slow_down"`) || a.retryAfter != "10" {
+		t.Errorf("4th request from one address: %d Retry-After %q %s", a.status, a.retryAfter, a.body)
+	}
+	if a := b.tokenRequest(t, there, b.secret["admin"]); a.status != 429 || a.retryAfter != "20" {
+		t.Errorf("3rd request for one client: %d Retry-After %q %s", a.status, a.retryAfter, a.body)
+	}
+	if a := b.tokenRequest(t, there, b.secret["org:0003"]); a.status != 200 {
+		t.Errorf("another client from another address: %d %s", a.status, a.body)
+	}
+}
+
+// Ensure the defaults stop a password-guessing run: twenty-odd wrong
+// guesses from one address, then the address is refused.
+func TestFailedAuthDefaultLimit(t *testing.T) {
+	b := setup(t, bundleOptions{})
+	here := clientFrom("127.0.0.1")
+	limited := 0
+	for range service.FailedAuthPerAddressDefault.Burst + 5 {
+		if a := b.restWithToken(t, here, "guess"); a.status == 429 {
+			limited++
+		}
+	}
+	if limited < 4 {
+		t.Errorf("%d of %d guesses refused, want the ones past %d", limited, service.FailedAuthPerAddressDefault.Burst+5, service.FailedAuthPerAddressDefault.Burst)
+	}
+}
