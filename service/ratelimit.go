@@ -139,7 +139,7 @@ func (k *keyedLimiter) wait(lim *rate.Limiter, now time.Time) time.Duration {
 
 // guards are a server's limiters, built from Limits.
 type guards struct {
-	tokenByAddress, tokenByClient     *keyedLimiter
+	tokenByAddress, tokenByClient   *keyedLimiter
 	failedByAddress, failedByClient *keyedLimiter
 }
 
