@@ -62,7 +62,7 @@ func runAMI(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("callevents: reading calls from Asterisk", "ami_addr", cfg.AMIAddr, "db", redactDSN(cfg.DB), "version", versionString())
+	log.Info("callevents: reading calls from Asterisk", "ami_addr", cfg.AMIAddr, "db", callevents.RedactURL(cfg.DB), "version", versionString())
 	err = src.Run(ctx)
 	log.Info("callevents: stopped")
 	return err

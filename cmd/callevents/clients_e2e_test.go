@@ -108,10 +108,11 @@ func e2eRepoRoot(t *testing.T) string {
 }
 
 // e2eEnv is the environment of every subprocess: this one's without
-// CALLEVENTS_* (flags set what the test needs; a stray CALLEVENTS_LOG_FORMAT
-// would break the parsing of stderr), plus extra.
+// CALLEVENTS_* (flags set what the test needs), with text logs, which the
+// tests read line by line (TestServeLogsJSON checks the JSON default),
+// plus extra.
 func e2eEnv(extra ...string) []string {
-	var env []string
+	env := []string{"CALLEVENTS_LOG_FORMAT=text"}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "CALLEVENTS_") {
 			env = append(env, kv)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -66,7 +65,7 @@ func newFlagSet(name string, cfg *config, command int, stderr io.Writer) *flag.F
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.DB, "db", dbDefault, "database: sqlite:PATH (embedded) or mysql://user:pass@host:3306/name")
-	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&cfg.LogFormat, "log-format", "json", "log format: json (one object per line) or text")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	if command == cmdServe {
 		fs.StringVar(&cfg.Listen, "listen", listenDefault, "HTTP listen address")
@@ -126,29 +125,43 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// newLogger builds the command's logger. Every attribute passes through
+// redactAttr first: whatever a component logs, a secret does not reach the
+// log.
 func newLogger(cfg config, w io.Writer) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: expected debug, info, warn or error", cfg.LogLevel)
 	}
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: redactAttr}
 	switch cfg.LogFormat {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
-	return nil, fmt.Errorf("--log-format %q: expected text or json", cfg.LogFormat)
+	return nil, fmt.Errorf("--log-format %q: expected json or text", cfg.LogFormat)
 }
 
-// redactDSN hides the password of a mysql:// DSN for logging.
-func redactDSN(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
-		return dsn
+// redactAttr hides secrets in a log attribute: the whole value of one
+// named like a secret (password, client_secret, access_token, …), and URL
+// passwords and credential query values inside any other text or error.
+func redactAttr(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindGroup {
+		return a
 	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	if callevents.SensitiveName(a.Key) {
+		return slog.String(a.Key, callevents.Redacted)
 	}
-	return u.String()
+	switch a.Value.Kind() {
+	case slog.KindString:
+		if s := a.Value.String(); strings.Contains(s, "://") {
+			return slog.String(a.Key, callevents.RedactText(s))
+		}
+	case slog.KindAny:
+		if err, ok := a.Value.Any().(error); ok {
+			return slog.String(a.Key, callevents.RedactText(err.Error()))
+		}
+	}
+	return a
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/callevents/callevents"
 	"io"
 )
 
@@ -26,7 +27,7 @@ func runDispatch(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := a.dispatcher.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
-	log.Info("callevents: dispatching", "db", redactDSN(cfg.DB), "allow_targets", a.policy.String(), "version", versionString())
+	log.Info("callevents: dispatching", "db", callevents.RedactURL(cfg.DB), "allow_targets", a.policy.String(), "version", versionString())
 	<-ctx.Done()
 	log.Info("callevents: shutting down")
 	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)

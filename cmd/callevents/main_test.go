@@ -43,10 +43,11 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 	}
 }
 
-var listeningAddr = regexp.MustCompile(`msg="callevents: listening" addr=(\S+)`)
+var listeningAddr = regexp.MustCompile(`"msg":"callevents: listening","addr":"([^"]+)"`)
 
 // Ensure serve starts on an empty database, prints the bootstrap admin once,
-// answers /healthz and /readyz, and stops gracefully on cancellation; a
+// answers /healthz and /readyz, logs JSON by default, and stops gracefully
+// on cancellation; a
 // second start on the same database prints no new admin.
 func TestServeLifecycle(t *testing.T) {
 	db := "sqlite:" + filepath.Join(t.TempDir(), "serve.db")

@@ -78,7 +78,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	} else {
 		close(amiDone)
 	}
-	log.Info("callevents: listening", "addr", ln.Addr().String(), "db", redactDSN(cfg.DB), "dispatch", cfg.Dispatch, "ami_addr", cfg.AMIAddr,
+	log.Info("callevents: listening", "addr", ln.Addr().String(), "db", callevents.RedactURL(cfg.DB), "dispatch", cfg.Dispatch, "ami_addr", cfg.AMIAddr,
 		"allow_targets", a.policy.String(), "version", versionString())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
