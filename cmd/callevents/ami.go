@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/callevents/callevents"
 	"github.com/callevents/callevents/service/ami"
@@ -58,10 +59,20 @@ func runAMI(ctx context.Context, args []string, stderr io.Writer) error {
 	if cfg.AMIAddr == "" {
 		return errors.New("ami: --addr is required")
 	}
-	src, err := newAMISource(cfg, &callevents.ActivityService{Store: db}, nil, log) // no HTTP listener: no /metrics yet
+	m := newMetrics(db, log)
+	src, err := newAMISource(cfg, &callevents.ActivityService{Store: db, Observer: m}, m, log)
 	if err != nil {
 		return err
 	}
+	stopOps, err := startOpsServer(cfg, db, m, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		stopOps(ctx)
+	}()
 	log.Info("callevents: reading calls from Asterisk", "ami_addr", cfg.AMIAddr, "db", callevents.RedactURL(cfg.DB), "version", versionString())
 	err = src.Run(ctx)
 	log.Info("callevents: stopped")

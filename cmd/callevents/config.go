@@ -25,6 +25,9 @@ type config struct {
 	LogFormat       string
 	LogLevel        string
 	ShutdownTimeout time.Duration
+	TLSCert         string // serve's listener, or --metrics-listen's
+	TLSKey          string
+	MetricsListen   string // dispatch and ami: /metrics, /healthz, /readyz
 
 	// Delivery (serve and dispatch).
 	Dispatch        bool // serve: run the dispatcher in this process
@@ -72,6 +75,13 @@ func newFlagSet(name string, cfg *config, command int, stderr io.Writer) *flag.F
 		fs.IntVar(&cfg.MaxPerExtension, "max-per-extension", callevents.MaxCallEventsPerExtensionDefault, "most Call Events one extension may have")
 		fs.DurationVar(&cfg.TokenTTL, "token-ttl", callevents.TokenTTLDefault, "lifetime of issued access tokens")
 		fs.BoolVar(&cfg.Dispatch, "dispatch", true, "also deliver call events from this process (false: API only, with separate dispatch processes)")
+	}
+	if command == cmdServe || command == cmdDispatch || command == cmdAMI {
+		fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS instead of HTTP (with --tls-key)")
+		fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
+	}
+	if command == cmdDispatch || command == cmdAMI {
+		fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "address to serve /metrics, /healthz and /readyz on, e.g. :9090 (empty: none)")
 	}
 	if command == cmdServe || command == cmdDispatch {
 		fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", shutdownTimeoutDefault, "how long a graceful shutdown waits for requests and deliveries in flight")

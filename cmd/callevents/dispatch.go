@@ -21,6 +21,10 @@ func runDispatch(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	stopOps, err := startOpsServer(cfg, db, a.metrics, log)
+	if err != nil {
+		return err
+	}
 	// Not ctx: cancelling Start's context stops the dispatcher abruptly
 	// (requests in flight aborted). The signal must lead to Stop below,
 	// which drains them.
@@ -35,6 +39,7 @@ func runDispatch(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := a.dispatcher.Stop(stopCtx); err != nil {
 		log.Warn("callevents: dispatcher stop", "error", err.Error())
 	}
+	stopOps(stopCtx)
 	log.Info("callevents: stopped")
 	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"time"
 
@@ -38,20 +37,15 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", cfg.Listen)
+	tlsConf, err := tlsConfig(cfg)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+		return err
 	}
-	srv := &http.Server{
-		Handler: a.handler,
-		// Bounded reads and writes keep a slow or stalled client from holding
-		// a connection (and its goroutine) forever.
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	ln, err := listen(cfg.Listen, tlsConf)
+	if err != nil {
+		return err
 	}
+	srv := newHTTPServer(a.handler, log)
 	if cfg.Dispatch {
 		// Not ctx: cancelling Start's context stops the dispatcher abruptly;
 		// the signal must lead to the graceful Stop below instead.
@@ -78,7 +72,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	} else {
 		close(amiDone)
 	}
-	log.Info("callevents: listening", "addr", ln.Addr().String(), "db", callevents.RedactURL(cfg.DB), "dispatch", cfg.Dispatch, "ami_addr", cfg.AMIAddr,
+	log.Info("callevents: listening", "addr", ln.Addr().String(), "tls", tlsConf != nil, "db", callevents.RedactURL(cfg.DB), "dispatch", cfg.Dispatch, "ami_addr", cfg.AMIAddr,
 		"allow_targets", a.policy.String(), "version", versionString())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -158,23 +152,7 @@ func newApp(db *store.DB, cfg config, log *slog.Logger) (*app, error) {
 	})
 	mux := http.NewServeMux()
 	soap.Register(mux)
-	mux.Handle("GET /metrics", m.handler())
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "ok\n")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := db.Ping(ctx); err != nil {
-			log.Warn("callevents: not ready", "error", err.Error())
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, "database unavailable\n")
-			return
-		}
-		io.WriteString(w, "ok\n")
-	})
+	opsRoutes(mux, db, m, log)
 	return &app{handler: mux, dispatcher: disp, policy: policy, activities: activities, metrics: m}, nil
 }
 
