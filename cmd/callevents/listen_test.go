@@ -173,3 +173,25 @@ func TestMetricsListenerOfDispatchAndAMI(t *testing.T) {
 		t.Errorf("ami /metrics: %d, want callevents_ami_connected 0 in\n%.400s", status, body)
 	}
 }
+
+// Ensure serve refuses request headers past 64 KiB (431) instead of
+// reading up to net/http's default of 1 MiB per request.
+func TestServeHeaderLimit(t *testing.T) {
+	addr, _ := runInProcess(t, "callevents: listening", "serve", "--listen", "127.0.0.1:0", "--db", "sqlite:"+filepath.Join(t.TempDir(), "h.db"))
+	req, err := http.NewRequest("GET", "http://"+addr+"/healthz", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Padding", strings.Repeat("p", 100<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("a 100 KiB header: HTTP %d, want 431", resp.StatusCode)
+	}
+	if status, _ := get(t, http.DefaultClient, "http://"+addr+"/healthz"); status != 200 {
+		t.Errorf("an ordinary request after it: HTTP %d", status)
+	}
+}

@@ -273,8 +273,10 @@ func TestGarbageSkipped(t *testing.T) {
 	at := tr.indexOf(t, "Event: DialBegin")
 	garbage := []string{
 		"this is not AMI\r\nneither: is\r\n\r\n",
-		"Event: Hangup\r\n" + strings.Repeat("x", 40000) + "\r\n\r\n",
-		"Event: DialBegin\r\nChannel: PJSIP/210-00000099\r\n\r\n", // no Linkedid
+		"Event: Hangup\r\n" + strings.Repeat("x", 40000) + "\r\n\r\n",                                     // a line past 16 KiB
+		"Event: Hangup\r\n" + strings.Repeat("Variable: x=1\r\n", 600) + "\r\n",                           // past 512 fields
+		"Event: Hangup\r\n" + strings.Repeat("Variable: "+strings.Repeat("y", 15000)+"\r\n", 20) + "\r\n", // past 256 KiB
+		"Event: DialBegin\r\nChannel: PJSIP/210-00000099\r\n\r\n",                                         // no Linkedid
 	}
 	var blocks []string
 	blocks = append(blocks, tr.events[:at]...)
@@ -289,8 +291,8 @@ func TestGarbageSkipped(t *testing.T) {
 		act("1795875931.2", dial, "0003*212", "212", ""),
 		act("1795875931.2", hangup, "0003*212", "212", "BUSY"),
 	})
-	if n := logs.count("ami malformed block skipped"); n != 2 {
-		t.Errorf("%d malformed-block logs, want 2:\n%s", n, logs)
+	if n := logs.count("ami malformed block skipped"); n != 4 {
+		t.Errorf("%d malformed-block logs, want 4:\n%s", n, logs)
 	}
 	if srv.accepted() != 1 {
 		t.Errorf("garbage made the source reconnect")
