@@ -31,6 +31,20 @@ const (
 	CodeMalformedRequest  Code = 400
 )
 
+// ErrUnavailable marks a failure of the database itself rather than of
+// the request: it cannot be reached, went away mid-request, or will not
+// take writes. A store wraps it into the chain of its coded error, whose
+// code stays 151 or 152, so errors.Is finds it; the edges answer "try again
+// later" (HTTP 503 with Retry-After on the JSON edges, a fault saying the
+// service is unavailable on SOAP) instead of an internal error, and the
+// dispatcher backs off. Nothing of a failed request is stored.
+var ErrUnavailable = errors.New("the database is unavailable")
+
+// ErrNotWritable is the ErrUnavailable of a database that answers but takes
+// no writes: its disk is full or it is read-only. Unlike a lost connection
+// it lasts until an operator acts.
+var ErrNotWritable = fmt.Errorf("%w: its disk is full or it is read-only", ErrUnavailable)
+
 // Internal reports whether the code stands for a server-side failure, whose
 // details are logged and never shown to a client.
 func (c Code) Internal() bool { return c == CodeRetrieveFailed || c == CodeUpdateFailed }

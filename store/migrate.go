@@ -107,6 +107,14 @@ func (db *DB) Migrate(ctx context.Context) error {
 		err = db.migrateSQLite(ctx, ms)
 	}
 	if err != nil {
+		if db.dialect == DialectSQLite {
+			// Every start migrates, in a write transaction even when
+			// nothing is pending: a database that takes no writes is
+			// found here, before serve answers its first request.
+			if explained := explainSQLite(db.file, err); explained != err {
+				return explained
+			}
+		}
 		return fmt.Errorf("store: migrating the %s database: %w", db.dialect, err)
 	}
 	return nil

@@ -59,6 +59,9 @@ type DB struct {
 	sql     *sql.DB
 	dialect string
 	log     *slog.Logger
+	// file is the SQLite database file ("" on MySQL), named in the
+	// messages of a database that cannot be opened or written.
+	file string
 	// sqliteWriter serialises this process's SQLite writers (capacity 1).
 	// SQLite admits one writer at a time anyway; queueing here instead of
 	// in busy_timeout avoids its sleep-and-poll loop. busy_timeout still
@@ -100,6 +103,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		if err != nil {
 			return nil, err
 		}
+		cfg.Logger = mysqlDriverLogger{log}
 		connector, err := gomysql.NewConnector(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("store: %w", err)
@@ -120,6 +124,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 			return nil, fmt.Errorf("store: %w", err)
 		}
 		db.dialect = DialectSQLite
+		db.file, _, _ = strings.Cut(path, "?")
 		db.sqliteWriter = make(chan struct{}, 1)
 		var pool gorm.ConnPool = db.sql
 		if configureSQLitePool(db.sql, opts.MaxOpenConns, isSQLiteMemory(path)) > 1 {
@@ -131,6 +136,11 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	}
 	if err := db.sql.PingContext(ctx); err != nil {
 		db.sql.Close()
+		if db.dialect == DialectSQLite {
+			if explained := explainSQLite(db.file, err); explained != err {
+				return nil, explained
+			}
+		}
 		return nil, fmt.Errorf("store: connecting to the %s database: %w", db.dialect, err)
 	}
 	g, err := gorm.Open(dialector, &gorm.Config{
@@ -351,6 +361,16 @@ func mysqlConfig(dsn string) (*gomysql.Config, error) {
 	cfg.Addr = net.JoinHostPort(u.Hostname(), port)
 	cfg.DBName = dbName
 	return cfg, nil
+}
+
+// mysqlDriverLogger takes go-sql-driver's own messages ("closing bad idle
+// connection: EOF", one per pooled connection after the server went away)
+// off stderr and into the log at Debug: the failures they accompany come
+// back as errors, which the store's callers log once per outage.
+type mysqlDriverLogger struct{ log *slog.Logger }
+
+func (l mysqlDriverLogger) Print(v ...any) {
+	l.log.Debug("store: MySQL driver", "detail", strings.TrimSpace(fmt.Sprint(v...)))
 }
 
 // readCommittedConnector puts every new MySQL connection in READ COMMITTED
