@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,8 +23,9 @@ type RateLimit struct {
 
 // Limits guard the credentials against guessing and the token endpoint
 // against floods. A zero RateLimit takes its default; a negative Burst
-// turns that limit off. Addresses are the TCP peer's (an IPv6 peer counts
-// by its /64): behind a reverse proxy every caller shares the proxy's.
+// turns that limit off. An address is the TCP peer's (an IPv6 peer counts
+// by its /64) or, when the peer is a TrustedProxies one, the address its
+// X-Forwarded-For names.
 type Limits struct {
 	// TokenPerAddress bounds requests to the token endpoint from one
 	// address (default 30, then 1 every 2 s).
@@ -39,6 +41,10 @@ type Limits struct {
 	// FailedAuthPerClient bounds failed authentications naming one client
 	// id, from any address (default 10, then 1 every 6 s).
 	FailedAuthPerClient RateLimit
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed: the caller is the last address in it that is not one of
+	// them. Without them, every caller behind a proxy shares its address.
+	TrustedProxies []netip.Prefix
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -141,6 +147,7 @@ func (k *keyedLimiter) wait(lim *rate.Limiter, now time.Time) time.Duration {
 type guards struct {
 	tokenByAddress, tokenByClient   *keyedLimiter
 	failedByAddress, failedByClient *keyedLimiter
+	proxies                         []netip.Prefix
 }
 
 func newGuards(l Limits) *guards {
@@ -153,6 +160,7 @@ func newGuards(l Limits) *guards {
 		tokenByClient:   newKeyedLimiter(l.TokenPerClient, TokenPerClientDefault, now),
 		failedByAddress: newKeyedLimiter(l.FailedAuthPerAddress, FailedAuthPerAddressDefault, now),
 		failedByClient:  newKeyedLimiter(l.FailedAuthPerClient, FailedAuthPerClientDefault, now),
+		proxies:         l.TrustedProxies,
 	}
 }
 
@@ -194,7 +202,7 @@ func (e *rateLimitedError) retryAfterSeconds() string {
 // checkAuthAllowed refuses an authentication attempt from an address, or
 // naming a client, that failed too often of late.
 func (g *guards) checkAuthAllowed(r *http.Request, clientID string) *rateLimitedError {
-	if wait, held := g.failedByAddress.held(peerKey(r)); held {
+	if wait, held := g.failedByAddress.held(g.callerKey(r)); held {
 		return &rateLimitedError{message: "Too many failed authentication attempts from this address; retry in " + seconds(wait) + ".", retryAfter: wait}
 	}
 	if wait, held := g.failedByClient.held(clientID); held {
@@ -210,14 +218,14 @@ func (g *guards) noteAuthResult(r *http.Request, clientID string, err error) {
 	if err == nil || callevents.ErrorCode(err, 0) != callevents.CodeAuthInvalid {
 		return
 	}
-	g.failedByAddress.take(peerKey(r))
+	g.failedByAddress.take(g.callerKey(r))
 	g.failedByClient.take(clientID)
 }
 
 // checkTokenRequest spends one token-endpoint request of the address and
 // of the client id.
 func (g *guards) checkTokenRequest(r *http.Request, clientID string) *rateLimitedError {
-	if wait, ok := g.tokenByAddress.take(peerKey(r)); !ok {
+	if wait, ok := g.tokenByAddress.take(g.callerKey(r)); !ok {
 		return &rateLimitedError{message: "Too many token requests from this address; retry in " + seconds(wait) + ".", retryAfter: wait}
 	}
 	if wait, ok := g.tokenByClient.take(clientID); !ok {
@@ -234,9 +242,10 @@ func seconds(d time.Duration) string {
 	return strconv.Itoa(n) + " seconds"
 }
 
-// peerKey is the limiter key of r's peer: its IP, or its /64 for IPv6
-// (one host commonly holds a whole /64).
-func peerKey(r *http.Request) string {
+// callerKey is the limiter key of r's caller: its IP, or its /64 for IPv6
+// (one host commonly holds a whole /64). Behind a trusted proxy it is the
+// last X-Forwarded-For address that is not a trusted proxy.
+func (g *guards) callerKey(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
@@ -246,9 +255,31 @@ func peerKey(r *http.Request) string {
 		return host
 	}
 	addr = addr.Unmap()
+	if g.trusted(addr) {
+		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+		for i := len(hops) - 1; i >= 0; i-- {
+			hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+			if err != nil {
+				break // a forged or broken entry: stop at the last good one
+			}
+			addr = hop.Unmap()
+			if !g.trusted(addr) {
+				break
+			}
+		}
+	}
 	if addr.Is6() {
 		p, _ := addr.Prefix(64)
 		return p.String()
 	}
 	return addr.String()
+}
+
+func (g *guards) trusted(addr netip.Addr) bool {
+	for _, p := range g.proxies {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }

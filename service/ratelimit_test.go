@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -228,5 +229,44 @@ func TestFailedAuthDefaultLimit(t *testing.T) {
 	}
 	if limited < 4 {
 		t.Errorf("%d of %d guesses refused, want the ones past %d", limited, service.FailedAuthPerAddressDefault.Burst+5, service.FailedAuthPerAddressDefault.Burst)
+	}
+}
+
+// Ensure that behind a trusted proxy the caller is the address its
+// X-Forwarded-For names (the last one the proxies did not add, so a caller
+// cannot escape by prepending addresses), and that without trusted proxies
+// the header is ignored.
+func TestFailedAuthLimitBehindTrustedProxy(t *testing.T) {
+	restFrom := func(b *testBundle, forwardedFor, token string) int {
+		req, _ := http.NewRequest("GET", b.srv.URL+"/uapi/extensions/@me/0003*210/phoneCallEvents", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("X-Forwarded-For", forwardedFor)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	limits := service.Limits{FailedAuthPerAddress: service.RateLimit{Burst: 2, Every: time.Hour}, FailedAuthPerClient: service.RateLimit{Burst: -1}}
+
+	trusting := limits
+	trusting.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	b := setup(t, bundleOptions{limits: trusting})
+	good := b.tokens["admin"]
+	restFrom(b, "203.0.113.9", "guess")
+	restFrom(b, "198.51.100.1, 203.0.113.9", "guess") // a forged first hop changes nothing
+	if got := restFrom(b, "192.0.2.77, 203.0.113.9", good); got != 429 {
+		t.Errorf("the guessing caller behind the proxy: HTTP %d, want 429", got)
+	}
+	if got := restFrom(b, "198.51.100.7", good); got != 200 {
+		t.Errorf("another caller behind the same proxy: HTTP %d, want 200", got)
+	}
+
+	b = setup(t, bundleOptions{limits: limits})
+	restFrom(b, "203.0.113.1", "guess")
+	restFrom(b, "203.0.113.2", "guess")
+	if got := restFrom(b, "203.0.113.3", b.tokens["admin"]); got != 429 {
+		t.Errorf("X-Forwarded-For from an untrusted peer was believed: HTTP %d, want 429", got)
 	}
 }

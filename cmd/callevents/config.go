@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -28,6 +29,7 @@ type config struct {
 	TLSCert         string // serve's listener, or --metrics-listen's
 	TLSKey          string
 	MetricsListen   string // dispatch and ami: /metrics, /healthz, /readyz
+	TrustedProxies  string // serve: whose X-Forwarded-For the rate limits believe
 
 	// Delivery (serve and dispatch).
 	Dispatch        bool // serve: run the dispatcher in this process
@@ -74,6 +76,7 @@ func newFlagSet(name string, cfg *config, command int, stderr io.Writer) *flag.F
 		fs.StringVar(&cfg.Listen, "listen", listenDefault, "HTTP listen address")
 		fs.IntVar(&cfg.MaxPerExtension, "max-per-extension", callevents.MaxCallEventsPerExtensionDefault, "most Call Events one extension may have")
 		fs.DurationVar(&cfg.TokenTTL, "token-ttl", callevents.TokenTTLDefault, "lifetime of issued access tokens")
+		fs.StringVar(&cfg.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs or addresses of reverse proxies whose X-Forwarded-For names the caller for the rate limits (e.g. 10.0.0.5,192.168.0.0/24)")
 		fs.BoolVar(&cfg.Dispatch, "dispatch", true, "also deliver call events from this process (false: API only, with separate dispatch processes)")
 	}
 	if command == cmdServe || command == cmdDispatch || command == cmdAMI {
@@ -174,4 +177,25 @@ func redactAttr(_ []string, a slog.Attr) slog.Attr {
 		}
 	}
 	return a
+}
+
+// parseTrustedProxies reads --trusted-proxies: CIDRs or single addresses.
+func parseTrustedProxies(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, item := range strings.Split(list, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(item); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		addr, err := netip.ParseAddr(item)
+		if err != nil {
+			return nil, fmt.Errorf("--trusted-proxies: %q is neither a CIDR nor an IP address", item)
+		}
+		out = append(out, netip.PrefixFrom(addr, addr.BitLen()))
+	}
+	return out, nil
 }

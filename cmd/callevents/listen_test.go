@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -193,5 +194,21 @@ func TestServeHeaderLimit(t *testing.T) {
 	}
 	if status, _ := get(t, http.DefaultClient, "http://"+addr+"/healthz"); status != 200 {
 		t.Errorf("an ordinary request after it: HTTP %d", status)
+	}
+}
+
+// Ensure --trusted-proxies takes CIDRs and single addresses and names a
+// bad entry.
+func TestParseTrustedProxies(t *testing.T) {
+	got, err := parseTrustedProxies(" 10.0.0.5, 192.168.1.7/24,::1 ,")
+	if err != nil || fmt.Sprint(got) != "[10.0.0.5/32 192.168.1.0/24 ::1/128]" {
+		t.Errorf("parseTrustedProxies: %v %v", got, err)
+	}
+	if _, err := parseTrustedProxies("10.0.0.0/8,proxy.internal"); err == nil || !strings.Contains(err.Error(), `"proxy.internal"`) {
+		t.Errorf("a host name: %v, want an error naming it", err)
+	}
+	var stderr syncBuffer
+	if code := run(context.Background(), []string{"serve", "--db", "sqlite:" + filepath.Join(t.TempDir(), "p.db"), "--trusted-proxies", "nope"}, io.Discard, &stderr); code == 0 || !strings.Contains(stderr.String(), "--trusted-proxies") {
+		t.Errorf("serve with a bad --trusted-proxies: exit %d\n%s", code, stderr.String())
 	}
 }

@@ -139,6 +139,10 @@ func newApp(db *store.DB, cfg config, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dispatcher: %w", err)
 	}
+	proxies, err := parseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
 	callEvents := &callevents.CallEventService{Store: db, MaxPerExtension: cfg.MaxPerExtension, CheckTarget: policy.CheckURL}
 	queued := func(int) { disp.Notify() }
 	activities := &callevents.ActivityService{Store: db, Queued: queued, Observer: m}
@@ -149,6 +153,7 @@ func newApp(db *store.DB, cfg config, log *slog.Logger) (*app, error) {
 		Deliveries: &callevents.DeliveryService{Store: db, CallEvents: db, Tester: disp, Queued: queued},
 		Logger:     log,
 		Observer:   m,
+		Limits:     service.Limits{TrustedProxies: proxies},
 	})
 	mux := http.NewServeMux()
 	soap.Register(mux)
