@@ -14,7 +14,8 @@ import (
 
 // writeFault is the one place where an error becomes a SOAP fault. A coded
 // client error keeps its code and public message; anything internal is
-// logged once with the request id and shown only as its public message.
+// logged once with the request id and shown only as its public message
+// (one saying to try again later when the database is unavailable).
 // fallback is the code of an uncoded error (151 or 152).
 func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, v12 bool, err error, fallback callevents.Code) {
 	faultCode := ""
@@ -23,6 +24,11 @@ func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, v12 bool, er
 	var envErr *envelopeError
 	if errors.As(err, &envErr) {
 		code, message, faultCode, v12 = callevents.CodeMalformedRequest, envErr.message, envErr.faultCode, envErr.v12
+	}
+	if errors.Is(err, callevents.ErrUnavailable) && code.Internal() {
+		// Still 151 or 152 (SPEC.md §4 has no code for it), but the
+		// message tells the caller that trying again later will help.
+		message = "The service is temporarily unavailable; try again later."
 	}
 	sender := !code.Internal()
 	if !sender {

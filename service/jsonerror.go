@@ -42,6 +42,17 @@ var jsonErrorKinds = map[callevents.Code]jsonErrorKind{
 	callevents.CodeMalformedRequest:  {http.StatusBadRequest, "invalid_request"},
 }
 
+// retryAfterUnavailable is the Retry-After of a 503 answered while the
+// database is unavailable: long enough not to hammer a database on its way
+// back, short enough that a PBX queue drains soon after it is.
+const retryAfterUnavailable = "5"
+
+// Public messages of a 503 (the cause is only logged).
+const (
+	messageUnavailable = "The database is unavailable; retry later."
+	messageNotWritable = "The database is full or read-only and cannot store the request; retry later."
+)
+
 // httpError is an edge error that is about HTTP itself (a wrong method),
 // with its own status and string code; it has no code of SPEC.md §4.
 type httpError struct {
@@ -67,7 +78,10 @@ type jsonErrorDetail struct {
 // response, as writeFault is for SOAP: {"error":{"code","field","message",
 // "requestId"}}. A coded client error keeps its public message and field;
 // anything internal (151/152, an uncoded error, a code with no JSON form) is
-// a 500 logged once with the request id, shown only by its public message.
+// a 500 logged once with the request id, shown only by its public message,
+// except that a failure of the database itself (callevents.ErrUnavailable)
+// is a 503 service_unavailable with Retry-After, also logged once: the
+// client did nothing wrong and the same request will succeed later.
 // fallback is the code of an uncoded error (151 or 152).
 func (s *Server) writeJSONError(w http.ResponseWriter, r *http.Request, err error, fallback callevents.Code) {
 	id := requestID(r.Context())
@@ -77,6 +91,14 @@ func (s *Server) writeJSONError(w http.ResponseWriter, r *http.Request, err erro
 	if errors.As(err, &he) {
 		status, detail.Code, detail.Message = he.status, he.code, he.message
 		s.served(r, callevents.CodeMalformedRequest) // about HTTP itself: counted as 400
+	} else if code := callevents.ErrorCode(err, fallback); code.Internal() && errors.Is(err, callevents.ErrUnavailable) {
+		s.log.WarnContext(r.Context(), "service: database unavailable", "request_id", id, "code", int(code), "error", err.Error())
+		s.served(r, code) // counted under its internal code, 151 or 152
+		status, detail.Code, detail.Message = http.StatusServiceUnavailable, "service_unavailable", messageUnavailable
+		if errors.Is(err, callevents.ErrNotWritable) {
+			detail.Message = messageNotWritable
+		}
+		w.Header().Set("Retry-After", retryAfterUnavailable)
 	} else {
 		code := callevents.ErrorCode(err, fallback)
 		kind, known := jsonErrorKinds[code]
