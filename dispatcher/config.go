@@ -27,6 +27,7 @@ const (
 	RetentionDefault      = 7 * 24 * time.Hour
 	CleanIntervalDefault  = time.Minute
 	RescueIntervalDefault = 10 * time.Second
+	StoreBackoffDefault   = 5 * time.Second
 )
 
 // RetryScheduleDefault returns the default delays between attempts (SPEC.md
@@ -107,6 +108,14 @@ type Config struct {
 	// worker died) are made pending again. 0 means RescueIntervalDefault
 	// (10 s).
 	RescueInterval time.Duration
+	// MaxStoreBackoff bounds the pause between store calls that keep
+	// failing, as when the database is down: the claim loop then waits
+	// PollInterval doubled after each failure, and a delivery whose outcome
+	// cannot be recorded because the database is unavailable
+	// (callevents.ErrUnavailable) tries again after 50 ms doubled, both up
+	// to MaxStoreBackoff, so an outage costs neither a hot loop nor, while
+	// the lease lasts, a second send. 0 means StoreBackoffDefault (5 s).
+	MaxStoreBackoff time.Duration
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
 }
@@ -155,6 +164,9 @@ func (c Config) WithDefaults() Config {
 	if c.RescueInterval == 0 {
 		c.RescueInterval = RescueIntervalDefault
 	}
+	if c.MaxStoreBackoff == 0 {
+		c.MaxStoreBackoff = StoreBackoffDefault
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -177,6 +189,7 @@ func (c Config) validate() error {
 	for name, d := range map[string]time.Duration{
 		"PollInterval": c.PollInterval, "Timeout": c.Timeout, "Lease": c.Lease,
 		"Retention": c.Retention, "CleanInterval": c.CleanInterval, "RescueInterval": c.RescueInterval,
+		"MaxStoreBackoff": c.MaxStoreBackoff,
 	} {
 		if d < 0 {
 			bad("%s must be positive, got %s", name, d)

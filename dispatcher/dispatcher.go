@@ -15,7 +15,8 @@ import (
 const storeTimeout = 30 * time.Second
 
 // recordTries is how often RecordAttempt and ReleaseClaims are tried before
-// the dispatcher gives up and logs.
+// the dispatcher gives up and logs (RecordAttempt keeps trying longer while
+// the database is unavailable: see record).
 const recordTries = 4
 
 // Dispatcher sends the deliveries of a callevents.DeliveryStore. Create it
@@ -40,6 +41,10 @@ type Dispatcher struct {
 	starved   bool
 	leftovers []string // claimed, but never started or interrupted by Stop: released at Stop
 	done      chan struct{}
+	// unrecorded counts consecutive records that failed because the
+	// database is unavailable, across the delivery goroutines, so that
+	// an outage is logged when it starts and when it ends, not per try.
+	unrecorded int
 
 	stopping   chan struct{} // closed when claiming must stop
 	stopOnce   sync.Once
@@ -240,7 +245,7 @@ func (d *Dispatcher) claimLoop() {
 			if failing.fail() {
 				d.log.Error("dispatcher: cannot claim deliveries; retrying", "worker", d.cfg.WorkerID, "error", err)
 			}
-			wait = min(d.cfg.PollInterval<<min(failing.count, 10), 5*time.Second)
+			wait = d.backoff(d.cfg.PollInterval, failing.count)
 		} else {
 			if n := failing.recover(); n > 0 {
 				d.log.Info("dispatcher: claiming deliveries again", "worker", d.cfg.WorkerID, "failures", n)
@@ -271,7 +276,9 @@ func (d *Dispatcher) claim() (full bool, err error) {
 	}
 	n := min(d.cfg.BatchSize, free)
 	ctx, cancel := context.WithTimeout(d.hardCtx, storeTimeout)
-	deliveries, err := d.cfg.Store.ClaimDue(ctx, d.cfg.WorkerID, n, d.cfg.Now(), d.cfg.Lease)
+	now := d.cfg.Now()
+	leaseEnd := now.Add(d.cfg.Lease) // as the store computes it
+	deliveries, err := d.cfg.Store.ClaimDue(ctx, d.cfg.WorkerID, n, now, d.cfg.Lease)
 	cancel()
 	if err != nil {
 		return false, err
@@ -291,13 +298,14 @@ func (d *Dispatcher) claim() (full bool, err error) {
 	d.sends.Add(len(deliveries))
 	d.mu.Unlock()
 	for _, del := range deliveries {
-		go d.deliver(del)
+		go d.deliver(del, leaseEnd)
 	}
 	return len(deliveries) == n, nil
 }
 
-// deliver makes one attempt of del and records its outcome.
-func (d *Dispatcher) deliver(del callevents.Delivery) {
+// deliver makes one attempt of del, leased to this worker until leaseEnd,
+// and records its outcome.
+func (d *Dispatcher) deliver(del callevents.Delivery, leaseEnd time.Time) {
 	defer d.sends.Done()
 	defer func() {
 		d.mu.Lock()
@@ -322,7 +330,7 @@ func (d *Dispatcher) deliver(del callevents.Delivery) {
 		return
 	}
 	o := d.outcome(del, res, at, d.cfg.Now())
-	d.record(del, o, res)
+	d.record(del, o, res, leaseEnd)
 }
 
 // outcome decides where an attempt leaves its delivery (SPEC.md §6).
@@ -361,8 +369,12 @@ func (d *Dispatcher) outcome(del callevents.Delivery, res result, at, now time.T
 
 // record stores an outcome, trying again on an internal (151/152, or
 // uncoded) store error, and logs it; an outcome the store would not take
-// is logged at Error with everything it would have recorded.
-func (d *Dispatcher) record(del callevents.Delivery, o callevents.AttemptOutcome, res result) {
+// is logged at Error with everything it would have recorded. While the
+// database is unavailable it keeps trying, backing off, for as long as
+// the lease (until leaseEnd) keeps the delivery this worker's: the
+// receiver has had it, and giving up would send it again once the lease
+// ends. Later the store would skip the outcome anyway.
+func (d *Dispatcher) record(del callevents.Delivery, o callevents.AttemptOutcome, res result, leaseEnd time.Time) {
 	attrs := []any{
 		"delivery_id", del.ID, "call_event_id", del.CallEventID, "extension", string(del.Extension),
 		"event", del.Type.String(), "attempt", del.Attempts,
@@ -372,16 +384,27 @@ func (d *Dispatcher) record(del callevents.Delivery, o callevents.AttemptOutcome
 		attrs = append(attrs, "error", res.err.Error())
 	}
 	var err error
-	for try := range recordTries {
+	for try := 0; ; try++ {
 		err = d.rec.record(o)
 		if err == nil || !callevents.ErrorCode(err, callevents.CodeUpdateFailed).Internal() {
 			break // done, or an answer that asking again will not change
 		}
-		if try < recordTries-1 {
-			pause(try)
+		if errors.Is(err, callevents.ErrUnavailable) {
+			d.recordFailed(err)
+			wait := d.backoff(recordPause, try)
+			if !d.cfg.Now().Add(wait).Before(leaseEnd) || !d.sleep(wait) {
+				break // the lease ends, or Stop's deadline passed
+			}
+			continue
 		}
+		if try >= recordTries-1 {
+			break
+		}
+		pause(try)
 	}
-	if err != nil {
+	if err == nil {
+		d.recordSucceeded()
+	} else {
 		d.log.Error("dispatcher: could not record an attempt; the delivery is sent again when its lease ends",
 			append(attrs, "next_state", string(o.Next), "store_error", err.Error())...)
 		return
@@ -400,6 +423,52 @@ func (d *Dispatcher) record(del callevents.Delivery, o callevents.AttemptOutcome
 		} else {
 			d.log.Warn("dispatcher: delivery failed; no attempt left", attrs...)
 		}
+	}
+}
+
+// recordPause is the first pause of a delivery whose outcome cannot be
+// recorded because the database is unavailable (see backoff).
+const recordPause = 50 * time.Millisecond
+
+// backoff is the pause after failures failures in a row of a store call:
+// base doubled failures times, at most MaxStoreBackoff.
+func (d *Dispatcher) backoff(base time.Duration, failures int) time.Duration {
+	return min(base<<min(failures, 16), d.cfg.MaxStoreBackoff)
+}
+
+// sleep waits for wait, or until Stop's deadline (false).
+func (d *Dispatcher) sleep(wait time.Duration) bool {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-d.hardCtx.Done():
+		return false
+	}
+}
+
+// recordFailed notes a record that failed because the database is
+// unavailable, and logs the first of an outage.
+func (d *Dispatcher) recordFailed(err error) {
+	d.mu.Lock()
+	d.unrecorded++
+	first := d.unrecorded == 1
+	d.mu.Unlock()
+	if first {
+		d.log.Error("dispatcher: cannot record attempts, the database is unavailable; retrying until it is back",
+			"worker", d.cfg.WorkerID, "error", err.Error())
+	}
+}
+
+// recordSucceeded ends an outage that recordFailed logged, if any.
+func (d *Dispatcher) recordSucceeded() {
+	d.mu.Lock()
+	n := d.unrecorded
+	d.unrecorded = 0
+	d.mu.Unlock()
+	if n > 0 {
+		d.log.Info("dispatcher: recording attempts again", "worker", d.cfg.WorkerID, "failures", n)
 	}
 }
 

@@ -26,6 +26,12 @@
 // Stop drains: it claims no more, waits for the requests in flight until
 // its context ends, and gives back what is still claimed.
 //
+// While the database is unavailable (callevents.ErrUnavailable) the claim
+// loop backs off exponentially up to Config.MaxStoreBackoff, and a delivery
+// already sent keeps its outcome and tries to record it, backing off too,
+// for as long as its lease lasts; each outage is logged when it starts and
+// when it ends. database/sql reconnects by itself when the database is back.
+//
 // # Requests
 //
 // Every request carries the ten parameters of the event (Delivery.Payload)

@@ -1,0 +1,159 @@
+package dispatcher_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/callevents/callevents"
+)
+
+// outage makes a store unavailable for a while, as a stopped database is.
+type outage struct {
+	mu    sync.Mutex
+	until time.Time
+}
+
+func (o *outage) start(d time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.until = time.Now().Add(d)
+}
+
+// err is the store's error during the outage (what store.formatError
+// makes of a refused connection), nil outside it.
+func (o *outage) err() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if time.Now().Before(o.until) {
+		return callevents.UpdateFailed(fmt.Errorf("%w: dial tcp 127.0.0.1:3306: connect: connection refused", callevents.ErrUnavailable))
+	}
+	return nil
+}
+
+// outageStore is a fakeStore whose ClaimDue fails during an outage.
+type outageStore struct {
+	*fakeStore
+	down   *outage
+	claims atomic.Int32 // ClaimDue calls that failed
+}
+
+func (s *outageStore) ClaimDue(ctx context.Context, worker string, n int, now time.Time, lease time.Duration) ([]callevents.Delivery, error) {
+	if err := s.down.err(); err != nil {
+		s.claims.Add(1)
+		return nil, err
+	}
+	return s.fakeStore.ClaimDue(ctx, worker, n, now, lease)
+}
+
+// An outcome that cannot be recorded because the database is unavailable
+// is kept, with a growing pause, until the database is back: the delivery
+// is recorded once, not sent again when its lease ends, and the outage is
+// logged when it starts and when it ends rather than per try. (Before, the
+// dispatcher gave up after four tries in about a second.)
+func TestRecordWaitsOutDatabaseOutage(t *testing.T) {
+	t.Parallel()
+	st := newFakeStore()
+	var down outage
+	var calls atomic.Int32
+	st.RecordAttemptFunc = func(callevents.AttemptOutcome) error {
+		calls.Add(1)
+		return down.err()
+	}
+	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if n == 1 {
+			down.start(2 * time.Second) // the database goes away while the request is out
+		}
+	})
+	mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
+	var logs lockedBuffer
+	cfg := testConfig(t, st)
+	cfg.Logger = slogTo(&logs)
+	cfg.MaxStoreBackoff = 400 * time.Millisecond
+	cfg.Lease = 20 * time.Second
+	mustStart(t, cfg)
+	begin := time.Now()
+	mustAccept(t, st, time.Now(), dial("c1"))
+	waitDelivery(t, st, extA, "delivered", inState(callevents.DeliveryDelivered))
+	took := time.Since(begin)
+	if took < 2*time.Second {
+		t.Errorf("recorded after %v, during the 2 s outage", took)
+	}
+	if n := len(rc.Hits()); n != 1 {
+		t.Errorf("the receiver got %d requests, want 1", n)
+	}
+	// 50, 100, 200, 400, 400, … ms over 2 s: about 8 tries, not a hot loop,
+	// and not the 4 of a dispatcher that gives up.
+	t.Logf("recorded after %v and %d tries", took.Round(time.Millisecond), calls.Load())
+	if n := calls.Load(); n < 6 || n > 14 {
+		t.Errorf("RecordAttempt called %d times over a 2 s outage with pauses up to 400 ms", n)
+	}
+	for msg, want := range map[string]int{
+		"cannot record attempts, the database is unavailable": 1,
+		"recording attempts again":                            1,
+		"could not record an attempt":                         0,
+	} {
+		if n := strings.Count(logs.String(), msg); n != want {
+			t.Errorf("%q logged %d times, want %d:\n%s", msg, n, want, logs.String())
+		}
+	}
+}
+
+// A delivery whose lease ends while the database is still away is given up
+// (its rescue sends it again), rather than recorded under a lease that may
+// be someone else's by then.
+func TestRecordGivesUpAtLeaseEnd(t *testing.T) {
+	t.Parallel()
+	st := newFakeStore()
+	var down outage
+	down.start(time.Hour)
+	st.RecordAttemptFunc = func(callevents.AttemptOutcome) error { return down.err() }
+	rc := newReceiver(t, nil)
+	mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
+	var logs lockedBuffer
+	cfg := testConfig(t, st)
+	cfg.Logger = slogTo(&logs)
+	cfg.Timeout = 500 * time.Millisecond
+	cfg.Lease = 1500 * time.Millisecond
+	cfg.MaxStoreBackoff = 200 * time.Millisecond
+	mustStart(t, cfg)
+	mustAccept(t, st, time.Now(), dial("c1"))
+	waitFor(t, "the outcome to be given up", func() bool { return strings.Contains(logs.String(), "could not record an attempt") })
+	if n := strings.Count(logs.String(), "cannot record attempts, the database is unavailable"); n != 1 {
+		t.Errorf("the outage was logged %d times, want once:\n%s", n, logs.String())
+	}
+}
+
+// While the database is away the claim loop backs off, up to
+// MaxStoreBackoff, logs the outage once, and claims again once it is back.
+func TestClaimBacksOffDuringOutage(t *testing.T) {
+	t.Parallel()
+	st := &outageStore{fakeStore: newFakeStore(), down: &outage{}}
+	rc := newReceiver(t, nil)
+	mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
+	var logs lockedBuffer
+	cfg := testConfig(t, st)
+	cfg.Logger = slogTo(&logs)
+	cfg.PollInterval = 10 * time.Millisecond
+	cfg.MaxStoreBackoff = 200 * time.Millisecond
+	st.down.start(2 * time.Second)
+	mustStart(t, cfg)
+	mustAccept(t, st, time.Now(), dial("c1"))
+	waitDelivery(t, st, extA, "delivered", inState(callevents.DeliveryDelivered))
+	// 20, 40, 80, 160, 200, 200, … ms over 2 s: about 14 claims, where a
+	// claim every PollInterval would be 200, and a 5 s cap about 8.
+	t.Logf("%d claims failed during the outage", st.claims.Load())
+	if n := st.claims.Load(); n < 9 || n > 20 {
+		t.Errorf("ClaimDue failed %d times over a 2 s outage, polling every 10 ms with pauses up to 200 ms", n)
+	}
+	for msg, want := range map[string]int{"cannot claim deliveries": 1, "claiming deliveries again": 1} {
+		if n := strings.Count(logs.String(), msg); n != want {
+			t.Errorf("%q logged %d times, want %d:\n%s", msg, n, want, logs.String())
+		}
+	}
+}
