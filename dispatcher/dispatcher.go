@@ -391,8 +391,10 @@ func (d *Dispatcher) record(del callevents.Delivery, o callevents.AttemptOutcome
 		}
 		if errors.Is(err, callevents.ErrUnavailable) {
 			d.recordFailed(err)
-			wait := d.backoff(recordPause, try)
-			if !d.cfg.Now().Add(wait).Before(leaseEnd) || !d.sleep(wait) {
+			// The last try comes a little before the lease ends, not a
+			// whole backoff after the database is back.
+			left := leaseEnd.Sub(d.cfg.Now()) - min(d.cfg.Lease/10, time.Second)
+			if left <= 0 || !d.sleep(min(d.backoff(recordPause, try), left)) {
 				break // the lease ends, or Stop's deadline passed
 			}
 			continue

@@ -157,3 +157,30 @@ func TestClaimBacksOffDuringOutage(t *testing.T) {
 		}
 	}
 }
+
+// A pause that would outlast the lease is cut short: the last try comes a
+// little before the lease ends, so a database back by then still gets the
+// outcome.
+func TestRecordTriesOnceMoreBeforeLeaseEnds(t *testing.T) {
+	t.Parallel()
+	st := newFakeStore()
+	var down outage
+	st.RecordAttemptFunc = func(callevents.AttemptOutcome) error { return down.err() }
+	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) { down.start(1800 * time.Millisecond) })
+	mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
+	var logs lockedBuffer
+	cfg := testConfig(t, st)
+	cfg.Logger = slogTo(&logs)
+	cfg.Timeout = time.Second
+	cfg.Lease = 3 * time.Second
+	cfg.MaxStoreBackoff = time.Minute // tries at 0, 50, 150, 350, 750, 1550 ms, then not 3150 but 2700
+	mustStart(t, cfg)
+	mustAccept(t, st, time.Now(), dial("c1"))
+	waitDelivery(t, st, extA, "delivered", inState(callevents.DeliveryDelivered))
+	if strings.Contains(logs.String(), "could not record an attempt") {
+		t.Errorf("gave up before the lease ended:\n%s", logs.String())
+	}
+	if n := len(rc.Hits()); n != 1 {
+		t.Errorf("the receiver got %d requests, want 1", n)
+	}
+}
