@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,10 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/callevents/callevents"
-	"github.com/callevents/callevents/store"
 	"github.com/callevents/callevents/store/storetest"
 )
 
@@ -74,30 +70,11 @@ func reportVersusBare(b *testing.B, bareNsPerOp float64) {
 // the backend and returns the SOAP URL and an admin access token.
 func benchServer(b *testing.B, backend string) (string, string) {
 	b.Helper()
-	ctx := context.Background()
 	dsn := "sqlite:" + filepath.Join(b.TempDir(), "bench.db")
 	if backend == "mariadb" {
 		dsn = storetest.MySQLTestDSN(b)
 	}
-	db, err := store.Open(ctx, dsn, store.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
-	c, secret, err := callevents.NewClient("bench", callevents.ScopeAdmin, time.Now())
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := db.CreateClient(ctx, c); err != nil {
-		b.Fatal(err)
-	}
-	token, _, err := (&callevents.Authenticator{Store: db}).IssueToken(ctx, c.ID, secret)
-	if err != nil {
-		b.Fatal(err)
-	}
+	db, token := openTestStore(b, dsn)
 	// The benchmark's URLs are on an allowlisted host, so Add does not wait
 	// for a DNS answer.
 	cfg := config{MaxPerExtension: 1 << 30, AllowTargets: "crm.example.com"}

@@ -1,19 +1,16 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/callevents/callevents"
-	"github.com/callevents/callevents/store"
 )
 
 // Ensure serve's logs are JSON lines whose delivery records carry the
@@ -21,28 +18,9 @@ import (
 // with a password are refused at Add) nor an attribute named like a secret
 // ever reaches them.
 func TestLogsAreJSONAndRedacted(t *testing.T) {
-	ctx := context.Background()
-	db, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "logs.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	c, secret, err := callevents.NewClient("logs", callevents.ScopeAdmin, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.CreateClient(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	token, _, err := (&callevents.Authenticator{Store: db}).IssueToken(ctx, c.ID, secret)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, token := openTestStore(t, "sqlite:"+filepath.Join(t.TempDir(), "logs.db"))
 	var cfg config
-	if err := newFlagSet("serve", &cfg, cmdServe, io.Discard).Parse([]string{"--allow-targets", "127.0.0.0/8", "--log-level", "debug"}); err != nil {
+	if err := newFlagSet("serve", &cfg, cmdServe, io.Discard).Parse([]string{"--log-level", "debug"}); err != nil {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
@@ -50,21 +28,7 @@ func TestLogsAreJSONAndRedacted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := newApp(db, cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.dispatcher.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		a.dispatcher.Stop(stopCtx)
-	})
-	srv := httptest.NewServer(a.handler)
-	t.Cleanup(srv.Close)
-	api := &apiClient{t: t, base: srv.URL, token: token}
+	_, api := startTestApp(t, db, token, log, "--allow-targets", "127.0.0.0/8")
 
 	// A receiver that is down: a port nothing listens on any more.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -78,7 +42,7 @@ func TestLogsAreJSONAndRedacted(t *testing.T) {
 		t.Fatalf("intake queued %d, want 1", n)
 	}
 	// Whatever a component logs by mistake is redacted on the way out.
-	log.Info("callevents: a component logging secrets by mistake", "client_secret", secret, "password", "hunter2",
+	log.Info("callevents: a component logging secrets by mistake", "client_secret", "cs-4b3a2c1d", "password", "hunter2",
 		"target", "http://"+down+"/hook?token=tok-9f8e7d", "error", fmt.Errorf(`Post "https://bob:hunter2@crm.example/x?api_key=tok-9f8e7d": EOF`))
 
 	var failed map[string]any
@@ -104,7 +68,7 @@ func TestLogsAreJSONAndRedacted(t *testing.T) {
 	if !strings.Contains(logs.String(), `"target":"http://`+down+`/hook?token=`+callevents.Redacted+`"`) {
 		t.Errorf("a URL attribute lost more than its token:\n%s", logs)
 	}
-	for _, leaked := range []string{"hunter2", "tok-9f8e7d", secret, token} {
+	for _, leaked := range []string{"hunter2", "tok-9f8e7d", "cs-4b3a2c1d", token} {
 		if strings.Contains(logs.String(), leaked) {
 			t.Errorf("the logs hold the secret %q:\n%s", leaked, logs)
 		}

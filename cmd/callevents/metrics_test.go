@@ -2,11 +2,9 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,51 +12,14 @@ import (
 	"time"
 
 	"github.com/callevents/callevents"
-	"github.com/callevents/callevents/store"
 )
 
 // Ensure GET /metrics reports what serve did: one SOAP Add, one SOAP fault,
 // one intake post whose delivery reaches a receiver, and the queue gauges.
 func TestMetricsEndpoint(t *testing.T) {
-	ctx := context.Background()
-	db, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "metrics.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	c, secret, err := callevents.NewClient("metrics", callevents.ScopeAdmin, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.CreateClient(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	token, _, err := (&callevents.Authenticator{Store: db}).IssueToken(ctx, c.ID, secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg config
-	if err := newFlagSet("serve", &cfg, cmdServe, io.Discard).Parse([]string{"--allow-targets", "127.0.0.0/8"}); err != nil {
-		t.Fatal(err)
-	}
-	a, err := newApp(db, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.dispatcher.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		a.dispatcher.Stop(stopCtx)
-	})
-	srv := httptest.NewServer(a.handler)
-	t.Cleanup(srv.Close)
-	api := &apiClient{t: t, base: srv.URL, token: token}
+	db, token := openTestStore(t, "sqlite:"+filepath.Join(t.TempDir(), "metrics.db"))
+	_, api := startTestApp(t, db, token, slog.New(slog.DiscardHandler), "--allow-targets", "127.0.0.0/8")
+	srv := struct{ URL string }{api.base}
 	rcv := newReceiver(t)
 
 	api.addCallEvent("0003*211", int(callevents.DialIn), rcv.srv.URL+"/in", "")
