@@ -19,12 +19,11 @@ import (
 func TestMetricsEndpoint(t *testing.T) {
 	db, token := openTestStore(t, "sqlite:"+filepath.Join(t.TempDir(), "metrics.db"))
 	_, api := startTestApp(t, db, token, slog.New(slog.DiscardHandler), "--allow-targets", "127.0.0.0/8")
-	srv := struct{ URL string }{api.base}
 	rcv := newReceiver(t)
 
 	api.addCallEvent("0003*211", int(callevents.DialIn), rcv.srv.URL+"/in", "")
 	fault := `<v1:AddPhoneCallEvent><v1:extension>0003*211</v1:extension><v1:type>99</v1:type><v1:url>` + rcv.srv.URL + `/x</v1:url></v1:AddPhoneCallEvent>`
-	resp, err := http.Post(srv.URL+"/soap/PhoneCallEvents", "text/xml; charset=utf-8", strings.NewReader(benchEnvelope(token, fault)))
+	resp, err := http.Post(api.base+"/soap/PhoneCallEvents", "text/xml; charset=utf-8", strings.NewReader(benchEnvelope(token, fault)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +42,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	var got map[string]float64
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		got = scrape(t, srv.URL+"/metrics")
+		got = scrape(t, api.base+"/metrics")
 		if got[`callevents_deliveries_total{error_class="",outcome="delivered"}`] == 1 {
 			break
 		}
