@@ -68,6 +68,8 @@ type bundleOptions struct {
 	observer callevents.Observer
 	// limits is Config.Limits.
 	limits service.Limits
+	// debugLogs logs at debug level (the access log) instead of info.
+	debugLogs bool
 }
 
 func setup(t *testing.T, opts bundleOptions) *testBundle {
@@ -110,7 +112,7 @@ func setup(t *testing.T, opts bundleOptions) *testBundle {
 		Auth:       b.auth,
 		Activities: b.activities,
 		Deliveries: b.deliveries,
-		Logger:     slog.New(slog.NewTextHandler(b.logs, nil)),
+		Logger:     slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: logLevel(opts.debugLogs)})),
 		Observer:   opts.observer,
 		Limits:     opts.limits,
 	})
@@ -264,4 +266,11 @@ func requireTool(t *testing.T, what string) {
 		t.Fatalf("%s is required under CI=true but is missing", what)
 	}
 	t.Skipf("%s is missing; skipping (it is required under CI=true)", what)
+}
+
+func logLevel(debug bool) slog.Level {
+	if debug {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
 }

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"time"
 
 	"github.com/callevents/callevents"
 )
@@ -107,6 +108,7 @@ type requestIDKey struct{}
 // edge and operation that served answers are counted under.
 type requestInfo struct {
 	id, edge, operation string
+	start               time.Time
 }
 
 // withRequestID gives every request an id, echoed in X-Request-Id, so a
@@ -118,7 +120,7 @@ func withRequestID(w http.ResponseWriter, r *http.Request, edge, operation strin
 	rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
 	w.Header().Set("X-Request-Id", id)
-	return r.WithContext(context.WithValue(r.Context(), requestIDKey{}, &requestInfo{id: id, edge: edge, operation: operation})), id
+	return r.WithContext(context.WithValue(r.Context(), requestIDKey{}, &requestInfo{id: id, edge: edge, operation: operation, start: time.Now()})), id
 }
 
 func requestID(ctx context.Context) string {
@@ -135,11 +137,14 @@ func setOperation(r *http.Request, operation string) {
 	}
 }
 
-// served tells the Observer that r was answered with code (0: success):
-// called once per request, where the answer is written.
+// served tells the Observer that r was answered with code (0: success),
+// and logs it at debug level (an access log, off by default): called once
+// per request, where the answer is written.
 func (s *Server) served(r *http.Request, code callevents.Code) {
 	if info, ok := r.Context().Value(requestIDKey{}).(*requestInfo); ok {
 		s.obs.RequestServed(info.edge, info.operation, code)
+		s.log.DebugContext(r.Context(), "service: request served", "request_id", info.id, "edge", info.edge, "operation", info.operation,
+			"code", int(code), "remote_addr", r.RemoteAddr, "duration_ms", time.Since(info.start).Milliseconds())
 	}
 }
 
