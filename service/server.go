@@ -143,6 +143,9 @@ func setOperation(r *http.Request, operation string) {
 func (s *Server) served(r *http.Request, code callevents.Code) {
 	if info, ok := r.Context().Value(requestIDKey{}).(*requestInfo); ok {
 		s.obs.RequestServed(info.edge, info.operation, code)
+		if !s.log.Enabled(r.Context(), slog.LevelDebug) {
+			return // spares building the record on every request
+		}
 		s.log.DebugContext(r.Context(), "service: request served", "request_id", info.id, "edge", info.edge, "operation", info.operation,
 			"code", int(code), "remote_addr", r.RemoteAddr, "duration_ms", time.Since(info.start).Milliseconds())
 	}
