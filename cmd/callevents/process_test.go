@@ -61,8 +61,15 @@ func testBinary(t *testing.T) string {
 // still runs and prints its output if the test failed.
 func startProc(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
+	return startProgram(t, name, testBinary(t), args...)
+}
+
+// startProgram is startProc for another program, such as a wrapper that
+// runs the binary in a namespace of its own.
+func startProgram(t *testing.T, name, program string, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, name: name, out: newE2ELines(), exited: make(chan struct{}), read: make(chan struct{})}
-	p.cmd = exec.Command(testBinary(t), args...)
+	p.cmd = exec.Command(program, args...)
 	p.cmd.Env = e2eEnv()
 	pr, pw := io.Pipe()
 	p.cmd.Stdout, p.cmd.Stderr = pw, pw
@@ -175,6 +182,14 @@ func startServe(t *testing.T, db string, admin [2]string, extra ...string) (*pro
 	t.Helper()
 	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--db", db, "--allow-targets", "127.0.0.0/8"}, extra...)
 	p := startProc(t, "serve", args...)
+	c, admin := connectServe(t, p, admin)
+	return p, c, admin
+}
+
+// connectServe waits until p, a starting serve, listens, and returns a
+// client holding an admin token (see startServe).
+func connectServe(t *testing.T, p *proc, admin [2]string) (*apiClient, [2]string) {
+	t.Helper()
 	addr := p.waitLine(listeningLine, 60*time.Second)[1]
 	if admin[0] == "" {
 		m := p.waitLine(adminLine, time.Second)
@@ -186,7 +201,7 @@ func startServe(t *testing.T, db string, admin [2]string, extra ...string) (*pro
 		t.Fatal(err)
 	}
 	c.token = token
-	return p, c, admin
+	return c, admin
 }
 
 // addCallEvent adds a Call Event over SOAP and returns its id.
