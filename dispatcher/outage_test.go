@@ -145,10 +145,11 @@ func TestClaimBacksOffDuringOutage(t *testing.T) {
 	mustStart(t, cfg)
 	mustAccept(t, st, time.Now(), dial("c1"))
 	waitDelivery(t, st, extA, "delivered", inState(callevents.DeliveryDelivered))
-	// 20, 40, 80, 160, 200, 200, … ms over 2 s: about 14 claims, where a
-	// claim every PollInterval would be 200, and a 5 s cap about 8.
+	// 20, 40, 80, 160, 200, 200, … ms over 2 s: about 13 claims (fewer on
+	// a loaded machine), where a claim every PollInterval would be 200, and
+	// a 5 s cap 7.
 	t.Logf("%d claims failed during the outage", st.claims.Load())
-	if n := st.claims.Load(); n < 9 || n > 20 {
+	if n := st.claims.Load(); n < 8 || n > 20 {
 		t.Errorf("ClaimDue failed %d times over a 2 s outage, polling every 10 ms with pauses up to 200 ms", n)
 	}
 	for msg, want := range map[string]int{"cannot claim deliveries": 1, "claiming deliveries again": 1} {
