@@ -32,7 +32,7 @@ func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, v12 bool, er
 	}
 	sender := !code.Internal()
 	if !sender {
-		s.log.ErrorContext(r.Context(), "service: internal error", "request_id", requestID(r.Context()), "code", int(code), "error", err.Error())
+		s.logFailure(r, code, err)
 	}
 	if faultCode == "" {
 		faultCode = "Server"

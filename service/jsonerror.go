@@ -59,9 +59,19 @@ type httpError struct {
 	status  int
 	code    string
 	message string
+	countAs callevents.Code
 }
 
 func (e *httpError) Error() string { return e.message }
+
+// counted is the code the Observer counts the answer under: the one set,
+// else 400 (it is about HTTP itself).
+func (e *httpError) counted() callevents.Code {
+	if e.countAs != 0 {
+		return e.countAs
+	}
+	return callevents.CodeMalformedRequest
+}
 
 type jsonErrorBody struct {
 	Error jsonErrorDetail `json:"error"`
@@ -90,9 +100,9 @@ func (s *Server) writeJSONError(w http.ResponseWriter, r *http.Request, err erro
 	var he *httpError
 	if errors.As(err, &he) {
 		status, detail.Code, detail.Message = he.status, he.code, he.message
-		s.served(r, callevents.CodeMalformedRequest) // about HTTP itself: counted as 400
+		s.served(r, he.counted())
 	} else if code := callevents.ErrorCode(err, fallback); code.Internal() && errors.Is(err, callevents.ErrUnavailable) {
-		s.log.WarnContext(r.Context(), "service: database unavailable", "request_id", id, "code", int(code), "error", err.Error())
+		s.logFailure(r, code, err)
 		s.served(r, code) // counted under its internal code, 151 or 152
 		status, detail.Code, detail.Message = http.StatusServiceUnavailable, "service_unavailable", messageUnavailable
 		if errors.Is(err, callevents.ErrNotWritable) {
@@ -103,7 +113,7 @@ func (s *Server) writeJSONError(w http.ResponseWriter, r *http.Request, err erro
 		code := callevents.ErrorCode(err, fallback)
 		kind, known := jsonErrorKinds[code]
 		if !known || code.Internal() {
-			s.log.ErrorContext(r.Context(), "service: internal error", "request_id", id, "code", int(code), "error", err.Error())
+			s.logFailure(r, code, err)
 			kind = jsonErrorKinds[callevents.CodeRetrieveFailed]
 			if !known {
 				code = callevents.CodeRetrieveFailed

@@ -2,6 +2,7 @@ package service
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"github.com/callevents/callevents"
@@ -43,7 +44,12 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	s.guards.noteAuthResult(r, clientID, err)
 	if err != nil {
 		if code := callevents.ErrorCode(err, callevents.CodeRetrieveFailed); code.Internal() {
-			s.log.ErrorContext(r.Context(), "service: internal error", "request_id", id, "code", int(code), "error", err.Error())
+			s.logFailure(r, code, err)
+			if errors.Is(err, callevents.ErrUnavailable) {
+				w.Header().Set("Retry-After", retryAfterUnavailable)
+				s.writeOAuthError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable")
+				return
+			}
 			s.writeOAuthError(w, r, http.StatusInternalServerError, "server_error")
 			return
 		}
@@ -63,13 +69,13 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 
 // writeOAuthError answers an RFC 6749 error; the Observer counts it by its
 // code of SPEC.md §4: 100 for invalid_client and a rate limit (429
-// slow_down, RFC 8628's name for "ask less often"), 151 for server_error,
-// else 400.
+// slow_down, RFC 8628's name for "ask less often"), 151 for server_error
+// and for a 503 temporarily_unavailable (the database is away), else 400.
 func (s *Server) writeOAuthError(w http.ResponseWriter, r *http.Request, status int, code string) {
 	switch status {
 	case http.StatusUnauthorized, http.StatusTooManyRequests:
 		s.served(r, callevents.CodeAuthInvalid)
-	case http.StatusInternalServerError:
+	case http.StatusInternalServerError, http.StatusServiceUnavailable:
 		s.served(r, callevents.CodeRetrieveFailed)
 	default:
 		s.served(r, callevents.CodeMalformedRequest)

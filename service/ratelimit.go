@@ -177,7 +177,7 @@ func (e *rateLimitedError) Error() string { return e.message }
 
 func (e *rateLimitedError) Unwrap() []error {
 	return []error{
-		&httpError{status: http.StatusTooManyRequests, code: "too_many_requests", message: e.message},
+		&httpError{status: http.StatusTooManyRequests, code: "too_many_requests", message: e.message, countAs: callevents.CodeAuthInvalid},
 		callevents.Errorf(callevents.CodeAuthInvalid, "%s", e.message),
 	}
 }

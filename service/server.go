@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -148,6 +149,23 @@ func (s *Server) served(r *http.Request, code callevents.Code) {
 		}
 		s.log.DebugContext(r.Context(), "service: request served", "request_id", info.id, "edge", info.edge, "operation", info.operation,
 			"code", int(code), "remote_addr", r.RemoteAddr, "duration_ms", time.Since(info.start).Milliseconds())
+	}
+}
+
+// logFailure logs, once per request, a failure whose details the client
+// does not see: at Warn when the database is unavailable (it heals by
+// itself; metrics and /readyz tell the story), at Info when the client had
+// already gone (nobody waits for the answer), else at Error.
+func (s *Server) logFailure(r *http.Request, code callevents.Code, err error) {
+	ctx := r.Context()
+	attrs := []any{"request_id", requestID(ctx), "code", int(code), "error", err.Error()}
+	switch {
+	case ctx.Err() != nil:
+		s.log.InfoContext(ctx, "service: client went away before the answer", attrs...)
+	case errors.Is(err, callevents.ErrUnavailable):
+		s.log.WarnContext(ctx, "service: database unavailable", attrs...)
+	default:
+		s.log.ErrorContext(ctx, "service: internal error", attrs...)
 	}
 }
 

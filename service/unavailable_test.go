@@ -28,6 +28,8 @@ func (s downStore) AcceptActivity(context.Context, []callevents.CallActivity, ti
 
 func (s downStore) CreateCallEvent(context.Context, callevents.CallEvent, int) error { return s.err }
 
+func (s downStore) DeleteExpiredAccessTokens(context.Context, time.Time) error { return s.err }
+
 // unavailableBundle is setup with a server whose store writes fail with err
 // (reads and tokens still work).
 func unavailableBundle(t *testing.T, err error) *testBundle {
@@ -102,7 +104,30 @@ func TestFaultDatabaseUnavailable(t *testing.T) {
 	if strings.Contains(body, "invalid connection") {
 		t.Errorf("the fault leaks the cause:\n%s", body)
 	}
-	if logs := b.logs.String(); strings.Count(logs, "service: internal error") != 1 || !strings.Contains(logs, "invalid connection") {
+	if logs := b.logs.String(); strings.Count(logs, "service: database unavailable") != 1 || !strings.Contains(logs, "invalid connection") {
 		t.Errorf("want the failure logged once with its cause:\n%s", logs)
+	}
+}
+
+// Ensure the token endpoint answers an unavailable database with 503
+// temporarily_unavailable and Retry-After (RFC 6749's name for it), not a
+// 500 server_error, and logs it once.
+func TestTokenEndpointDatabaseUnavailable(t *testing.T) {
+	b := setup(t, bundleOptions{noDeliveries: true})
+	logs := &syncBuffer{}
+	srv := service.New(service.Config{
+		Auth:   &callevents.Authenticator{Store: downStore{b.db, callevents.UpdateFailed(fmt.Errorf("%w: connection refused", callevents.ErrUnavailable))}},
+		Logger: slog.New(slog.NewTextHandler(logs, nil)),
+	})
+	mux := http.NewServeMux()
+	srv.Register(mux)
+	b.srv = httptest.NewServer(mux)
+	t.Cleanup(b.srv.Close)
+	a := b.tokenRequest(t, http.DefaultClient, b.secret["admin"])
+	if a.status != http.StatusServiceUnavailable || !strings.Contains(a.body, `"temporarily_unavailable"`) || a.retryAfter == "" || strings.Contains(a.body, "refused") {
+		t.Errorf("HTTP %d Retry-After %q %s, want 503 temporarily_unavailable", a.status, a.retryAfter, a.body)
+	}
+	if n := strings.Count(logs.String(), "service: database unavailable"); n != 1 {
+		t.Errorf("logged %d times, want once:\n%s", n, logs)
 	}
 }
