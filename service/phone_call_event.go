@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/beevik/etree"
 	"github.com/hooklift/gowsdl/soap"
@@ -102,11 +103,23 @@ func numberFieldError(raw []byte, op string) error {
 	return nil
 }
 
+// truncateText shortens s to at most n bytes for an error message, marking
+// the cut with "…". It cuts between characters: a character cut in two would
+// show as \x escapes in a %q (or as U+FFFD in a fault). It steps back at
+// most utf8.UTFMax-1 bytes, so text that is not UTF-8 anyway (a path
+// segment may unescape to anything) is still shown, escaped.
 func truncateText(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
+	if len(s) <= n {
+		return s
 	}
-	return s
+	cut := n
+	for cut > 0 && cut > n-(utf8.UTFMax-1) && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	if !utf8.RuneStart(s[cut]) {
+		cut = n
+	}
+	return s[:cut] + "…"
 }
 
 func (s *Server) addPhoneCallEvent(ctx context.Context, p callevents.Principal, in *gen.AddPhoneCallEvent) (any, error) {
