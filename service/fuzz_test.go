@@ -189,22 +189,7 @@ func FuzzDecodeRESTCallEvent(f *testing.F) {
 			}
 			return
 		}
-		c := callevents.NewCallEvent("0003*210", typ, "")
-		if body.method != nil {
-			c.Method = *body.method
-		}
-		if body.status != nil {
-			c.Status = *body.status
-		}
-		if body.url != nil {
-			c.URL = *body.url
-		}
-		if body.note != nil {
-			c.Note = *body.note
-		}
-		if body.secret != nil {
-			c.Secret = *body.secret
-		}
+		c := newCallEventFromBody("0003*210", typ, body)
 		if err := c.Validate(); err != nil {
 			var ce *callevents.Error
 			if !errors.As(err, &ce) || ce.Code.Internal() || !utf8.ValidString(ce.Message) {

@@ -55,6 +55,28 @@ func UAPIRoutes() []string {
 	return append(slices.Clone(uapiRoutes), "GET "+PathUAPIOpenAPI)
 }
 
+// newCallEventFromBody is the Call Event a create body describes: the
+// defaults of callevents.NewCallEvent, with what the body sets.
+func newCallEventFromBody(ext callevents.Extension, typ callevents.EventType, body restBody) callevents.CallEvent {
+	c := callevents.NewCallEvent(ext, typ, "")
+	if body.method != nil {
+		c.Method = *body.method
+	}
+	if body.status != nil {
+		c.Status = *body.status
+	}
+	if body.url != nil {
+		c.URL = *body.url
+	}
+	if body.note != nil {
+		c.Note = *body.note
+	}
+	if body.secret != nil {
+		c.Secret = *body.secret
+	}
+	return c
+}
+
 // registerUAPI adds the facade's routes to mux.
 func (s *Server) registerUAPI(mux *http.ServeMux) {
 	for _, route := range uapiRoutes {
@@ -281,23 +303,7 @@ func (s *Server) restCreate(w http.ResponseWriter, r *http.Request, rr restReque
 	if err != nil {
 		return err
 	}
-	c := callevents.NewCallEvent(rr.ext, typ, "")
-	if body.method != nil {
-		c.Method = *body.method
-	}
-	if body.status != nil {
-		c.Status = *body.status
-	}
-	if body.url != nil {
-		c.URL = *body.url
-	}
-	if body.note != nil {
-		c.Note = *body.note
-	}
-	if body.secret != nil {
-		c.Secret = *body.secret
-	}
-	c, err = s.callEvents.AddCallEvent(r.Context(), rr.p, c)
+	c, err := s.callEvents.AddCallEvent(r.Context(), rr.p, newCallEventFromBody(rr.ext, typ, body))
 	if err != nil {
 		return pathTypeError(err, fromPath)
 	}
