@@ -130,7 +130,7 @@ if [ -z "$FAKE" ]; then
 	AMI_FLAGS=(--ami-addr 127.0.0.1:5038 --ami-user callevents --ami-secret callevents --ami-org 0003)
 fi
 "$WORK/callevents" serve --listen 127.0.0.1:0 --db "sqlite:$WORK/callevents.db" \
-	--allow-targets 127.0.0.0/8 --shutdown-timeout 3s "${AMI_FLAGS[@]}" \
+	--allow-targets 127.0.0.0/8 --shutdown-timeout 3s --log-format text "${AMI_FLAGS[@]}" \
 	>"$WORK/serve.out" 2>"$WORK/serve.err" &
 SERVE_PID=$!
 wait_for 30 "serve to listen" grep -q 'msg="callevents: listening"' "$WORK/serve.err" ||
