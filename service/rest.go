@@ -254,6 +254,7 @@ func (s *Server) decodeRestBody(r *http.Request) (restBody, error) {
 			}
 			switch name {
 			case "url":
+				v = strings.TrimSpace(v) // as over SOAP, where pretty-printed XML pads it
 				out.url = &v
 			case "note":
 				out.note = &v

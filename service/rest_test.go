@@ -258,8 +258,11 @@ func TestRESTListPaging(t *testing.T) {
 // Ensure both edges see one store: REST → SOAP, SOAP → REST, edits too.
 func TestRESTCrossEdge(t *testing.T) {
 	b := setup(t, bundleOptions{})
-	r := b.mustREST(t, "POST", uapiBase, `{"type":3,"url":"http://127.0.0.1:9/rest","note":"from rest"}`)
+	r := b.mustREST(t, "POST", uapiBase, `{"type":3,"url":"  http://127.0.0.1:9/rest\n","note":"from rest"}`)
 	restID := r.obj["id"].(string)
+	if r.obj["url"] != "http://127.0.0.1:9/rest" {
+		t.Errorf("the URL is not trimmed as over SOAP: %s", r.raw)
+	}
 	_, body := b.call(t, "admin", `<v1:GetPhoneCallEvents><v1:extension>0003*210</v1:extension><v1:type>3</v1:type><v1:id>`+restID+`</v1:id></v1:GetPhoneCallEvents>`)
 	if el := bodyElement(t, body).FindElement("phoneCallEvent/note"); el == nil || el.Text() != "from rest" {
 		t.Errorf("SOAP does not see the REST Call Event:\n%s", body)
