@@ -66,6 +66,7 @@ const (
 	mysqlServerShutdown     = 1053 // ER_SERVER_SHUTDOWN: shutdown in progress
 	mysqlTableFull          = 1114 // ER_RECORD_FILE_FULL: the tablespace cannot grow
 	mysqlAbortingConnection = 1152 // ER_ABORTING_CONNECTION
+	mysqlLockWaitTimeout    = 1205 // ER_LOCK_WAIT_TIMEOUT: a lock held past innodb_lock_wait_timeout
 	mysqlReadOnly           = 1290 // ER_OPTION_PREVENTS_STATEMENT: --read-only
 	mysqlReadOnlyMode       = 1836 // ER_READ_ONLY_MODE
 	mysqlConnectionKilled   = 1927 // ER_CONNECTION_KILLED (MariaDB)
@@ -75,6 +76,8 @@ const (
 // SQLite primary result codes (the low byte of an extended code) that mean
 // the database file, not the request, is at fault.
 const (
+	sqliteBusy     = 5  // SQLITE_BUSY: another process held the lock past busy_timeout
+	sqliteLocked   = 6  // SQLITE_LOCKED
 	sqliteReadOnly = 8  // SQLITE_READONLY
 	sqliteIOErr    = 10 // SQLITE_IOERR
 	sqliteFull     = 13 // SQLITE_FULL
@@ -92,7 +95,9 @@ type sqliteError interface {
 // request's fault: callevents.ErrNotWritable for a database that takes no
 // writes (disk full, read-only), callevents.ErrUnavailable for one that
 // cannot be reached or went away (connection refused or reset, "server has
-// gone away", shutdown in progress, an I/O error), or nil. Like formatError
+// gone away", shutdown in progress, an I/O error) or stayed locked by
+// someone else past its wait (SQLite busy, InnoDB lock wait timeout), or
+// nil. Like formatError
 // it decides by error type and number, never by message text. Retrying
 // later is the remedy for all of them, which is what the edges tell the
 // client and what the dispatcher does; database/sql reconnects on its own
@@ -103,7 +108,7 @@ func unavailable(err error) error {
 		switch myErr.Number {
 		case mysqlDiskFull, mysqlTableFull, mysqlReadOnly, mysqlReadOnlyMode:
 			return callevents.ErrNotWritable
-		case mysqlTooManyConnections, mysqlServerShutdown, mysqlAbortingConnection, mysqlConnectionKilled, mysqlClientTimeout:
+		case mysqlTooManyConnections, mysqlServerShutdown, mysqlAbortingConnection, mysqlConnectionKilled, mysqlClientTimeout, mysqlLockWaitTimeout:
 			return callevents.ErrUnavailable
 		}
 		return nil
@@ -113,7 +118,7 @@ func unavailable(err error) error {
 		switch liteErr.Code() & 0xff {
 		case sqliteFull, sqliteReadOnly:
 			return callevents.ErrNotWritable
-		case sqliteIOErr, sqliteCantOpen:
+		case sqliteIOErr, sqliteCantOpen, sqliteBusy, sqliteLocked:
 			return callevents.ErrUnavailable
 		}
 		return nil

@@ -49,7 +49,9 @@ func TestUnavailableClassifier(t *testing.T) {
 		{"SQLite read-only, extended", codedSQLiteError(8 | 3<<8), callevents.ErrNotWritable},  // SQLITE_READONLY_ROLLBACK
 		{"SQLite I/O error, extended", codedSQLiteError(10 | 4<<8), callevents.ErrUnavailable}, // SQLITE_IOERR_SHORT_READ
 		{"SQLite cannot open", codedSQLiteError(14), callevents.ErrUnavailable},
-		{"SQLite busy", codedSQLiteError(5), nil},
+		{"SQLite busy", codedSQLiteError(5), callevents.ErrUnavailable},
+		{"SQLite busy, extended", codedSQLiteError(5 | 2<<8), callevents.ErrUnavailable}, // SQLITE_BUSY_SNAPSHOT
+		{"MySQL lock wait timeout", &gomysql.MySQLError{Number: 1205}, callevents.ErrUnavailable},
 		{"SQLite constraint", codedSQLiteError(19), nil},
 		{"deadlock", &gomysql.MySQLError{Number: 1213}, nil},
 		{"duplicate key", &gomysql.MySQLError{Number: 1062}, nil},

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"io"
 	"net"
@@ -245,5 +246,45 @@ func TestOpenExplainsSQLiteProblems(t *testing.T) {
 	}
 	if _, err := os.Stat(file); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Ensure a write that finds the SQLite database locked by another process
+// past busy_timeout is ErrUnavailable (the intake answers 503 and the PBX
+// retries), not an internal error, and that the write goes through once
+// the lock is released.
+func TestSQLiteBusyIsUnavailable(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "busy.db")
+	openMigrated(t, "sqlite:"+path).Close()
+	db := openMigrated(t, "sqlite:"+path+"?_pragma=busy_timeout(200)")
+
+	// Another process: a plain connection holding the write lock.
+	other, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	add := func() error {
+		return db.CreateCallEvent(ctx, callevents.CallEvent{ID: callevents.NewCallEventID(), Extension: "0003*210", Type: callevents.DialIn,
+			URL: "https://example.com/busy", Method: callevents.MethodPOST, Status: callevents.StatusEnabled, Modified: time.Now()}, 100)
+	}
+	err = add()
+	if !errors.Is(err, callevents.ErrUnavailable) || callevents.ErrorCode(err, 0) != callevents.CodeUpdateFailed {
+		t.Errorf("a write while another process holds the lock: %v, want 152 wrapping ErrUnavailable", err)
+	}
+	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	if err := add(); err != nil {
+		t.Errorf("the write once the lock is released: %v", err)
 	}
 }
