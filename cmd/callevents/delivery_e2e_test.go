@@ -21,22 +21,29 @@ import (
 	"github.com/callevents/callevents/store/storetest"
 )
 
-// receiver is a real HTTP receiver that records what it gets by webhook-id.
+// receiver is a real HTTP receiver that records what it gets by
+// webhook-id, and by CallID.
 type receiver struct {
 	srv     *httptest.Server
 	mu      sync.Mutex
 	counts  map[string]int
+	calls   map[string]int
 	last    *http.Request
 	body    string
 	changed chan struct{}
 }
 
 func newReceiver(t *testing.T) *receiver {
-	r := &receiver{counts: map[string]int{}, changed: make(chan struct{})}
+	r := &receiver{counts: map[string]int{}, calls: map[string]int{}, changed: make(chan struct{})}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
+		params := req.URL.Query()
+		if req.Method == http.MethodPost {
+			params, _ = url.ParseQuery(string(body))
+		}
 		r.mu.Lock()
 		r.counts[req.Header.Get("webhook-id")]++
+		r.calls[params.Get("CallID")]++
 		r.last, r.body = req, string(body)
 		close(r.changed)
 		r.changed = make(chan struct{})

@@ -51,7 +51,7 @@ func TestFaultSQLiteDiskFull(t *testing.T) {
 	requireMountNamespace(t)
 	begin := time.Now()
 	dir := t.TempDir()
-	rcv := newCallReceiver(t)
+	rcv := newReceiver(t)
 	serve := startInNamespace(t, "serve", dir, `mount -t tmpfs -o size=1m tmpfs "$dir"`,
 		"serve", "--listen", "127.0.0.1:0", "--db", "sqlite:"+filepath.Join(dir, "x.db"), "--allow-targets", "127.0.0.0/8",
 		"--lease", "15s", "--delivery-timeout", "5s", "--rescue-interval", "1s")

@@ -5,9 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -26,45 +25,22 @@ func requireFaultTool(t *testing.T, why string) {
 	t.Skip(why)
 }
 
-// callReceiver counts the deliveries it gets per CallID.
-type callReceiver struct {
-	srv *httptest.Server
-	mu  sync.Mutex
-	got map[string]int
-}
-
-func newCallReceiver(t *testing.T) *callReceiver {
-	r := &callReceiver{got: map[string]int{}}
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, _ := io.ReadAll(req.Body)
-		form, _ := url.ParseQuery(string(body))
-		r.mu.Lock()
-		r.got[form.Get("CallID")]++
-		r.mu.Unlock()
-	}))
-	t.Cleanup(r.srv.Close)
-	return r
-}
-
-func (r *callReceiver) counts() map[string]int {
+// callCounts returns how many deliveries each CallID got.
+func (r *receiver) callCounts() map[string]int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make(map[string]int, len(r.got))
-	for k, v := range r.got {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(r.calls)
 }
 
 // waitEvery waits until every call in ids has been delivered, and then
 // checks that none was delivered twice.
-func (r *callReceiver) waitEvery(t *testing.T, ids []string, timeout time.Duration) {
+func (r *receiver) waitEvery(t *testing.T, ids []string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		got := r.counts()
+		got := r.callCounts()
 		var missing []string
 		for _, id := range ids {
 			if got[id] == 0 {
@@ -80,7 +56,7 @@ func (r *callReceiver) waitEvery(t *testing.T, ids []string, timeout time.Durati
 		}
 		<-tick.C
 	}
-	got := r.counts()
+	got := r.callCounts()
 	var dups []string
 	for _, id := range ids {
 		if got[id] > 1 {

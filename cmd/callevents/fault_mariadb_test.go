@@ -175,7 +175,7 @@ func TestFaultMariaDBStopped(t *testing.T) {
 	}
 	begin := time.Now()
 	db := startPrivateMariaDB(t)
-	rcv := newCallReceiver(t)
+	rcv := newReceiver(t)
 	// A lease longer than the outage: outcomes wait for the database
 	// instead of being given up and sent again.
 	serve, api, _ := startServe(t, db.dsn(), [2]string{}, "--lease", "20s", "--delivery-timeout", "5s", "--rescue-interval", "1s")
