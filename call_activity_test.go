@@ -60,13 +60,34 @@ func TestExtensionEvents(t *testing.T) {
 }
 
 func TestOrderKey(t *testing.T) {
-	if a, b := callevents.OrderKey("https://CRM.example.com:8443/in?x=1", "c1"), callevents.OrderKey("https://crm.example.com:8443/hangup", "c1"); a != b {
-		t.Errorf("one receiver, one call: %q != %q", a, b)
+	const ext = callevents.Extension("0003*210")
+	if a, b := callevents.OrderKey(ext, "https://CRM.example.com:8443/in?x=1", "c1"), callevents.OrderKey(ext, "https://crm.example.com:8443/hangup", "c1"); a != b {
+		t.Errorf("one extension, one receiver, one call: %q != %q", a, b)
 	}
-	if a, b := callevents.OrderKey("https://crm.example.com/in", "c1"), callevents.OrderKey("https://crm.example.com/in", "c2"); a == b {
+	if got, want := callevents.OrderKey(ext, "https://CRM.example.com:8443/in?x=1", "c1"), "0003*210 https://crm.example.com:8443 c1"; got != want {
+		t.Errorf("OrderKey = %q, want %q", got, want)
+	}
+	if a, b := callevents.OrderKey(ext, "https://crm.example.com/in", "c1"), callevents.OrderKey(ext, "https://crm.example.com/in", "c2"); a == b {
 		t.Error("two calls share an order key")
 	}
-	if a, b := callevents.OrderKey("https://crm.example.com/in", "c1"), callevents.OrderKey("https://log.example.com/in", "c1"); a == b {
+	if a, b := callevents.OrderKey(ext, "https://crm.example.com/in", "c1"), callevents.OrderKey(ext, "https://log.example.com/in", "c1"); a == b {
 		t.Error("two receivers share an order key")
+	}
+	// Two organizations' extensions on one call and one CRM host: one's
+	// failing receiver must not hold back the other's.
+	if a, b := callevents.OrderKey("0003*301", "https://crm.example.com/a", "c1"), callevents.OrderKey("0004*301", "https://crm.example.com/b", "c1"); a == b {
+		t.Error("two extensions share an order key")
+	}
+}
+
+func TestClaimRoomFor(t *testing.T) {
+	c := callevents.Claim{N: 10, Room: map[string]int{"http://busy": 0, "http://half": 3}, DefaultRoom: 5}
+	for origin, want := range map[string]int{"http://busy": 0, "http://half": 3, "http://other": 5} {
+		if got := c.RoomFor(origin); got != want {
+			t.Errorf("RoomFor(%q) = %d, want %d", origin, got, want)
+		}
+	}
+	if got := (callevents.Claim{N: 7}).RoomFor("http://any"); got != 7 {
+		t.Errorf("no DefaultRoom: RoomFor = %d, want N (7)", got)
 	}
 }

@@ -51,8 +51,11 @@ type Delivery struct {
 	// Payload is Params.Encode() of the event: what is sent and signed.
 	Payload string
 	// OrderKey groups the deliveries that go out one at a time, in order:
-	// one call's events to one receiver (see OrderKey).
-	OrderKey      string
+	// one call's events for one extension to one receiver (see OrderKey).
+	OrderKey string
+	// Sequence is the delivery's 1-based place within its OrderKey, in
+	// the order the activity was committed; sent as X-CallEvents-Sequence.
+	Sequence int
 	State         DeliveryState
 	Attempts      int // attempts made so far (the one in flight included)
 	NextAttemptAt time.Time
@@ -83,16 +86,58 @@ type DeliveryAttempt struct {
 // as Standard Webhooks requires).
 func NewDeliveryID() string { return "dlv_" + randomAlphanumerics(26) }
 
-// OrderKey is the ordering group of a delivery: the receiver (scheme, host
-// and port of the URL, lower case) and the call. A receiver sees the events
-// of one call in the order they happened (a Hangup never overtakes its
-// Dial-In), while other calls and other receivers proceed in parallel.
-func OrderKey(rawURL, callID string) string {
-	receiver := rawURL
-	if u, err := url.Parse(rawURL); err == nil {
-		receiver = strings.ToLower(u.Scheme + "://" + u.Host)
+// Origin is the receiver of a URL as ordering and fair share see it: its
+// scheme, host and port, lower case ("https://crm.example.com:8443"). An
+// unparsable URL is its own origin.
+func Origin(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return rawURL
 	}
-	return receiver + " " + callID
+	return strings.ToLower(u.Scheme + "://" + u.Host)
+}
+
+// OrderKey is the ordering group of a delivery (SPEC.md §6): the Call
+// Event's extension, the receiver's origin and the call. One extension's
+// receiver sees the events of one call in the order they were accepted (a
+// Hangup never overtakes its Dial-In), while other extensions,
+// organizations, calls and receivers proceed in parallel.
+func OrderKey(ext Extension, rawURL, callID string) string {
+	return string(ext) + " " + Origin(rawURL) + " " + callID
+}
+
+// OrderHoldDefault is how long a due delivery waits behind an unfinished
+// earlier one of its order key before it goes out anyway.
+const OrderHoldDefault = 60 * time.Second
+
+// Claim is what a worker asks ClaimDue for.
+type Claim struct {
+	Worker string        // who takes the leases
+	N      int           // the most deliveries to claim
+	Now    time.Time     // due at or before Now
+	Lease  time.Duration // leased until Now+Lease
+	// OrderHold is how long a delivery that is due waits behind an
+	// unfinished earlier delivery of its order key; after that it is
+	// claimable all the same. 0 means no limit.
+	OrderHold time.Duration
+	// Room bounds what this claim takes per receiver origin (Origin of
+	// the URL the delivery was queued for): Room[origin] for the origins
+	// listed, 0 passing them over (saturated, or paused by a circuit
+	// breaker), and DefaultRoom for the others (0: no bound). Deliveries
+	// passed over stay pending, their attempts unspent.
+	Room        map[string]int
+	DefaultRoom int
+}
+
+// RoomFor is how many deliveries of origin c may take.
+func (c Claim) RoomFor(origin string) int {
+	if r, ok := c.Room[origin]; ok {
+		return r
+	}
+	if c.DefaultRoom <= 0 {
+		return c.N
+	}
+	return c.DefaultRoom
 }
 
 // AttemptOutcome is what a worker reports after an attempt.
@@ -125,15 +170,19 @@ type DeliveryStore interface {
 	// AcceptActivity stores the activities and, in the same transaction, a
 	// pending delivery (due now) for every enabled Call Event that matches
 	// one of their ExtensionEvents. An activity whose DedupeKey was accepted
-	// before adds nothing. Returns the number of deliveries queued; they
-	// are durable when it returns.
+	// before adds nothing. Each delivery takes the next Sequence of its
+	// OrderKey such that no later one can commit before it: concurrent
+	// callers sharing a key take turns. Returns the number of deliveries
+	// queued; they are durable when it returns.
 	AcceptActivity(ctx context.Context, activities []CallActivity, now time.Time) (int, error)
-	// ClaimDue leases up to n deliveries to worker until now+lease: pending,
-	// due (NextAttemptAt <= now), and with no earlier unfinished delivery of
-	// the same OrderKey. Each gets Attempts+1, state running, and the URL,
-	// Method and Secret of its Call Event. A delivery whose Call Event is
-	// gone or disabled is cancelled instead of claimed.
-	ClaimDue(ctx context.Context, worker string, n int, now time.Time, lease time.Duration) ([]Delivery, error)
+	// ClaimDue leases up to c.N deliveries to c.Worker until c.Now+c.Lease:
+	// pending, due (NextAttemptAt <= c.Now), with no earlier unfinished
+	// delivery of the same OrderKey (committed or not) unless due for
+	// longer than c.OrderHold, and within c's room for their origin. Each
+	// gets Attempts+1, state running, and the URL, Method and Secret of
+	// its Call Event. A delivery whose Call Event is gone or disabled is
+	// cancelled instead of claimed.
+	ClaimDue(ctx context.Context, c Claim) ([]Delivery, error)
 	// RecordAttempts stores each outcome's attempt and moves its delivery
 	// to Next, all in one transaction (a dispatcher commits the outcomes of
 	// its requests in batches), but each only while worker still holds the

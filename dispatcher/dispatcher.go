@@ -278,7 +278,7 @@ func (d *Dispatcher) claim() (full bool, err error) {
 	ctx, cancel := context.WithTimeout(d.hardCtx, storeTimeout)
 	now := d.cfg.Now()
 	leaseEnd := now.Add(d.cfg.Lease) // as the store computes it
-	deliveries, err := d.cfg.Store.ClaimDue(ctx, d.cfg.WorkerID, n, now, d.cfg.Lease)
+	deliveries, err := d.cfg.Store.ClaimDue(ctx, callevents.Claim{Worker: d.cfg.WorkerID, N: n, Now: now, Lease: d.cfg.Lease})
 	cancel()
 	if err != nil {
 		return false, err

@@ -18,6 +18,7 @@ type fakeStore struct {
 	callEvents map[string]callevents.CallEvent
 	deliveries []*fakeDelivery // in creation order
 	seen       map[string]bool // dedupe keys
+	sequences  map[string]int  // order key → last sequence
 
 	// RecordAttemptFunc, when set, runs before RecordAttempt; an error it
 	// returns is returned instead.
@@ -26,6 +27,7 @@ type fakeStore struct {
 
 type fakeDelivery struct {
 	callevents.Delivery
+	origin     string
 	worker     string
 	leaseUntil time.Time
 }
@@ -114,11 +116,16 @@ func (s *fakeStore) AcceptActivity(_ context.Context, activities []callevents.Ca
 			}
 			slices.SortFunc(matches, func(a, b callevents.CallEvent) int { return compare(a.ID, b.ID) })
 			for _, c := range matches {
+				key := callevents.OrderKey(c.Extension, c.URL, a.CallID)
+				if s.sequences == nil {
+					s.sequences = map[string]int{}
+				}
+				s.sequences[key]++
 				s.deliveries = append(s.deliveries, &fakeDelivery{Delivery: callevents.Delivery{
 					ID: callevents.NewDeliveryID(), CallEventID: c.ID, Extension: ev.Extension, Type: ev.Type,
-					CallID: a.CallID, Payload: ev.Params.Encode(), OrderKey: callevents.OrderKey(c.URL, a.CallID),
+					CallID: a.CallID, Payload: ev.Params.Encode(), OrderKey: key, Sequence: s.sequences[key],
 					State: callevents.DeliveryPending, NextAttemptAt: now, Created: now,
-				}})
+				}, origin: callevents.Origin(c.URL)})
 				n++
 			}
 		}
@@ -136,13 +143,14 @@ func compare(a, b string) int {
 	return 0
 }
 
-func (s *fakeStore) ClaimDue(_ context.Context, worker string, n int, now time.Time, lease time.Duration) ([]callevents.Delivery, error) {
+func (s *fakeStore) ClaimDue(_ context.Context, c callevents.Claim) ([]callevents.Delivery, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []callevents.Delivery
 	blocked := map[string]bool{} // order keys with an earlier unfinished delivery
+	taken := map[string]int{}    // origin → claimed
 	for _, d := range s.deliveries {
-		if len(out) == n {
+		if len(out) == c.N {
 			break
 		}
 		if d.State.Finished() {
@@ -150,19 +158,22 @@ func (s *fakeStore) ClaimDue(_ context.Context, worker string, n int, now time.T
 		}
 		wasBlocked := blocked[d.OrderKey]
 		blocked[d.OrderKey] = true
-		if wasBlocked || d.State != callevents.DeliveryPending || d.NextAttemptAt.After(now) {
+		held := c.OrderHold > 0 && !d.NextAttemptAt.After(c.Now.Add(-c.OrderHold))
+		if (wasBlocked && !held) || d.State != callevents.DeliveryPending || d.NextAttemptAt.After(c.Now) ||
+			taken[d.origin] >= c.RoomFor(d.origin) {
 			continue
 		}
-		c, ok := s.callEvents[d.CallEventID]
-		if !ok || c.Status != callevents.StatusEnabled {
-			d.State, d.Finished = callevents.DeliveryCancelled, now
-			blocked[d.OrderKey] = false
+		ce, ok := s.callEvents[d.CallEventID]
+		if !ok || ce.Status != callevents.StatusEnabled {
+			d.State, d.Finished = callevents.DeliveryCancelled, c.Now
+			blocked[d.OrderKey] = wasBlocked
 			continue
 		}
+		taken[d.origin]++
 		d.Attempts++
 		d.State = callevents.DeliveryRunning
-		d.worker, d.leaseUntil = worker, now.Add(lease)
-		d.URL, d.Method, d.Secret = c.URL, c.Method, c.Secret
+		d.worker, d.leaseUntil = c.Worker, c.Now.Add(c.Lease)
+		d.URL, d.Method, d.Secret = ce.URL, ce.Method, ce.Secret
 		out = append(out, d.Delivery)
 	}
 	return out, nil

@@ -99,12 +99,12 @@ type claimCounter struct {
 	claimed  int
 }
 
-func (c *claimCounter) ClaimDue(ctx context.Context, worker string, n int, now time.Time, lease time.Duration) ([]callevents.Delivery, error) {
-	ds, err := c.testStore.ClaimDue(ctx, worker, n, now, lease)
+func (c *claimCounter) ClaimDue(ctx context.Context, claim callevents.Claim) ([]callevents.Delivery, error) {
+	ds, err := c.testStore.ClaimDue(ctx, claim)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.calls++
-	c.maxAsked = max(c.maxAsked, n)
+	c.maxAsked = max(c.maxAsked, claim.N)
 	c.claimed += len(ds)
 	return ds, err
 }
@@ -263,7 +263,7 @@ func TestRescue(t *testing.T) {
 		rc := newReceiver(t, nil)
 		mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
 		mustAccept(t, st, time.Now(), dial("c1"))
-		claimed, err := st.ClaimDue(context.Background(), "dead-worker", 10, time.Now(), 200*time.Millisecond)
+		claimed, err := st.ClaimDue(context.Background(), callevents.Claim{Worker: "dead-worker", N: 10, Now: time.Now(), Lease: 200*time.Millisecond})
 		if err != nil || len(claimed) != 1 {
 			t.Fatalf("ClaimDue by the doomed worker: %d, %v", len(claimed), err)
 		}
@@ -484,8 +484,8 @@ type stallingClaims struct {
 	proceed chan struct{}
 }
 
-func (s *stallingClaims) ClaimDue(ctx context.Context, worker string, n int, now time.Time, lease time.Duration) ([]callevents.Delivery, error) {
-	ds, err := s.testStore.ClaimDue(ctx, worker, n, now, lease)
+func (s *stallingClaims) ClaimDue(ctx context.Context, c callevents.Claim) ([]callevents.Delivery, error) {
+	ds, err := s.testStore.ClaimDue(ctx, c)
 	if len(ds) > 0 && s.armed.CompareAndSwap(true, false) {
 		close(s.held)
 		<-s.proceed

@@ -43,12 +43,12 @@ type outageStore struct {
 	claims atomic.Int32 // ClaimDue calls that failed
 }
 
-func (s *outageStore) ClaimDue(ctx context.Context, worker string, n int, now time.Time, lease time.Duration) ([]callevents.Delivery, error) {
+func (s *outageStore) ClaimDue(ctx context.Context, c callevents.Claim) ([]callevents.Delivery, error) {
 	if err := s.down.err(); err != nil {
 		s.claims.Add(1)
 		return nil, err
 	}
-	return s.fakeStore.ClaimDue(ctx, worker, n, now, lease)
+	return s.fakeStore.ClaimDue(ctx, c)
 }
 
 // An outcome that cannot be recorded because the database is unavailable

@@ -44,7 +44,7 @@ func BenchmarkClaimDue(b *testing.B) {
 					seedQueue(b, db, batch, finished)
 					b.ResetTimer()
 					for b.Loop() {
-						ds, err := db.ClaimDue(ctx, "bench", batch, benchNow, time.Minute)
+						ds, err := db.ClaimDue(ctx, callevents.Claim{Worker: "bench", N: batch, Now: benchNow, Lease: time.Minute})
 						if err != nil || len(ds) != batch {
 							b.Fatalf("ClaimDue = %d deliveries, %v; want %d", len(ds), err, batch)
 						}
@@ -88,7 +88,7 @@ func seedQueue(b testing.TB, db *store.DB, calls, finished int) {
 	if _, err := db.AcceptActivity(ctx, activities(callevents.PhaseDial), benchNow.Add(-time.Hour)); err != nil {
 		b.Fatal(err)
 	}
-	ds, err := db.ClaimDue(ctx, "seed", calls, benchNow.Add(-time.Hour), time.Minute)
+	ds, err := db.ClaimDue(ctx, callevents.Claim{Worker: "seed", N: calls, Now: benchNow.Add(-time.Hour), Lease: time.Minute})
 	if err != nil || len(ds) != calls {
 		b.Fatalf("ClaimDue = %d, %v", len(ds), err)
 	}
@@ -241,7 +241,7 @@ func claimedDeliveries(b *testing.B, db *store.DB, n int) []callevents.Delivery 
 		if _, err := db.AcceptActivity(ctx, acts, benchNow); err != nil {
 			b.Fatal(err)
 		}
-		got, err := db.ClaimDue(ctx, "bench", len(acts), benchNow, time.Hour)
+		got, err := db.ClaimDue(ctx, callevents.Claim{Worker: "bench", N: len(acts), Now: benchNow, Lease: time.Hour})
 		if err != nil || len(got) != len(acts) {
 			b.Fatalf("ClaimDue = %d, %v; want %d", len(got), err, len(acts))
 		}

@@ -186,6 +186,12 @@ func (db *DB) UpdateCallEvent(ctx context.Context, ext callevents.Extension, typ
 		if updated.Status == callevents.StatusDisabled {
 			return cancelPending(tx, []string{row.ID}, now)
 		}
+		if origin := callevents.Origin(next.URL); origin != callevents.Origin(row.URL) {
+			// Fair share counts a delivery against the receiver it goes
+			// to now; its order key stays what it was accepted under.
+			return tx.Model(&deliveryRow{}).Where("call_event_id = ? AND state = ?", row.ID, string(callevents.DeliveryPending)).
+				Update("origin", origin).Error
+		}
 		return nil
 	})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,6 +39,8 @@ type deliveryRow struct {
 	Payload       string     `gorm:"column:payload"`
 	OrderKey      string     `gorm:"column:order_key"`
 	OrderHash     string     `gorm:"column:order_hash"`
+	Sequence      int        `gorm:"column:sequence"`
+	Origin        string     `gorm:"column:origin"`
 	State         string     `gorm:"column:state"`
 	Attempts      int        `gorm:"column:attempts"`
 	NextAttemptAt time.Time  `gorm:"column:next_attempt_at"`
@@ -53,7 +56,7 @@ func (deliveryRow) TableName() string { return "deliveries" }
 
 // deliveryColumns are what scanDelivery reads, in its order: everything
 // but the lease, which only the queue's own statements look at.
-const deliveryColumns = "seq, id, call_event_id, extension, type, call_id, payload, order_key, state, attempts, next_attempt_at, created_at, finished_at, last_status, last_error"
+const deliveryColumns = "seq, id, call_event_id, extension, type, call_id, payload, order_key, order_hash, sequence, origin, state, attempts, next_attempt_at, created_at, finished_at, last_status, last_error"
 
 // scanDelivery reads one row of deliveryColumns. Rows are scanned by hand:
 // gorm's reflective scan is the larger part of a claim otherwise.
@@ -61,7 +64,7 @@ func scanDelivery(rows *sql.Rows) (deliveryRow, error) {
 	var r deliveryRow
 	var finished sql.NullTime
 	err := rows.Scan(&r.Seq, &r.ID, &r.CallEventID, &r.Extension, &r.Type, &r.CallID, &r.Payload, &r.OrderKey,
-		&r.State, &r.Attempts, &r.NextAttemptAt, &r.CreatedAt, &finished, &r.LastStatus, &r.LastError)
+		&r.OrderHash, &r.Sequence, &r.Origin, &r.State, &r.Attempts, &r.NextAttemptAt, &r.CreatedAt, &finished, &r.LastStatus, &r.LastError)
 	if finished.Valid {
 		r.FinishedAt = &finished.Time
 	}
@@ -93,6 +96,7 @@ func (r deliveryRow) delivery() callevents.Delivery {
 		CallID:        r.CallID,
 		Payload:       r.Payload,
 		OrderKey:      r.OrderKey,
+		Sequence:      r.Sequence,
 		State:         callevents.DeliveryState(r.State),
 		Attempts:      r.Attempts,
 		NextAttemptAt: r.NextAttemptAt.UTC(),
@@ -303,7 +307,7 @@ func (db *DB) acceptCalls(tx *gorm.DB, calls []*acceptCall) error {
 			if payload == "" {
 				payload = e.event.Params.Encode()
 			}
-			orderKey := callevents.OrderKey(ce.URL, e.activity.CallID)
+			orderKey := callevents.OrderKey(callevents.Extension(ce.Extension), ce.URL, e.activity.CallID)
 			rows = append(rows, deliveryRow{
 				ID:            callevents.NewDeliveryID(),
 				CallEventID:   ce.ID,
@@ -313,6 +317,7 @@ func (db *DB) acceptCalls(tx *gorm.DB, calls []*acceptCall) error {
 				Payload:       payload,
 				OrderKey:      orderKey,
 				OrderHash:     sha256Hex(orderKey),
+				Origin:        callevents.Origin(ce.URL),
 				State:         string(callevents.DeliveryPending),
 				NextAttemptAt: e.call.now,
 				CreatedAt:     e.call.now,
@@ -323,7 +328,74 @@ func (db *DB) acceptCalls(tx *gorm.DB, calls []*acceptCall) error {
 	if len(rows) == 0 {
 		return nil
 	}
+	if err := db.assignSequences(tx, rows, now); err != nil {
+		return err
+	}
 	return tx.CreateInBatches(&rows, insertBatch).Error
+}
+
+// assignSequences gives each row the next places of its order key, in the
+// order of rows, from the key's row in order_keys. The upsert locks those
+// rows (MySQL) until tx commits, in hash order so that two accepting
+// transactions cannot deadlock on them: an accept of the same key in
+// another process waits for this one to commit and then continues after
+// its sequences. So no delivery can commit, and be claimed, before an
+// earlier one of its key. On SQLite the write lock already serializes.
+func (db *DB) assignSequences(tx *gorm.DB, rows []deliveryRow, now time.Time) error {
+	counts := map[string]int{}
+	for _, r := range rows {
+		counts[r.OrderHash]++
+	}
+	hashes := make([]string, 0, len(counts))
+	for h := range counts {
+		hashes = append(hashes, h)
+	}
+	slices.Sort(hashes)
+	upsert := `INSERT INTO order_keys (order_hash, last_sequence, updated_at) VALUES %s
+		ON CONFLICT (order_hash) DO UPDATE SET last_sequence = order_keys.last_sequence + excluded.last_sequence, updated_at = excluded.updated_at`
+	if db.dialect == DialectMySQL {
+		upsert = `INSERT INTO order_keys (order_hash, last_sequence, updated_at) VALUES %s
+		ON DUPLICATE KEY UPDATE last_sequence = last_sequence + VALUES(last_sequence), updated_at = VALUES(updated_at)`
+	}
+	last := make(map[string]int, len(hashes))
+	err := chunks(hashes, insertBatch, func(part []string) error {
+		values := strings.Repeat("(?, ?, ?), ", len(part))
+		args := make([]any, 0, 3*len(part))
+		for _, h := range part {
+			args = append(args, h, counts[h], now)
+		}
+		if err := tx.Exec(fmt.Sprintf(upsert, values[:len(values)-2]), args...).Error; err != nil {
+			return err
+		}
+		var got []struct {
+			OrderHash    string
+			LastSequence int
+		}
+		if err := tx.Table("order_keys").Select("order_hash, last_sequence").Where("order_hash IN ?", part).Scan(&got).Error; err != nil {
+			return err
+		}
+		for _, g := range got {
+			last[g.OrderHash] = g.LastSequence
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	next := make(map[string]int, len(hashes))
+	for h, n := range counts {
+		l, ok := last[h]
+		if !ok {
+			return fmt.Errorf("store: order key %s has no sequence after its upsert", h)
+		}
+		next[h] = l - n + 1
+	}
+	for i := range rows {
+		h := rows[i].OrderHash
+		rows[i].Sequence = next[h]
+		next[h]++
+	}
+	return nil
 }
 
 type acceptedEvent struct {
@@ -402,107 +474,232 @@ func enabledCallEvents(tx *gorm.DB, extensions map[string]bool) (map[eventKey][]
 	return out, err
 }
 
-// claimQuery selects the claimable deliveries: pending, due, and with no
-// earlier (smaller seq) delivery of the same order key still pending or
-// running, oldest due first. The scan walks deliveries_state_next_attempt
-// in order and stops after LIMIT matches; the NOT EXISTS probes
-// deliveries_order_hash_seq. On MySQL the claim appends FOR UPDATE SKIP
-// LOCKED: rows another claimer holds are passed over, not waited for. That
-// clause locks only the outer rows; the subquery stays a consistent read
-// (checked on MariaDB 10.11), so a row another claimer is taking still
-// counts as pending there and holds back the later ones of its key.
-const claimQuery = `SELECT ` + deliveryColumns + ` FROM deliveries
-WHERE state = ? AND next_attempt_at <= ?
-  AND NOT EXISTS (SELECT 1 FROM deliveries e
-                  WHERE e.order_hash = deliveries.order_hash AND e.seq < deliveries.seq AND e.state IN (?, ?))
-ORDER BY next_attempt_at, seq
-LIMIT ?`
+// maxClaimRounds bounds the queries one claim makes while rows it passes
+// over (their origin out of room) leave it short of what was asked.
+const maxClaimRounds = 8
 
-// ClaimDue leases up to n claimable deliveries (see claimQuery) to worker
-// until now+lease, in one transaction: each becomes running with one more
-// attempt, and comes back with its Call Event's current URL, method and
-// secret. A delivery whose Call Event is gone or disabled is cancelled
-// instead, and the claim looks again for the room it leaves (a cancelled
-// one may have held back a later one of its order key).
+// claimQuery returns the query that selects claimable deliveries: pending,
+// due, of an origin not in skip, and with no earlier (smaller sequence)
+// delivery of the same order key still pending or running unless due
+// before the hold edge; oldest due first. The scan walks
+// deliveries_state_next_attempt in order and stops after LIMIT matches;
+// the NOT EXISTS probes deliveries_order_hash_sequence, the handful of
+// deliveries of one extension, receiver and call. On MySQL the claim
+// appends FOR UPDATE SKIP LOCKED: rows another claimer holds are passed
+// over, not waited for. That clause locks only the outer rows; the
+// subquery is a consistent read, so a row another claimer is taking still
+// counts as pending there and holds back the later ones of its key (and
+// ClaimDue checks again after the scan: see laterOnes).
+func claimQuery(skip int, hold bool, mysql bool) string {
+	var b strings.Builder
+	b.WriteString(`SELECT ` + deliveryColumns + ` FROM deliveries
+WHERE state = ? AND next_attempt_at <= ?`)
+	if skip > 0 {
+		b.WriteString(` AND origin NOT IN ?`)
+	}
+	b.WriteString(` AND (`)
+	if hold {
+		b.WriteString(`next_attempt_at <= ? OR `)
+	}
+	b.WriteString(`NOT EXISTS (SELECT 1 FROM deliveries e
+                  WHERE e.order_hash = deliveries.order_hash AND e.sequence < deliveries.sequence AND e.state IN (?, ?)))
+ORDER BY next_attempt_at, seq
+LIMIT ?`)
+	if mysql {
+		b.WriteString(" FOR UPDATE SKIP LOCKED")
+	}
+	return b.String()
+}
+
+// ClaimDue leases up to c.N claimable deliveries (see claimQuery) to
+// c.Worker until c.Now+c.Lease, in one transaction: each becomes running
+// with one more attempt, and comes back with its Call Event's current URL,
+// method and secret. A delivery whose Call Event is gone or disabled is
+// cancelled instead, and the claim looks again for the room it leaves (a
+// cancelled one may have held back a later one of its order key). Rows of
+// an origin beyond its room (c.RoomFor) are passed over, unchanged, and
+// the next query of the claim leaves that origin out, so one origin's
+// backlog does not fill a claim meant for everyone.
 //
 // On SQLite the immediate transaction excludes every other writer, so two
 // claimers cannot select the same row. On MySQL the selected rows stay
 // locked until the transaction ends, and other claimers skip them.
-func (db *DB) ClaimDue(ctx context.Context, worker string, n int, now time.Time, lease time.Duration) ([]callevents.Delivery, error) {
-	if n <= 0 {
+func (db *DB) ClaimDue(ctx context.Context, c callevents.Claim) ([]callevents.Delivery, error) {
+	if c.N <= 0 {
 		return nil, nil
 	}
-	now = queueTime(now)
-	leaseUntil := queueTime(now.Add(lease))
-	query := claimQuery
-	if db.dialect == DialectMySQL {
-		query += " FOR UPDATE SKIP LOCKED"
-	}
+	now := queueTime(c.Now)
+	leaseUntil := queueTime(now.Add(c.Lease))
+	holdEdge := queueTime(now.Add(-c.OrderHold))
+	mysql := db.dialect == DialectMySQL
 	var claimed []callevents.Delivery
 	err := db.queueTransaction(ctx, func(tx *gorm.DB) error {
 		claimed = nil
-		for len(claimed) < n {
-			rows, err := scanDeliveries(tx.Raw(query, string(callevents.DeliveryPending), now,
-				string(callevents.DeliveryPending), string(callevents.DeliveryRunning), n-len(claimed)).Rows())
+		taken := map[string]int{}
+		var skip []string
+		for origin := range c.Room {
+			if c.RoomFor(origin) <= 0 {
+				skip = append(skip, origin)
+			}
+		}
+		slices.Sort(skip)
+		for round := 0; len(claimed) < c.N && round < maxClaimRounds; round++ {
+			want := c.N - len(claimed)
+			args := []any{string(callevents.DeliveryPending), now}
+			if len(skip) > 0 {
+				args = append(args, skip)
+			}
+			if c.OrderHold > 0 {
+				args = append(args, holdEdge)
+			}
+			args = append(args, string(callevents.DeliveryPending), string(callevents.DeliveryRunning), want)
+			rows, err := scanDeliveries(tx.Raw(claimQuery(len(skip), c.OrderHold > 0, mysql), args...).Rows())
 			if err != nil || len(rows) == 0 {
 				return err
 			}
-			// A plain read: on MySQL a locking one would make claimers of
-			// one busy Call Event skip each other's deliveries wholesale.
-			ids := make([]string, 0, len(rows))
-			for _, r := range rows {
-				ids = append(ids, r.CallEventID)
-			}
-			slices.Sort(ids)
-			ids = slices.Compact(ids)
-			var events []callEventRow
-			if err := tx.Select("id, method, url, status, secret").Where("id IN ?", ids).Find(&events).Error; err != nil {
-				return err
-			}
-			byID := make(map[string]callEventRow, len(events))
-			for _, e := range events {
-				byID[e.ID] = e
-			}
-			var run, cancel []int64
-			for _, r := range rows {
-				ce, ok := byID[r.CallEventID]
-				if !ok || ce.Status != int(callevents.StatusEnabled) {
-					cancel = append(cancel, r.Seq)
-					continue
-				}
-				run = append(run, r.Seq)
-				d := r.delivery()
-				d.State = callevents.DeliveryRunning
-				d.Attempts++
-				d.URL, d.Method, d.Secret = ce.URL, callevents.Method(ce.Method), ce.Secret
-				claimed = append(claimed, d)
-			}
-			if len(run) > 0 {
-				err := tx.Model(&deliveryRow{}).Where("seq IN ?", run).Updates(map[string]any{
-					"state":       string(callevents.DeliveryRunning),
-					"attempts":    gorm.Expr("attempts + 1"),
-					"lease_until": leaseUntil,
-					"claimed_by":  worker,
-				}).Error
+			more := len(rows) == want // the scan may have stopped short of more
+			if mysql {
+				kept, err := laterOnes(tx, rows, c.OrderHold, holdEdge)
 				if err != nil {
 					return err
 				}
+				if len(kept) < len(rows) {
+					more = false // those would come back: leave them to the next claim
+				}
+				rows = kept
 			}
-			if len(cancel) == 0 {
-				return nil
+			fit := rows[:0]
+			for _, r := range rows {
+				if taken[r.Origin] >= c.RoomFor(r.Origin) {
+					if !slices.Contains(skip, r.Origin) {
+						skip = append(skip, r.Origin)
+					}
+					more = true
+					continue
+				}
+				taken[r.Origin]++
+				fit = append(fit, r)
 			}
-			err = tx.Model(&deliveryRow{}).Where("seq IN ?", cancel).Updates(map[string]any{
-				"state":       string(callevents.DeliveryCancelled),
-				"finished_at": now,
-			}).Error
+			got, err := db.lease(tx, fit, c.Worker, now, leaseUntil)
 			if err != nil {
 				return err
+			}
+			claimed = append(claimed, got...)
+			if !more && len(got) == len(fit) {
+				return nil // nothing cancelled, nothing passed over: no more to find
 			}
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, formatError(err, writing, nil)
+	}
+	return claimed, nil
+}
+
+// laterOnes drops the rows that have an earlier unfinished delivery of
+// their order key, read again after the claim's scan (MySQL). The scan's
+// NOT EXISTS reads a snapshot taken when it first ran, while its locking
+// outer read sees rows committed since: a delivery whose accepting
+// transaction committed during the scan could come back though the one
+// before it, committed just earlier, was not in the snapshot. This read is
+// a statement of its own, so it sees every commit up to the scan's end.
+func laterOnes(tx *gorm.DB, rows []deliveryRow, hold time.Duration, holdEdge time.Time) ([]deliveryRow, error) {
+	var hashes []string
+	for _, r := range rows {
+		if r.Sequence > 1 && (hold <= 0 || r.NextAttemptAt.After(holdEdge)) {
+			hashes = append(hashes, r.OrderHash)
+		}
+	}
+	if len(hashes) == 0 {
+		return rows, nil
+	}
+	slices.Sort(hashes)
+	hashes = slices.Compact(hashes)
+	first := map[string]int{}
+	err := chunks(hashes, inChunk, func(part []string) error {
+		var got []struct {
+			OrderHash string
+			First     int
+		}
+		err := tx.Table("deliveries").Select("order_hash, MIN(sequence) AS first").
+			Where("order_hash IN ? AND state IN ?", part, []string{string(callevents.DeliveryPending), string(callevents.DeliveryRunning)}).
+			Group("order_hash").Scan(&got).Error
+		for _, g := range got {
+			first[g.OrderHash] = g.First
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	kept := rows[:0]
+	for _, r := range rows {
+		if f, ok := first[r.OrderHash]; ok && f < r.Sequence && (hold <= 0 || r.NextAttemptAt.After(holdEdge)) {
+			continue
+		}
+		kept = append(kept, r)
+	}
+	return kept, nil
+}
+
+// lease makes rows running under worker until leaseUntil and returns them
+// as deliveries with their Call Event's URL, method and secret; rows whose
+// Call Event is gone or disabled are cancelled instead, and not returned.
+func (db *DB) lease(tx *gorm.DB, rows []deliveryRow, worker string, now, leaseUntil time.Time) ([]callevents.Delivery, error) {
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	// A plain read: on MySQL a locking one would make claimers of one busy
+	// Call Event skip each other's deliveries wholesale.
+	ids := make([]string, 0, len(rows))
+	for _, r := range rows {
+		ids = append(ids, r.CallEventID)
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	var events []callEventRow
+	if err := tx.Select("id, method, url, status, secret").Where("id IN ?", ids).Find(&events).Error; err != nil {
+		return nil, err
+	}
+	byID := make(map[string]callEventRow, len(events))
+	for _, e := range events {
+		byID[e.ID] = e
+	}
+	var run, cancel []int64
+	var claimed []callevents.Delivery
+	for _, r := range rows {
+		ce, ok := byID[r.CallEventID]
+		if !ok || ce.Status != int(callevents.StatusEnabled) {
+			cancel = append(cancel, r.Seq)
+			continue
+		}
+		run = append(run, r.Seq)
+		d := r.delivery()
+		d.State = callevents.DeliveryRunning
+		d.Attempts++
+		d.URL, d.Method, d.Secret = ce.URL, callevents.Method(ce.Method), ce.Secret
+		claimed = append(claimed, d)
+	}
+	if len(run) > 0 {
+		err := tx.Model(&deliveryRow{}).Where("seq IN ?", run).Updates(map[string]any{
+			"state":       string(callevents.DeliveryRunning),
+			"attempts":    gorm.Expr("attempts + 1"),
+			"lease_until": leaseUntil,
+			"claimed_by":  worker,
+		}).Error
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(cancel) > 0 {
+		err := tx.Model(&deliveryRow{}).Where("seq IN ?", cancel).Updates(map[string]any{
+			"state":       string(callevents.DeliveryCancelled),
+			"finished_at": now,
+		}).Error
+		if err != nil {
+			return nil, err
+		}
 	}
 	return claimed, nil
 }
@@ -895,6 +1092,24 @@ func (db *DB) CleanFinished(ctx context.Context, before time.Time) (int, error) 
 			return 0, 0, err
 		}
 		res := tx.Where("dedupe_hash IN ?", hashes).Delete(&activityRow{})
+		return len(hashes), int(res.RowsAffected), res.Error
+	})
+	if err != nil {
+		return deleted, err
+	}
+	// An order key idle for the retention, with no delivery left, starts
+	// over at 1 if its call is ever reported again. The accept that hands
+	// out a sequence sets updated_at under the row's lock, so a key in use
+	// is never taken (on MySQL the DELETE rereads the row it waited for).
+	_, err = db.inChunks(ctx, func(tx *gorm.DB) (int, int, error) {
+		var hashes []string
+		err := tx.Table("order_keys").Where("updated_at < ?", before).
+			Where("NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.order_hash = order_keys.order_hash)").
+			Order("updated_at").Limit(cleanChunk).Pluck("order_hash", &hashes).Error
+		if err != nil || len(hashes) == 0 {
+			return 0, 0, err
+		}
+		res := tx.Exec("DELETE FROM order_keys WHERE order_hash IN ? AND updated_at < ?", hashes, before)
 		return len(hashes), int(res.RowsAffected), res.Error
 	})
 	return deleted, err

@@ -31,7 +31,26 @@ import (
 	"gorm.io/driver/mysql"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+	moderncsqlite "modernc.org/sqlite"
 )
+
+// SQLite has no SHA-256 of its own; migration 0003 rehashes order keys
+// with this one, the same function new rows are hashed with (sha256Hex).
+func init() {
+	err := moderncsqlite.RegisterDeterministicScalarFunction("callevents_sha256", 1,
+		func(_ *moderncsqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+			switch v := args[0].(type) {
+			case string:
+				return sha256Hex(v), nil
+			case []byte:
+				return sha256Hex(string(v)), nil
+			}
+			return nil, fmt.Errorf("callevents_sha256: want text, got %T", args[0])
+		})
+	if err != nil {
+		panic(err)
+	}
+}
 
 // DefaultDSN is the store the CLI uses when none is configured: an SQLite
 // file in the working directory.

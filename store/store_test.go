@@ -235,7 +235,7 @@ func TestInternalErrorsHideSQL(t *testing.T) {
 			_, firstErr := db.CreateFirstClient(ctx, callevents.Client{ID: "x"})
 			activity := callevents.CallActivity{CallID: "c", Phase: callevents.PhaseDial, CallerExtension: string(ext)}
 			_, acceptErr := db.AcceptActivity(ctx, []callevents.CallActivity{activity}, time.Now())
-			_, claimErr := db.ClaimDue(ctx, "w", 10, time.Now(), time.Minute)
+			_, claimErr := db.ClaimDue(ctx, callevents.Claim{Worker: "w", N: 10, Now: time.Now(), Lease: time.Minute})
 			_, rescueErr := db.RescueExpired(ctx, time.Now())
 			_, cleanErr := db.CleanFinished(ctx, time.Now())
 			_, _, findDeliveriesErr := db.FindDeliveries(ctx, callevents.DeliveryFilter{Extension: ext})
@@ -372,7 +372,7 @@ func TestSQLiteOneConnection(t *testing.T) {
 	if n, err := db.AcceptActivity(ctx, []callevents.CallActivity{activity}, time.Now()); err != nil || n != 1 {
 		t.Fatalf("AcceptActivity = %d, %v", n, err)
 	}
-	ds, err := db.ClaimDue(ctx, "w", 10, time.Now(), time.Minute)
+	ds, err := db.ClaimDue(ctx, callevents.Claim{Worker: "w", N: 10, Now: time.Now(), Lease: time.Minute})
 	if err != nil || len(ds) != 1 {
 		t.Fatalf("ClaimDue = %d, %v", len(ds), err)
 	}

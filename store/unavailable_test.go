@@ -118,7 +118,7 @@ func checkUnavailable(t *testing.T, db *store.DB, breakIt, repair func(), want e
 	if n, err := accept("before"); err != nil || n != 1 {
 		t.Fatalf("AcceptActivity: %d, %v", n, err)
 	}
-	claimed, err := db.ClaimDue(ctx, "w", 10, time.Now(), time.Minute)
+	claimed, err := db.ClaimDue(ctx, callevents.Claim{Worker: "w", N: 10, Now: time.Now(), Lease: time.Minute})
 	if err != nil || len(claimed) != 1 {
 		t.Fatalf("ClaimDue: %d, %v", len(claimed), err)
 	}
@@ -130,7 +130,7 @@ func checkUnavailable(t *testing.T, db *store.DB, breakIt, repair func(), want e
 	_, acceptErr := accept("during")
 	recordErr := db.RecordAttempts(ctx, "w", []callevents.AttemptOutcome{{DeliveryID: claimed[0].ID, Next: callevents.DeliveryDelivered,
 		Attempt: callevents.DeliveryAttempt{Attempt: 1, At: time.Now(), StatusCode: 200}}})
-	_, claimErr := db.ClaimDue(ctx, "w", 10, time.Now(), time.Minute)
+	_, claimErr := db.ClaimDue(ctx, callevents.Claim{Worker: "w", N: 10, Now: time.Now(), Lease: time.Minute})
 	for _, c := range []struct {
 		name string
 		err  error

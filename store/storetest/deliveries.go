@@ -106,7 +106,7 @@ func accept(t *testing.T, s DeliveryStore, now time.Time, want int, acts ...call
 
 func claim(t *testing.T, s DeliveryStore, worker string, n int, now time.Time) []callevents.Delivery {
 	t.Helper()
-	ds, err := s.ClaimDue(context.Background(), worker, n, now, time.Minute)
+	ds, err := s.ClaimDue(context.Background(), callevents.Claim{Worker: worker, N: n, Now: now, Lease: time.Minute})
 	if err != nil {
 		t.Fatalf("ClaimDue: %v", err)
 	}
@@ -201,9 +201,10 @@ func testAcceptFansOut(t *testing.T, s DeliveryStore) {
 
 	events := a.ExtensionEvents()
 	for _, c := range []struct {
-		ce    callevents.CallEvent
-		event callevents.ExtensionEvent
-	}{{out, events[0]}, {in1, events[1]}, {in2, events[1]}} {
+		ce       callevents.CallEvent
+		event    callevents.ExtensionEvent
+		sequence int // in2 follows in1: one extension, receiver and call
+	}{{out, events[0], 1}, {in1, events[1], 1}, {in2, events[1], 2}} {
 		ds, total := deliveries(t, s, callevents.DeliveryFilter{Extension: c.ce.Extension, CallEventID: c.ce.ID})
 		if total != 1 || len(ds) != 1 {
 			t.Fatalf("Call Event %s has %d deliveries, want 1", c.ce.URL, total)
@@ -211,7 +212,7 @@ func testAcceptFansOut(t *testing.T, s DeliveryStore) {
 		d := ds[0]
 		want := callevents.Delivery{
 			ID: d.ID, CallEventID: c.ce.ID, Extension: c.ce.Extension, Type: c.ce.Type, CallID: "call-1",
-			Payload: c.event.Params.Encode(), OrderKey: callevents.OrderKey(c.ce.URL, "call-1"),
+			Payload: c.event.Params.Encode(), OrderKey: callevents.OrderKey(c.ce.Extension, c.ce.URL, "call-1"), Sequence: c.sequence,
 			State: callevents.DeliveryPending, NextAttemptAt: queueNow, Created: queueNow, History: []callevents.DeliveryAttempt{},
 		}
 		if len(d.ID) != 30 || d.ID[:4] != "dlv_" {
@@ -222,8 +223,9 @@ func testAcceptFansOut(t *testing.T, s DeliveryStore) {
 	if _, total := deliveries(t, s, callevents.DeliveryFilter{Extension: caller, CallEventID: disabled.ID}); total != 0 {
 		t.Fatalf("the disabled Call Event got %d deliveries", total)
 	}
-	// The same receiver (scheme and host, any case) and call share an order key.
-	if got, want := callevents.OrderKey(out.URL, "call-1"), "https://caller.example:8443 call-1"; got != want {
+	// The same extension, receiver (scheme and host, any case) and call
+	// share an order key.
+	if got, want := callevents.OrderKey(out.Extension, out.URL, "call-1"), string(out.Extension)+" https://caller.example:8443 call-1"; got != want {
 		t.Fatalf("OrderKey = %q, want %q", got, want)
 	}
 }
@@ -583,9 +585,9 @@ func testRescueExpired(t *testing.T, s DeliveryStore) {
 	addCallEvent(t, s, caller, callevents.DialOut, "https://caller.example/out")
 	accept(t, s, queueNow, 2, dial("call-1"), dial("call-2"))
 	ctx := context.Background()
-	early, err := s.ClaimDue(ctx, "w1", 1, queueNow, 30*time.Second)
+	early, err := s.ClaimDue(ctx, callevents.Claim{Worker: "w1", N: 1, Now: queueNow, Lease: 30*time.Second})
 	must(t, err)
-	late, err := s.ClaimDue(ctx, "w2", 1, queueNow.Add(10*time.Second), 30*time.Second)
+	late, err := s.ClaimDue(ctx, callevents.Claim{Worker: "w2", N: 1, Now: queueNow.Add(10*time.Second), Lease: 30*time.Second})
 	must(t, err)
 	for _, c := range []struct {
 		now  time.Time
@@ -994,7 +996,7 @@ func testClaimConcurrent(t *testing.T, s DeliveryStore) {
 		wg.Go(func() {
 			<-start
 			for left.Load() > 0 && failed.Load() == nil {
-				ds, err := s.ClaimDue(ctx, worker, 1+w*5, queueNow, time.Hour)
+				ds, err := s.ClaimDue(ctx, callevents.Claim{Worker: worker, N: 1+w*5, Now: queueNow, Lease: time.Hour})
 				if err != nil {
 					fail(err)
 					return
