@@ -6,7 +6,9 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"math"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -97,10 +99,16 @@ func (db *DB) LatestSchemaVersion() int {
 // under the write lock of an immediate transaction, and each applies only
 // what is still pending when its turn comes.
 func (db *DB) Migrate(ctx context.Context) error {
+	return db.migrateTo(ctx, math.MaxInt)
+}
+
+// migrateTo is Migrate up to version (tests of a migration start below it).
+func (db *DB) migrateTo(ctx context.Context, version int) error {
 	ms, err := migrations(db.dialect)
 	if err != nil {
 		return err
 	}
+	ms = slices.DeleteFunc(ms, func(m migration) bool { return m.version > version })
 	if db.dialect == DialectMySQL {
 		err = db.migrateMySQL(ctx, ms)
 	} else {

@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -381,4 +383,121 @@ func TestSQLiteOneConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Deliveries written before order keys had an extension (schema 2) move to
+// the new key with their places in it: ordering still holds across the
+// upgrade, and the next delivery of the key follows them.
+func TestMigrateOrderKeys(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			db, err := store.Open(ctx, b.dsn(t), store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			if err := db.MigrateToForTest(ctx, 2); err != nil {
+				t.Fatalf("migrating to 2: %v", err)
+			}
+			at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+			ce := callevents.CallEvent{ID: callevents.NewCallEventID(), Extension: "0003*210", Type: callevents.Hangup,
+				Method: callevents.MethodPOST, URL: "https://CRM.example.com:8443/hangup", Status: callevents.StatusEnabled, Modified: at}
+			if err := db.CreateCallEvent(ctx, ce, 100); err != nil {
+				t.Fatal(err)
+			}
+			other := ce
+			other.ID, other.Extension = callevents.NewCallEventID(), "0004*210"
+			if err := db.CreateCallEvent(ctx, other, 100); err != nil {
+				t.Fatal(err)
+			}
+			// As schema 2 wrote them: key "origin call-id", hashed.
+			old := func(id, callEventID, ext, callID, state string) {
+				t.Helper()
+				key := "https://crm.example.com:8443 " + callID
+				var finished any
+				if state == "delivered" {
+					finished = at
+				}
+				err := db.ExecForTest(ctx, `INSERT INTO deliveries (id, call_event_id, extension, type, call_id, payload, order_key, order_hash,
+					state, attempts, next_attempt_at, claimed_by, created_at, finished_at, last_status, last_error)
+					VALUES (?, ?, ?, ?, ?, 'CallID=x', ?, ?, ?, 0, ?, '', ?, ?, 0, '')`,
+					id, callEventID, ext, int(callevents.Hangup), callID, key, sha256Hex(key), state, at, at, finished)
+				if err != nil {
+					t.Fatalf("writing a schema-2 delivery: %v", err)
+				}
+			}
+			old("dlv_old1xxxxxxxxxxxxxxxxxxxxxx", ce.ID, "0003*210", "call-1", "delivered")
+			old("dlv_old2xxxxxxxxxxxxxxxxxxxxxx", ce.ID, "0003*210", "call-1", "pending")
+			old("dlv_old3xxxxxxxxxxxxxxxxxxxxxx", other.ID, "0004*210", "call-1", "pending")
+			old("dlv_old4xxxxxxxxxxxxxxxxxxxxxx", ce.ID, "0003*210", "call-2", "pending")
+			if err := db.Migrate(ctx); err != nil {
+				t.Fatalf("migrating to the latest: %v", err)
+			}
+			if v, _ := db.SchemaVersion(ctx); v != db.LatestSchemaVersion() {
+				t.Fatalf("schema version %d, want %d", v, db.LatestSchemaVersion())
+			}
+			want := map[string]struct {
+				key string
+				seq int
+			}{
+				"dlv_old1xxxxxxxxxxxxxxxxxxxxxx": {"0003*210 https://crm.example.com:8443 call-1", 1},
+				"dlv_old2xxxxxxxxxxxxxxxxxxxxxx": {"0003*210 https://crm.example.com:8443 call-1", 2},
+				"dlv_old3xxxxxxxxxxxxxxxxxxxxxx": {"0004*210 https://crm.example.com:8443 call-1", 1},
+				"dlv_old4xxxxxxxxxxxxxxxxxxxxxx": {"0003*210 https://crm.example.com:8443 call-2", 1},
+			}
+			for _, ext := range []callevents.Extension{"0003*210", "0004*210"} {
+				ds, _, err := db.FindDeliveries(ctx, callevents.DeliveryFilter{Extension: ext})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, d := range ds {
+					w := want[d.ID]
+					if d.OrderKey != w.key || d.Sequence != w.seq {
+						t.Errorf("%s: key %q sequence %d, want %q %d", d.ID, d.OrderKey, d.Sequence, w.key, w.seq)
+					}
+					if d.OrderKey != callevents.OrderKey(d.Extension, ce.URL, d.CallID) {
+						t.Errorf("%s: migrated key %q is not what OrderKey computes", d.ID, d.OrderKey)
+					}
+				}
+			}
+			// A new Hangup of call 1 takes place 3 of 0003's key and waits for
+			// the migrated place 2: the key's hash matches the new rows'.
+			hang := callevents.CallActivity{CallID: "call-1", Phase: callevents.PhaseHangup, Status: "ANSWER",
+				CallerExtension: "0003*210", CalledNumber: "555"}
+			if n, err := db.AcceptActivity(ctx, []callevents.CallActivity{hang}, at); err != nil || n != 1 {
+				t.Fatalf("AcceptActivity = %d, %v", n, err)
+			}
+			claimed, err := db.ClaimDue(ctx, callevents.Claim{Worker: "w", N: 10, Now: at.Add(time.Minute), Lease: time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids := map[string]int{}
+			for _, d := range claimed {
+				ids[d.ID] = d.Sequence
+			}
+			if len(claimed) != 3 || ids["dlv_old2xxxxxxxxxxxxxxxxxxxxxx"] != 2 || ids["dlv_old3xxxxxxxxxxxxxxxxxxxxxx"] != 1 || ids["dlv_old4xxxxxxxxxxxxxxxxxxxxxx"] != 1 {
+				t.Fatalf("claimed %v, want the three migrated pending ones and not the new Hangup behind place 2", ids)
+			}
+			for _, d := range claimed {
+				o := callevents.AttemptOutcome{DeliveryID: d.ID, Next: callevents.DeliveryDelivered,
+					Attempt: callevents.DeliveryAttempt{Attempt: 1, At: at, StatusCode: 200}}
+				if err := db.RecordAttempts(ctx, "w", []callevents.AttemptOutcome{o}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			claimed, err = db.ClaimDue(ctx, callevents.Claim{Worker: "w", N: 10, Now: at.Add(time.Minute), Lease: time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(claimed) != 1 || claimed[0].Sequence != 3 || claimed[0].CallID != "call-1" {
+				t.Fatalf("claimed %+v, want the new Hangup at place 3", claimed)
+			}
+		})
+	}
+}
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }

@@ -34,6 +34,11 @@ func ExerciseDeliveries(t *testing.T, open func(t *testing.T) DeliveryStore) {
 		{"AcceptDuplicatesConcurrently", testAcceptDuplicatesConcurrently},
 		{"ClaimLeases", testClaimLeases},
 		{"ClaimOrdersByKey", testClaimOrdersByKey},
+		{"ClaimOrdersPerExtension", testClaimOrdersPerExtension},
+		{"ClaimOrderHold", testClaimOrderHold},
+		{"ClaimRoomPerOrigin", testClaimRoomPerOrigin},
+		{"Sequences", testSequences},
+		{"SequencesConcurrently", testSequencesConcurrently},
 		{"RecordAttempt", testRecordAttempt},
 		{"RecordAttemptNeedsTheLease", testRecordAttemptNeedsTheLease},
 		{"RecordAttemptsInOneBatch", testRecordAttemptsBatch},
@@ -421,6 +426,217 @@ func testClaimOrdersByKey(t *testing.T, s DeliveryStore) {
 	}
 }
 
+// Two organizations' extensions on one call and one CRM host have an
+// order key each: org 0003's failing Dial-Out does not hold back org
+// 0004's Dial-In.
+func testClaimOrdersPerExtension(t *testing.T, s DeliveryStore) {
+	failing := addCallEvent(t, s, "0003*301", callevents.DialOut, "http://crm.example:8080/fails")
+	working := addCallEvent(t, s, "0004*301", callevents.DialIn, "http://crm.example:8080/works")
+	a := callevents.CallActivity{CallID: "call-x", Phase: callevents.PhaseDial, CallerExtension: "0003*301", CalledExtension: "0004*301", CalledNumber: "0004301"}
+	accept(t, s, queueNow, 2, a)
+	got := claim(t, s, "w1", 10, queueNow)
+	if len(got) != 2 {
+		t.Fatalf("claimed %d of the two organizations' deliveries, want both at once", len(got))
+	}
+	for _, d := range got {
+		if d.Sequence != 1 {
+			t.Fatalf("delivery of %s has sequence %d, want 1 (a key of its own)", d.Extension, d.Sequence)
+		}
+		next := callevents.DeliveryDelivered
+		if d.CallEventID == failing.ID {
+			next = callevents.DeliveryPending
+		}
+		o := outcome(d, next, 500, "http_status", queueNow)
+		o.NextAttemptAt = queueNow.Add(5 * time.Second)
+		record(t, s, "w1", o)
+	}
+	wantState(t, s, "0004*301", ofCallEvent(got, working.ID)[0].ID, callevents.DeliveryDelivered)
+	// A later event of org 0004's call is not held back either.
+	addCallEvent(t, s, "0004*301", callevents.AnswerIn, "http://crm.example:8080/works")
+	accept(t, s, queueNow, 1, callevents.CallActivity{CallID: "call-x", Phase: callevents.PhaseAnswer, CallerExtension: "0003*301", CalledExtension: "0004*301", CalledNumber: "0004301"})
+	if more := claim(t, s, "w1", 10, queueNow); len(more) != 1 || more[0].Extension != "0004*301" || more[0].Sequence != 2 {
+		t.Fatalf("claimed %+v, want org 0004's Answer-In, sequence 2", more)
+	}
+}
+
+// A delivery waits behind an unfinished earlier one of its key for at most
+// the order hold, counted from when it became due; 0 waits without limit.
+func testClaimOrderHold(t *testing.T, s DeliveryStore) {
+	addCallEvent(t, s, caller, callevents.DialOut, "https://caller.example/out")
+	addCallEvent(t, s, caller, callevents.Hangup, "https://caller.example/hangup")
+	accept(t, s, queueNow, 1, dial("call-1"))
+	accept(t, s, queueNow, 1, hangup("call-1", "ANSWER"))
+	first := claim(t, s, "w1", 10, queueNow)
+	if len(first) != 1 || first[0].Type != callevents.DialOut {
+		t.Fatalf("claimed %+v, want the Dial-Out alone", first)
+	}
+	o := outcome(first[0], callevents.DeliveryPending, 500, "http_status", queueNow)
+	o.NextAttemptAt = queueNow.Add(time.Hour)
+	record(t, s, "w1", o)
+	held := func(now time.Time, hold time.Duration) []callevents.Delivery {
+		t.Helper()
+		ds, err := s.ClaimDue(context.Background(), callevents.Claim{Worker: "w2", N: 10, Now: now, Lease: time.Minute, OrderHold: hold})
+		if err != nil {
+			t.Fatalf("ClaimDue: %v", err)
+		}
+		return ds
+	}
+	if got := held(queueNow.Add(59*time.Second), time.Minute); len(got) != 0 {
+		t.Fatalf("claimed %d within the hold", len(got))
+	}
+	if got := held(queueNow.Add(2*time.Hour), 0); len(got) != 1 || got[0].Type != callevents.DialOut {
+		// Hold 0: the Hangup waits without limit, behind the retry due now.
+		t.Fatalf("hold 0: claimed %+v, want the retried Dial-Out alone", got)
+	} else {
+		o := outcome(got[0], callevents.DeliveryPending, 500, "http_status", queueNow)
+		o.NextAttemptAt = queueNow.Add(3 * time.Hour)
+		record(t, s, "w2", o)
+	}
+	if got := held(queueNow.Add(2*time.Hour), 0); len(got) != 0 {
+		t.Fatalf("hold 0: claimed %d while the Dial-Out waits for its retry", len(got))
+	}
+	got := held(queueNow.Add(time.Minute), time.Minute)
+	if len(got) != 1 || got[0].Type != callevents.Hangup || got[0].Sequence != 2 {
+		t.Fatalf("after the hold: claimed %+v, want the Hangup, sequence 2", got)
+	}
+}
+
+// A claim takes at most an origin's room, and passes over the origins with
+// none, leaving their deliveries pending and their attempts unspent.
+func testClaimRoomPerOrigin(t *testing.T, s DeliveryStore) {
+	addCallEvent(t, s, caller, callevents.DialOut, "http://busy.example/out")
+	addCallEvent(t, s, called, callevents.DialIn, "http://quiet.example/in")
+	// Five calls: five Dial-Outs to busy, then five Dial-Ins to quiet, all
+	// due at once and each its own key.
+	for i := range 5 {
+		accept(t, s, queueNow, 2, dial(fmt.Sprintf("call-%d", i)))
+	}
+	count := func(ds []callevents.Delivery) map[string]int {
+		out := map[string]int{}
+		for _, d := range ds {
+			out[callevents.Origin(d.URL)]++
+			if d.Attempts != 1 {
+				t.Fatalf("delivery %s claimed as attempt %d, want 1", d.ID, d.Attempts)
+			}
+		}
+		return out
+	}
+	c := callevents.Claim{Worker: "w1", N: 10, Now: queueNow, Lease: time.Minute, DefaultRoom: 2,
+		Room: map[string]int{"http://busy.example": 1}}
+	ds, err := s.ClaimDue(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := count(ds); got["http://busy.example"] != 1 || got["http://quiet.example"] != 2 || len(ds) != 3 {
+		t.Fatalf("claimed %v, want 1 of busy (its room) and 2 of quiet (the default room)", got)
+	}
+	c.Room = map[string]int{"http://busy.example": 0}
+	c.DefaultRoom = 0
+	ds, err = s.ClaimDue(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := count(ds); got["http://busy.example"] != 0 || got["http://quiet.example"] != 3 {
+		t.Fatalf("claimed %v, want quiet's other 3 and none of busy (no room)", got)
+	}
+	pending, _ := deliveries(t, s, callevents.DeliveryFilter{Extension: caller, State: callevents.DeliveryPending})
+	if len(pending) != 4 {
+		t.Fatalf("%d of busy's deliveries pending, want the 4 passed over", len(pending))
+	}
+	for _, d := range pending {
+		if d.Attempts != 0 {
+			t.Fatalf("passed-over delivery %s spent %d attempts", d.ID, d.Attempts)
+		}
+	}
+}
+
+// Each delivery has its place within its order key, 1, 2, 3 in acceptance
+// order, kept on every attempt and on a resend.
+func testSequences(t *testing.T, s DeliveryStore) {
+	addCallEvent(t, s, caller, callevents.DialOut, "https://caller.example/out")
+	addCallEvent(t, s, caller, callevents.Hangup, "https://caller.example/hangup")
+	addCallEvent(t, s, caller, callevents.AnswerOut, "https://caller.example/answer")
+	accept(t, s, queueNow, 1, dial("call-1"))
+	accept(t, s, queueNow, 1, dial("call-2"))
+	accept(t, s, queueNow, 2, answer("call-1"), hangup("call-1", "ANSWER"))
+	all, _ := deliveries(t, s, callevents.DeliveryFilter{Extension: caller})
+	got := map[string][]int{}
+	for i := len(all) - 1; i >= 0; i-- { // oldest first
+		got[all[i].CallID] = append(got[all[i].CallID], all[i].Sequence)
+	}
+	if !slices.Equal(got["call-1"], []int{1, 2, 3}) || !slices.Equal(got["call-2"], []int{1}) {
+		t.Fatalf("sequences %v, want call-1 1, 2, 3 and call-2 1", got)
+	}
+	now := queueNow
+	for range 5 {
+		for _, d := range claim(t, s, "w1", 10, now) {
+			if d.CallID == "call-1" && d.Type == callevents.DialOut && d.Attempts == 1 {
+				o := outcome(d, callevents.DeliveryPending, 500, "http_status", now)
+				o.NextAttemptAt = now
+				record(t, s, "w1", o)
+				continue
+			}
+			record(t, s, "w1", outcome(d, callevents.DeliveryDelivered, 200, "", now))
+		}
+	}
+	for _, d := range mustFind(t, s) {
+		if d.State != callevents.DeliveryDelivered {
+			t.Fatalf("delivery %s is %s, want delivered", d.ID, d.State)
+		}
+		if d.CallID == "call-1" && d.Type == callevents.Hangup {
+			resent, err := s.ResendDelivery(context.Background(), caller, d.ID, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resent.Sequence != 3 {
+				t.Fatalf("resent delivery has sequence %d, want 3 as before", resent.Sequence)
+			}
+			again := claim(t, s, "w1", 10, now)
+			if len(again) != 1 || again[0].Sequence != 3 {
+				t.Fatalf("claimed %+v after the resend, want the Hangup with sequence 3", again)
+			}
+		}
+	}
+}
+
+// Accepts of one call's events running at once each take a place of their
+// own: the places are 1..n, none twice, none missing.
+func testSequencesConcurrently(t *testing.T, s DeliveryStore) {
+	addCallEvent(t, s, caller, callevents.DialOut, "https://caller.example/out")
+	const n = 40
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a := dial("call-1")
+			a.CalledExtension = fmt.Sprintf("0005*%d", 300+i) // a distinct activity each
+			if _, err := s.AcceptActivity(context.Background(), []callevents.CallActivity{a}, queueNow); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("AcceptActivity: %v", err)
+	}
+	all, _ := deliveries(t, s, callevents.DeliveryFilter{Extension: caller})
+	var seqs []int
+	for _, d := range all {
+		seqs = append(seqs, d.Sequence)
+	}
+	slices.Sort(seqs)
+	want := make([]int, n)
+	for i := range want {
+		want[i] = i + 1
+	}
+	if !slices.Equal(seqs, want) {
+		t.Fatalf("sequences %v, want 1..%d", seqs, n)
+	}
+}
+
 func testRecordAttempt(t *testing.T, s DeliveryStore) {
 	addCallEvent(t, s, caller, callevents.DialOut, "https://caller.example/out")
 	for i := range 3 {
@@ -585,9 +801,9 @@ func testRescueExpired(t *testing.T, s DeliveryStore) {
 	addCallEvent(t, s, caller, callevents.DialOut, "https://caller.example/out")
 	accept(t, s, queueNow, 2, dial("call-1"), dial("call-2"))
 	ctx := context.Background()
-	early, err := s.ClaimDue(ctx, callevents.Claim{Worker: "w1", N: 1, Now: queueNow, Lease: 30*time.Second})
+	early, err := s.ClaimDue(ctx, callevents.Claim{Worker: "w1", N: 1, Now: queueNow, Lease: 30 * time.Second})
 	must(t, err)
-	late, err := s.ClaimDue(ctx, callevents.Claim{Worker: "w2", N: 1, Now: queueNow.Add(10*time.Second), Lease: 30*time.Second})
+	late, err := s.ClaimDue(ctx, callevents.Claim{Worker: "w2", N: 1, Now: queueNow.Add(10 * time.Second), Lease: 30 * time.Second})
 	must(t, err)
 	for _, c := range []struct {
 		now  time.Time
@@ -996,7 +1212,7 @@ func testClaimConcurrent(t *testing.T, s DeliveryStore) {
 		wg.Go(func() {
 			<-start
 			for left.Load() > 0 && failed.Load() == nil {
-				ds, err := s.ClaimDue(ctx, callevents.Claim{Worker: worker, N: 1+w*5, Now: queueNow, Lease: time.Hour})
+				ds, err := s.ClaimDue(ctx, callevents.Claim{Worker: worker, N: 1 + w*5, Now: queueNow, Lease: time.Hour})
 				if err != nil {
 					fail(err)
 					return
