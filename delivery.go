@@ -56,6 +56,10 @@ type Delivery struct {
 	// Sequence is the delivery's 1-based place within its OrderKey, in
 	// the order the activity was committed; sent as X-CallEvents-Sequence.
 	Sequence int
+	// Origin is the receiver origin (see Origin) fair share and the
+	// circuit breaker count the delivery against: its Call Event's, as
+	// of the last edit of its URL.
+	Origin        string
 	State         DeliveryState
 	Attempts      int // attempts made so far (the one in flight included)
 	NextAttemptAt time.Time

@@ -28,6 +28,11 @@ const (
 	CleanIntervalDefault  = time.Minute
 	RescueIntervalDefault = 10 * time.Second
 	StoreBackoffDefault   = 5 * time.Second
+	// OrderHoldDefault is callevents.OrderHoldDefault (60 s).
+	OrderHoldDefault         = callevents.OrderHoldDefault
+	BreakerFailuresDefault   = 5
+	BreakerBackoffDefault    = 5 * time.Second
+	BreakerMaxBackoffDefault = 5 * time.Minute
 )
 
 // RetryScheduleDefault returns the default delays between attempts (SPEC.md
@@ -70,6 +75,31 @@ type Config struct {
 	// BatchSize is the most deliveries claimed at a time (never more than
 	// the free request slots). 0 means Concurrency.
 	BatchSize int
+	// ReceiverConcurrency is how many requests run at once to one
+	// receiver origin (scheme, host, port), so that a slow or hanging
+	// receiver holds at most that many of the Concurrency slots and the
+	// rest go to everyone else; each claim takes at most an origin's free
+	// share. 0 means a quarter of Concurrency (32 of the default 128), at
+	// least 1.
+	ReceiverConcurrency int
+	// OrderHold is how long a due delivery waits behind an unfinished
+	// earlier delivery of its order key (a failing Dial-In holding back
+	// the Hangup to the same receiver) before it goes out anyway, counted
+	// from when it became due. 0 means OrderHoldDefault (60 s); a negative
+	// value means no limit.
+	OrderHold time.Duration
+	// BreakerFailures is how many failed attempts in a row (no answer, a
+	// timeout, or a 5xx) open an origin's circuit breaker: its due
+	// deliveries then wait, their attempts unspent, until a single probe
+	// delivery gets an answer. The breaker is per dispatcher (process).
+	// 0 means BreakerFailuresDefault (5).
+	BreakerFailures int
+	// BreakerBackoff is how long an open breaker waits before its first
+	// probe; each failed probe doubles it, up to BreakerMaxBackoff. 0
+	// means BreakerBackoffDefault (5 s) and BreakerMaxBackoffDefault
+	// (5 min).
+	BreakerBackoff    time.Duration
+	BreakerMaxBackoff time.Duration
 	// PollInterval is how often the queue is polled when a claim came back
 	// short; Notify wakes the dispatcher at once. 0 means
 	// PollIntervalDefault (50 ms).
@@ -134,6 +164,21 @@ func (c Config) WithDefaults() Config {
 	if c.BatchSize == 0 {
 		c.BatchSize = c.Concurrency
 	}
+	if c.ReceiverConcurrency == 0 {
+		c.ReceiverConcurrency = max(c.Concurrency/4, 1)
+	}
+	if c.OrderHold == 0 {
+		c.OrderHold = OrderHoldDefault
+	}
+	if c.BreakerFailures == 0 {
+		c.BreakerFailures = BreakerFailuresDefault
+	}
+	if c.BreakerBackoff == 0 {
+		c.BreakerBackoff = BreakerBackoffDefault
+	}
+	if c.BreakerMaxBackoff == 0 {
+		c.BreakerMaxBackoff = max(BreakerMaxBackoffDefault, c.BreakerBackoff)
+	}
 	if c.PollInterval == 0 {
 		c.PollInterval = PollIntervalDefault
 	}
@@ -186,10 +231,19 @@ func (c Config) validate() error {
 	if c.BatchSize < 1 {
 		bad("BatchSize must be at least 1, got %d", c.BatchSize)
 	}
+	if c.ReceiverConcurrency < 1 {
+		bad("ReceiverConcurrency must be at least 1, got %d", c.ReceiverConcurrency)
+	}
+	if c.BreakerFailures < 1 {
+		bad("BreakerFailures must be at least 1, got %d", c.BreakerFailures)
+	}
+	if c.BreakerMaxBackoff < c.BreakerBackoff {
+		bad("BreakerMaxBackoff (%s) must be at least BreakerBackoff (%s)", c.BreakerMaxBackoff, c.BreakerBackoff)
+	}
 	for name, d := range map[string]time.Duration{
 		"PollInterval": c.PollInterval, "Timeout": c.Timeout, "Lease": c.Lease,
 		"Retention": c.Retention, "CleanInterval": c.CleanInterval, "RescueInterval": c.RescueInterval,
-		"MaxStoreBackoff": c.MaxStoreBackoff,
+		"MaxStoreBackoff": c.MaxStoreBackoff, "BreakerBackoff": c.BreakerBackoff, "BreakerMaxBackoff": c.BreakerMaxBackoff,
 	} {
 		if d < 0 {
 			bad("%s must be positive, got %s", name, d)

@@ -40,7 +40,10 @@ type Dispatcher struct {
 	// delivery would cost an extra, empty claim).
 	starved   bool
 	leftovers []string // claimed, but never started or interrupted by Stop: released at Stop
-	done      chan struct{}
+	// origins holds fair share and circuit breaker state per receiver
+	// origin (fairshare.go).
+	origins map[string]*origin
+	done    chan struct{}
 	// unrecorded counts consecutive records that failed because the
 	// database is unavailable, across the delivery goroutines, so that
 	// an outage is logged when it starts and when it ends, not per try.
@@ -72,11 +75,12 @@ func New(cfg Config) (*Dispatcher, error) {
 		return nil, err
 	}
 	return &Dispatcher{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		sender: newSender(cfg),
-		wake:   make(chan struct{}, 1),
-		done:   make(chan struct{}),
+		cfg:     cfg,
+		log:     cfg.Logger,
+		sender:  newSender(cfg),
+		wake:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		origins: map[string]*origin{},
 	}, nil
 }
 
@@ -264,21 +268,26 @@ func (d *Dispatcher) claimLoop() {
 	}
 }
 
-// claim claims up to min(BatchSize, free slots) deliveries and starts
+// claim claims up to min(BatchSize, free slots) deliveries, each origin
+// within its room (fair share and circuit breaker: see rooms), and starts
 // them. full reports whether it got all it asked for.
 func (d *Dispatcher) claim() (full bool, err error) {
+	now := d.cfg.Now()
+	c := callevents.Claim{Worker: d.cfg.WorkerID, Now: now, Lease: d.cfg.Lease, OrderHold: max(d.cfg.OrderHold, 0)}
 	d.mu.Lock()
 	free := d.cfg.Concurrency - d.busy
 	d.starved = free < d.cfg.BatchSize
+	if free > 0 {
+		d.rooms(&c, now)
+	}
 	d.mu.Unlock()
 	if free <= 0 {
 		return false, nil
 	}
-	n := min(d.cfg.BatchSize, free)
+	c.N = min(d.cfg.BatchSize, free)
 	ctx, cancel := context.WithTimeout(d.hardCtx, storeTimeout)
-	now := d.cfg.Now()
 	leaseEnd := now.Add(d.cfg.Lease) // as the store computes it
-	deliveries, err := d.cfg.Store.ClaimDue(ctx, callevents.Claim{Worker: d.cfg.WorkerID, N: n, Now: now, Lease: d.cfg.Lease})
+	deliveries, err := d.cfg.Store.ClaimDue(ctx, c)
 	cancel()
 	if err != nil {
 		return false, err
@@ -294,32 +303,56 @@ func (d *Dispatcher) claim() (full bool, err error) {
 		return false, nil
 	default:
 	}
-	d.busy += len(deliveries)
-	d.sends.Add(len(deliveries))
-	d.mu.Unlock()
-	for _, del := range deliveries {
-		go d.deliver(del, leaseEnd)
+	type start struct {
+		del   callevents.Delivery
+		probe bool
 	}
-	return len(deliveries) == n, nil
+	starts := make([]start, 0, len(deliveries))
+	var back []string
+	for _, del := range deliveries {
+		probe, ok := d.admit(del, now)
+		if !ok {
+			back = append(back, del.ID) // its breaker opened meanwhile
+			continue
+		}
+		starts = append(starts, start{del, probe})
+	}
+	d.capAfterClaim()
+	d.busy += len(starts)
+	d.sends.Add(len(starts))
+	d.mu.Unlock()
+	for _, s := range starts {
+		go d.deliver(s.del, leaseEnd, s.probe)
+	}
+	if len(back) > 0 {
+		d.release(d.hardCtx, back)
+	}
+	return len(deliveries) == c.N, nil
 }
 
 // deliver makes one attempt of del, leased to this worker until leaseEnd,
-// and records its outcome.
-func (d *Dispatcher) deliver(del callevents.Delivery, leaseEnd time.Time) {
+// and records its outcome. probe marks the one request a half-open
+// breaker lets through.
+func (d *Dispatcher) deliver(del callevents.Delivery, leaseEnd time.Time, probe bool) {
 	defer d.sends.Done()
+	var res result
+	counted := false
 	defer func() {
 		d.mu.Lock()
 		d.busy--
 		wake := d.starved
 		d.starved = false
+		if d.finished(del, res, probe, counted) {
+			wake = true
+		}
 		d.mu.Unlock()
 		if wake {
 			d.Notify()
 		}
 	}()
 	at := d.cfg.Now()
-	res := d.sender.send(d.hardCtx, request{
-		id: del.ID, typ: del.Type, attempt: del.Attempts,
+	res = d.sender.send(d.hardCtx, request{
+		id: del.ID, typ: del.Type, attempt: del.Attempts, sequence: del.Sequence,
 		url: del.URL, method: del.Method, secret: del.Secret, payload: del.Payload,
 	})
 	if res.status == 0 && d.hardCtx.Err() != nil {
@@ -329,6 +362,7 @@ func (d *Dispatcher) deliver(del callevents.Delivery, leaseEnd time.Time) {
 		d.mu.Unlock()
 		return
 	}
+	counted = true
 	o := d.outcome(del, res, at, d.cfg.Now())
 	d.record(del, o, res, leaseEnd)
 }

@@ -27,7 +27,6 @@ type fakeStore struct {
 
 type fakeDelivery struct {
 	callevents.Delivery
-	origin     string
 	worker     string
 	leaseUntil time.Time
 }
@@ -124,8 +123,8 @@ func (s *fakeStore) AcceptActivity(_ context.Context, activities []callevents.Ca
 				s.deliveries = append(s.deliveries, &fakeDelivery{Delivery: callevents.Delivery{
 					ID: callevents.NewDeliveryID(), CallEventID: c.ID, Extension: ev.Extension, Type: ev.Type,
 					CallID: a.CallID, Payload: ev.Params.Encode(), OrderKey: key, Sequence: s.sequences[key],
-					State: callevents.DeliveryPending, NextAttemptAt: now, Created: now,
-				}, origin: callevents.Origin(c.URL)})
+					Origin: callevents.Origin(c.URL), State: callevents.DeliveryPending, NextAttemptAt: now, Created: now,
+				}})
 				n++
 			}
 		}
@@ -160,7 +159,7 @@ func (s *fakeStore) ClaimDue(_ context.Context, c callevents.Claim) ([]callevent
 		blocked[d.OrderKey] = true
 		held := c.OrderHold > 0 && !d.NextAttemptAt.After(c.Now.Add(-c.OrderHold))
 		if (wasBlocked && !held) || d.State != callevents.DeliveryPending || d.NextAttemptAt.After(c.Now) ||
-			taken[d.origin] >= c.RoomFor(d.origin) {
+			taken[d.Origin] >= c.RoomFor(d.Origin) {
 			continue
 		}
 		ce, ok := s.callEvents[d.CallEventID]
@@ -169,7 +168,7 @@ func (s *fakeStore) ClaimDue(_ context.Context, c callevents.Claim) ([]callevent
 			blocked[d.OrderKey] = wasBlocked
 			continue
 		}
-		taken[d.origin]++
+		taken[d.Origin]++
 		d.Attempts++
 		d.State = callevents.DeliveryRunning
 		d.worker, d.leaseUntil = c.Worker, c.Now.Add(c.Lease)

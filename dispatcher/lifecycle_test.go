@@ -138,6 +138,7 @@ func TestNotifyBatchAndConcurrency(t *testing.T) {
 		cfg := testConfig(t, counter)
 		cfg.PollInterval = time.Hour
 		cfg.Concurrency = 3
+		cfg.ReceiverConcurrency = 3 // one receiver may take every slot here
 		cfg.BatchSize = 2
 		d := mustStart(t, cfg)
 		waitFor(t, "the first claim", func() bool { calls, _, _ := counter.stats(); return calls >= 1 })
@@ -263,7 +264,7 @@ func TestRescue(t *testing.T) {
 		rc := newReceiver(t, nil)
 		mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
 		mustAccept(t, st, time.Now(), dial("c1"))
-		claimed, err := st.ClaimDue(context.Background(), callevents.Claim{Worker: "dead-worker", N: 10, Now: time.Now(), Lease: 200*time.Millisecond})
+		claimed, err := st.ClaimDue(context.Background(), callevents.Claim{Worker: "dead-worker", N: 10, Now: time.Now(), Lease: 200 * time.Millisecond})
 		if err != nil || len(claimed) != 1 {
 			t.Fatalf("ClaimDue by the doomed worker: %d, %v", len(claimed), err)
 		}

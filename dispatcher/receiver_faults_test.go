@@ -163,6 +163,8 @@ func TestReceiverDownThenBack(t *testing.T) {
 		// could run out of attempts on a slow machine.
 		cfg.Jitter = -1
 		cfg.RetrySchedule = slices.Repeat([]time.Duration{100 * time.Millisecond}, 49)
+		// Retries, not the circuit breaker (TestBreaker…), are the subject.
+		cfg.BreakerFailures = 1000
 		mustStart(t, cfg)
 
 		const downAttempts = 3

@@ -37,11 +37,14 @@ type request struct {
 	id      string // webhook-id
 	typ     callevents.EventType
 	attempt int
-	url     string
-	method  callevents.Method
-	secret  string
-	payload string
-	test    bool
+	// sequence is the delivery's place in its order key (a test event
+	// is alone in one: 1).
+	sequence int
+	url      string
+	method   callevents.Method
+	secret   string
+	payload  string
+	test     bool
 }
 
 // result is what came of a request.
@@ -143,6 +146,7 @@ func (s *sender) send(ctx context.Context, r request) result {
 	req.Header.Set("User-Agent", s.userAgent)
 	req.Header.Set("X-CallEvents-Event", r.typ.String())
 	req.Header.Set("X-CallEvents-Attempt", strconv.Itoa(r.attempt))
+	req.Header.Set("X-CallEvents-Sequence", strconv.Itoa(max(r.sequence, 1)))
 	if r.test {
 		req.Header.Set("X-CallEvents-Test", "true")
 	}

@@ -274,6 +274,8 @@ type Delivery struct {
 
 	CallId string `xml:"callId,omitempty" json:"callId,omitempty"`
 
+	Sequence *int32 `xml:"sequence,omitempty" json:"sequence,omitempty"`
+
 	State *DeliveryState `xml:"state,omitempty" json:"state,omitempty"`
 
 	Attempts *int32 `xml:"attempts,omitempty" json:"attempts,omitempty"`

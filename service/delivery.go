@@ -104,10 +104,11 @@ func (s *Server) testPhoneCallEvent(ctx context.Context, p callevents.Principal,
 }
 
 // deliveryOut converts a delivery and its attempts to the wire form.
-// nextAttempt is sent only while pending and finished once final; the
-// payload, URL and secret never leave.
+// sequence (its place in its order key, X-CallEvents-Sequence) and
+// attempts are always sent; nextAttempt only while pending and finished
+// once final; the payload, URL and secret never leave.
 func deliveryOut(d callevents.Delivery) *gen.Delivery {
-	typ, attempts := int32(d.Type), int32(d.Attempts)
+	typ, sequence, attempts := int32(d.Type), int32(d.Sequence), int32(d.Attempts)
 	state := gen.DeliveryState(d.State)
 	out := &gen.Delivery{
 		Id:               d.ID,
@@ -115,6 +116,7 @@ func deliveryOut(d callevents.Delivery) *gen.Delivery {
 		Extension:        string(d.Extension),
 		Type_:            &typ,
 		CallId:           d.CallID,
+		Sequence:         &sequence,
 		State:            &state,
 		Attempts:         &attempts,
 		Created:          xsdTime(d.Created),

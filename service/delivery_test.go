@@ -37,7 +37,7 @@ func (b *testBundle) makeDeliveryLog(t *testing.T) deliveryLog {
 		t.Fatalf("intake: HTTP %d %s", r.status, r.raw)
 	}
 	now := time.Now().UTC()
-	claimed, err := b.db.ClaimDue(ctx, "test-worker", 10, now, time.Minute)
+	claimed, err := b.db.ClaimDue(ctx, callevents.Claim{Worker: "test-worker", N: 10, Now: now, Lease: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,19 +129,19 @@ func TestGetPhoneCallEventDeliveries(t *testing.T) {
 		attempts []map[string]string
 	}{
 		{l.failed, map[string]string{
-			"phoneCallEventId": l.dialOut, "extension": "0003*210", "type": "1", "callId": "call-A", "state": "failed",
+			"phoneCallEventId": l.dialOut, "extension": "0003*210", "type": "1", "callId": "call-A", "sequence": "1", "state": "failed",
 			"attempts": "1", "nextAttempt": "<absent>", "lastStatus": "500", "lastError": "http_status",
 		}, []map[string]string{{"attempt": "1", "httpStatus": "500", "error": "http_status", "latencyMs": "12"}}},
 		{l.delivered, map[string]string{
-			"phoneCallEventId": l.dialOut, "callId": "call-B", "state": "delivered", "attempts": "1",
+			"phoneCallEventId": l.dialOut, "callId": "call-B", "sequence": "1", "state": "delivered", "attempts": "1",
 			"nextAttempt": "<absent>", "lastStatus": "204", "lastError": "<absent>",
 		}, []map[string]string{{"attempt": "1", "httpStatus": "204", "error": "<absent>", "latencyMs": "0"}}},
 		{l.retrying, map[string]string{
-			"phoneCallEventId": l.hangup, "type": "2", "callId": "call-C", "state": "pending", "attempts": "1",
+			"phoneCallEventId": l.hangup, "type": "2", "callId": "call-C", "sequence": "1", "state": "pending", "attempts": "1",
 			"finished": "<absent>", "lastStatus": "<absent>", "lastError": "timeout",
 		}, []map[string]string{{"attempt": "1", "httpStatus": "<absent>", "error": "timeout", "latencyMs": "10000"}}},
 		{l.untouched, map[string]string{
-			"callId": "call-D", "state": "pending", "attempts": "0", "finished": "<absent>",
+			"callId": "call-D", "sequence": "1", "state": "pending", "attempts": "0", "finished": "<absent>",
 			"lastStatus": "<absent>", "lastError": "<absent>",
 		}, nil},
 	} {
@@ -246,6 +246,28 @@ func TestGetPhoneCallEventDeliveries(t *testing.T) {
 	if status != 200 || text(empty, "totalResults") != "0" {
 		t.Errorf("empty: HTTP %d\n%s", status, body)
 	}
+
+	// sequence is the delivery's place in its order key (extension,
+	// receiver origin, call), as the store assigned it: the Hangup of
+	// call-D follows its Dial-Out to the same receiver.
+	r := b.postEvents(t, b.bearer("pbx"), `{"callId":"call-D","phase":"hangup","callerExtension":"0003*210","status":"ANSWER"}`)
+	if r.status != http.StatusAccepted || r.queued == nil || *r.queued != 1 {
+		t.Fatalf("intake: HTTP %d %s", r.status, r.raw)
+	}
+	stored := map[string]int{}
+	for _, d := range b.deliveriesOf(t, "0003*210") {
+		stored[d.ID] = d.Sequence
+	}
+	callD := deliveriesByID(t, get("admin", `<v1:callId>call-D</v1:callId>`))
+	if len(callD) != 2 || callD[l.untouched] == nil {
+		t.Fatalf("call-D: %d deliveries listed, want the Dial-Out %s and its Hangup", len(callD), l.untouched)
+	}
+	for id, d := range callD {
+		want := map[string]string{l.dialOut: "1", l.hangup: "2"}[text(d, "phoneCallEventId")]
+		if got := text(d, "sequence"); got != want || got != fmt.Sprint(stored[id]) {
+			t.Errorf("call-D %s (Call Event %s): sequence %q, want %q (stored %d)", id, text(d, "phoneCallEventId"), got, want, stored[id])
+		}
+	}
 }
 
 // Ensure ResendPhoneCallEventDelivery queues a failed or delivered delivery
@@ -273,7 +295,7 @@ func TestResendPhoneCallEventDelivery(t *testing.T) {
 		if el.Tag != "ResendPhoneCallEventDeliveryResponse" || text(el, "result") != "success" {
 			t.Errorf("resend: %s", body)
 		}
-		for path, want := range map[string]string{"delivery/id": id, "delivery/state": "pending", "delivery/extension": "0003*210", "delivery/finished": "<absent>"} {
+		for path, want := range map[string]string{"delivery/id": id, "delivery/sequence": "1", "delivery/state": "pending", "delivery/extension": "0003*210", "delivery/finished": "<absent>"} {
 			if got := text(el, path); got != want {
 				t.Errorf("resend %s: %s = %q, want %q", id, path, got, want)
 			}

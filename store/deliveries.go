@@ -97,6 +97,7 @@ func (r deliveryRow) delivery() callevents.Delivery {
 		Payload:       r.Payload,
 		OrderKey:      r.OrderKey,
 		Sequence:      r.Sequence,
+		Origin:        r.Origin,
 		State:         callevents.DeliveryState(r.State),
 		Attempts:      r.Attempts,
 		NextAttemptAt: r.NextAttemptAt.UTC(),

@@ -32,13 +32,18 @@ type config struct {
 	TrustedProxies  string // serve: whose X-Forwarded-For the rate limits believe
 
 	// Delivery (serve and dispatch).
-	Dispatch        bool // serve: run the dispatcher in this process
-	AllowTargets    string
-	Concurrency     int
-	DeliveryTimeout time.Duration
-	Lease           time.Duration
-	Retention       time.Duration
-	RescueInterval  time.Duration
+	Dispatch     bool // serve: run the dispatcher in this process
+	AllowTargets string
+	Concurrency  int
+	// ReceiverConcurrency 0 is a quarter of Concurrency; OrderHold 0 is
+	// no limit (the flag defaults to 60 s); BreakerFailures 0 is 5.
+	ReceiverConcurrency int
+	OrderHold           time.Duration
+	BreakerFailures     int
+	DeliveryTimeout     time.Duration
+	Lease               time.Duration
+	Retention           time.Duration
+	RescueInterval      time.Duration
 
 	// Asterisk Manager Interface source (serve with --ami-addr, and ami).
 	AMIAddr   string
@@ -90,6 +95,9 @@ func newFlagSet(name string, cfg *config, command int, stderr io.Writer) *flag.F
 		fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", shutdownTimeoutDefault, "how long a graceful shutdown waits for requests and deliveries in flight")
 		fs.StringVar(&cfg.AllowTargets, "allow-targets", "", "comma-separated CIDRs and host names that Call Event URLs may reach although private or loopback (e.g. 10.0.0.0/8,crm.internal)")
 		fs.IntVar(&cfg.Concurrency, "concurrency", dispatcher.ConcurrencyDefault, "deliveries in flight at once, per process")
+		fs.IntVar(&cfg.ReceiverConcurrency, "receiver-concurrency", 0, "deliveries in flight at once to one receiver origin (scheme, host, port), per process (0: a quarter of --concurrency, 32 by default)")
+		fs.DurationVar(&cfg.OrderHold, "order-hold", dispatcher.OrderHoldDefault, "how long a due delivery waits behind an unfinished earlier one of its order key before it goes out anyway (0: no limit)")
+		fs.IntVar(&cfg.BreakerFailures, "breaker-failures", dispatcher.BreakerFailuresDefault, "failed attempts in a row (no answer, timeout, 5xx) that pause a receiver origin until a probe gets an answer, per process")
 		fs.DurationVar(&cfg.DeliveryTimeout, "delivery-timeout", dispatcher.TimeoutDefault, "HTTP timeout of one delivery attempt")
 		fs.DurationVar(&cfg.Lease, "lease", dispatcher.LeaseDefault, "how long a claimed delivery stays with its process before another may take it (more than --delivery-timeout)")
 		fs.DurationVar(&cfg.RescueInterval, "rescue-interval", dispatcher.RescueIntervalDefault, "how often expired leases are freed")

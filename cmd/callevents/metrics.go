@@ -29,6 +29,8 @@ type metrics struct {
 	requests     *prometheus.CounterVec
 	amiConnected prometheus.Gauge
 	queued       prometheus.Counter
+	breakersOpen prometheus.Gauge
+	breakerMoves *prometheus.CounterVec
 }
 
 var _ callevents.Observer = (*metrics)(nil)
@@ -68,7 +70,19 @@ func newMetrics(queue callevents.QueueStatsReader, log *slog.Logger) *metrics {
 		Name: "callevents_intake_queued_total",
 		Help: "Deliveries queued by accepted call activity.",
 	})
+	m.breakersOpen = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "callevents_dispatch_breakers_open",
+		Help: "Receiver origins whose circuit breaker is open or half-open in this process: their due deliveries wait, attempts unspent, while a probe tests them.",
+	})
+	m.breakerMoves = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "callevents_dispatch_breaker_transitions_total",
+		Help: "Circuit breaker state changes of receiver origins in this process, by the state entered: open (paused after consecutive failures, or a failed probe), half_open (probe sent), closed (the receiver answered again).",
+	}, []string{"state"})
+	for _, st := range []callevents.BreakerState{callevents.BreakerOpen, callevents.BreakerHalfOpen, callevents.BreakerClosed} {
+		m.breakerMoves.WithLabelValues(string(st))
+	}
 	m.registry.MustRegister(m.activities, m.rejected, m.deliveries, m.attemptTime, m.requests, m.amiConnected, m.queued,
+		m.breakersOpen, m.breakerMoves,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.activities.WithLabelValues("accepted")
 	m.activities.WithLabelValues("rejected")
@@ -100,6 +114,11 @@ func (m *metrics) DeliveryAttempted(next callevents.DeliveryState, errorClass st
 
 func (m *metrics) RequestServed(edge, operation string, code callevents.Code) {
 	m.requests.WithLabelValues(edge, operation, strconv.Itoa(int(code))).Inc()
+}
+
+func (m *metrics) BreakerChanged(_ string, state callevents.BreakerState, open int) {
+	m.breakerMoves.WithLabelValues(string(state)).Inc()
+	m.breakersOpen.Set(float64(open))
 }
 
 func (m *metrics) AMIConnected(up bool) {

@@ -116,6 +116,15 @@ type app struct {
 	metrics    *metrics // served at GET /metrics
 }
 
+// orderHold maps --order-hold to dispatcher.Config.OrderHold: 0 is no
+// limit there, a negative value in the config.
+func orderHold(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
 // newApp wires the domain services, the dispatcher (not started) and the
 // HTTP routes: SOAP, OAuth, intake, health, readiness and metrics.
 func newApp(db *store.DB, cfg config, log *slog.Logger) (*app, error) {
@@ -125,16 +134,19 @@ func newApp(db *store.DB, cfg config, log *slog.Logger) (*app, error) {
 		return nil, fmt.Errorf("--allow-targets: %w", err)
 	}
 	disp, err := dispatcher.New(dispatcher.Config{
-		Store:          db,
-		Logger:         log,
-		Observer:       m,
-		Concurrency:    cfg.Concurrency,
-		Timeout:        cfg.DeliveryTimeout,
-		Lease:          cfg.Lease,
-		RescueInterval: cfg.RescueInterval,
-		Retention:      cfg.Retention,
-		Policy:         policy,
-		UserAgent:      "callevents/" + versionString(),
+		Store:               db,
+		Logger:              log,
+		Observer:            m,
+		Concurrency:         cfg.Concurrency,
+		ReceiverConcurrency: cfg.ReceiverConcurrency,
+		OrderHold:           orderHold(cfg.OrderHold),
+		BreakerFailures:     cfg.BreakerFailures,
+		Timeout:             cfg.DeliveryTimeout,
+		Lease:               cfg.Lease,
+		RescueInterval:      cfg.RescueInterval,
+		Retention:           cfg.Retention,
+		Policy:              policy,
+		UserAgent:           "callevents/" + versionString(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dispatcher: %w", err)
