@@ -274,7 +274,7 @@ func TestTestCallEvent(t *testing.T) {
 		t.Fatalf("TestCallEvent = %+v, %v", res, err)
 	}
 	h := rc.Hits()[0]
-	for name, want := range map[string]string{"X-CallEvents-Test": "true", "X-CallEvents-Attempt": "1", "X-CallEvents-Event": "Hangup", "User-Agent": "callevents/test"} {
+	for name, want := range map[string]string{"X-CallEvents-Test": "true", "X-CallEvents-Attempt": "1", "X-CallEvents-Sequence": "1", "X-CallEvents-Event": "Hangup", "User-Agent": "callevents/test"} {
 		if got := h.Header.Get(name); got != want {
 			t.Errorf("%s = %q, want %q", name, got, want)
 		}

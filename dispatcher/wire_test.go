@@ -102,7 +102,9 @@ func TestWireFormat(t *testing.T) {
 						"User-Agent":           "callevents/test",
 						"X-CallEvents-Event":   "Dial-In",
 						"X-CallEvents-Attempt": strconv.Itoa(i + 1),
-						"webhook-id":           d.ID,
+						// The first of its order key, on the retry too.
+						"X-CallEvents-Sequence": "1",
+						"webhook-id":            d.ID,
 					} {
 						if got := h.Header.Get(name); got != want {
 							t.Errorf("request %d: %s is %q, want %q", i+1, name, got, want)
