@@ -217,7 +217,7 @@ func testAcceptFansOut(t *testing.T, s DeliveryStore) {
 		d := ds[0]
 		want := callevents.Delivery{
 			ID: d.ID, CallEventID: c.ce.ID, Extension: c.ce.Extension, Type: c.ce.Type, CallID: "call-1",
-			Payload: c.event.Params.Encode(), OrderKey: callevents.OrderKey(c.ce.Extension, c.ce.URL, "call-1"), Sequence: c.sequence,
+			Payload: c.event.Params.Encode(), OrderKey: callevents.OrderKey(c.ce.Extension, c.ce.URL, "call-1"), Sequence: c.sequence, Origin: callevents.Origin(c.ce.URL),
 			State: callevents.DeliveryPending, NextAttemptAt: queueNow, Created: queueNow, History: []callevents.DeliveryAttempt{},
 		}
 		if len(d.ID) != 30 || d.ID[:4] != "dlv_" {
