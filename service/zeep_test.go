@@ -22,7 +22,7 @@ const python = "/usr/bin/python3"
 
 type zeepDelivery struct {
 	ID, PhoneCallEventID, Extension, CallID, State string
-	Type, Attempts                                 *int
+	Type, Sequence, Attempts                       *int
 	Created, NextAttempt, Finished                 *string
 	LastStatus                                     *int
 	LastError                                      *string
@@ -116,7 +116,8 @@ func TestZeepDeliveryOperations(t *testing.T) {
 	found := map[string]zeepDelivery{}
 	for _, d := range r.All.Deliveries {
 		found[d.ID] = d
-		if d.Extension != "0003*210" || d.Type == nil || d.Attempts == nil || d.Created == nil || d.PhoneCallEventID == "" || d.CallID == "" {
+		if d.Extension != "0003*210" || d.Type == nil || d.Attempts == nil || d.Created == nil || d.PhoneCallEventID == "" || d.CallID == "" ||
+			d.Sequence == nil || *d.Sequence < 1 {
 			t.Errorf("delivery as zeep read it: %+v", d)
 		}
 	}

@@ -37,7 +37,7 @@ def when(value):
 def delivery_out(d):
     return {
         "id": d.id, "phoneCallEventId": d.phoneCallEventId, "extension": d.extension,
-        "type": d.type, "callId": d.callId, "state": d.state, "attempts": d.attempts,
+        "type": d.type, "callId": d.callId, "sequence": d.sequence, "state": d.state, "attempts": d.attempts,
         "created": when(d.created), "nextAttempt": when(d.nextAttempt), "finished": when(d.finished),
         "lastStatus": d.lastStatus, "lastError": d.lastError,
         "attempt": [{
