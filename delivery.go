@@ -131,6 +131,11 @@ type Claim struct {
 	// passed over stay pending, their attempts unspent.
 	Room        map[string]int
 	DefaultRoom int
+	// PassOver makes the claim look past the due deliveries of origins
+	// without room for the other origins' ones. That reads every due
+	// delivery of those origins, so a dispatcher asks for it about once a
+	// poll interval; other claims read only the oldest due deliveries.
+	PassOver bool
 }
 
 // RoomFor is how many deliveries of origin c may take.

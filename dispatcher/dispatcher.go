@@ -35,14 +35,18 @@ type Dispatcher struct {
 	mu    sync.Mutex
 	state runState
 	busy  int // requests in flight
-	// starved is set when a claim was limited by free slots: only then
-	// does a request that ends wake the claim loop (otherwise every
-	// delivery would cost an extra, empty claim).
+	// starved is set when a claim was limited by free slots and may have
+	// left due deliveries behind: only then does a request that ends wake
+	// the claim loop (otherwise every delivery would cost an extra, empty
+	// claim). An origin out of room wakes it in the same way (capped).
 	starved   bool
 	leftovers []string // claimed, but never started or interrupted by Stop: released at Stop
 	// origins holds fair share and circuit breaker state per receiver
 	// origin (fairshare.go).
 	origins map[string]*origin
+	// passedOver is when a claim last looked past the origins without
+	// room (Claim.PassOver); only the claim loop uses it.
+	passedOver time.Time
 	done    chan struct{}
 	// unrecorded counts consecutive records that failed because the
 	// database is unavailable, across the delivery goroutines, so that
@@ -285,6 +289,12 @@ func (d *Dispatcher) claim() (full bool, err error) {
 		return false, nil
 	}
 	c.N = min(d.cfg.BatchSize, free)
+	// Looking past a saturated origin's backlog reads all of it, so it is
+	// done once a poll interval: another origin's due delivery waits at
+	// most that long behind one with a deep backlog.
+	if now.Sub(d.passedOver) >= d.cfg.PollInterval || now.Before(d.passedOver) {
+		c.PassOver, d.passedOver = true, now
+	}
 	ctx, cancel := context.WithTimeout(d.hardCtx, storeTimeout)
 	leaseEnd := now.Add(d.cfg.Lease) // as the store computes it
 	deliveries, err := d.cfg.Store.ClaimDue(ctx, c)
@@ -316,6 +326,9 @@ func (d *Dispatcher) claim() (full bool, err error) {
 			continue
 		}
 		starts = append(starts, start{del, probe})
+	}
+	if len(deliveries) < c.N {
+		d.starved = false // nothing left behind for want of slots
 	}
 	d.capAfterClaim()
 	d.busy += len(starts)

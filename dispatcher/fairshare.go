@@ -14,9 +14,11 @@ import (
 // forgets it otherwise. Guarded by Dispatcher.mu.
 type origin struct {
 	inFlight int
-	// capped is set when a claim left the origin without room: a request
-	// of it that ends then wakes the claim loop, as its due deliveries
-	// may be waiting.
+	// capped is set when a claim left the origin without room: once a
+	// quarter of its room is free again (wakeRoom), a request of it that
+	// ends wakes the claim loop, as its due deliveries may be waiting. A
+	// claim per request that ends would read a batch of the origin's
+	// backlog to take one.
 	capped bool
 
 	failures  int                     // consecutive failed attempts
@@ -87,6 +89,9 @@ func (d *Dispatcher) admit(del callevents.Delivery, now time.Time) (probe bool, 
 	return probe, true
 }
 
+// wakeRoom is the free room of a capped origin that wakes the claim loop.
+func (d *Dispatcher) wakeRoom() int { return max(d.cfg.ReceiverConcurrency/4, 1) }
+
 // capAfterClaim marks the origins a claim left without room. d.mu must be
 // held.
 func (d *Dispatcher) capAfterClaim() {
@@ -113,7 +118,7 @@ func breakerFailure(res result) bool {
 func (d *Dispatcher) finished(del callevents.Delivery, res result, probe, counted bool) (wake bool) {
 	o := d.originFor(del.Origin)
 	o.inFlight--
-	if o.capped {
+	if o.capped && d.cfg.ReceiverConcurrency-o.inFlight >= d.wakeRoom() {
 		o.capped, wake = false, true
 	}
 	if probe {

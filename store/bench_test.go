@@ -249,3 +249,71 @@ func claimedDeliveries(b *testing.B, db *store.DB, n int) []callevents.Delivery 
 	}
 	return ds
 }
+
+// BenchmarkClaimPastBacklog measures the claims of a dispatcher whose one
+// receiver origin has a backlog of 20,000 due deliveries and no room left
+// (fair share), while another origin has 50 due: "pass-over" looks past
+// the backlog for those 50 (and must find them all), "oldest" is the
+// ordinary claim that reads only the oldest due rows and takes its room of
+// 32 from the backlog. The batch is released again, untimed.
+//
+//	TEST_MYSQL_DSN=mysql://root@127.0.0.1:3306/ go test ./store -run '^$' -bench ClaimPastBacklog -benchtime 200x
+func BenchmarkClaimPastBacklog(b *testing.B) {
+	const backlog, others = 20000, 50
+	for _, backend := range benchBackends {
+		b.Run(backend.name, func(b *testing.B) {
+			ctx := context.Background()
+			db := openMigrated(b, backend.dsn(b))
+			for ext, url := range map[callevents.Extension]string{"0005*100": "https://busy.example/in", "0005*200": "https://quiet.example/in"} {
+				c := callevents.CallEvent{ID: callevents.NewCallEventID(), Extension: ext, Type: callevents.DialOut,
+					URL: url, Status: callevents.StatusEnabled, Modified: benchNow}
+				if err := db.CreateCallEvent(ctx, c, 100); err != nil {
+					b.Fatal(err)
+				}
+			}
+			report := func(ext string, n int, at time.Time) {
+				acts := make([]callevents.CallActivity, n)
+				for i := range acts {
+					acts[i] = callevents.CallActivity{CallID: fmt.Sprintf("%s-%d", ext, i), Phase: callevents.PhaseDial, CallerExtension: ext, CalledNumber: "1"}
+				}
+				for len(acts) > 0 {
+					k := min(len(acts), callevents.MaxActivitiesPerRequest)
+					if _, err := db.AcceptActivity(ctx, acts[:k], at); err != nil {
+						b.Fatal(err)
+					}
+					acts = acts[k:]
+				}
+			}
+			report("0005*100", backlog, benchNow.Add(-time.Hour))
+			report("0005*200", others, benchNow.Add(-time.Minute))
+			for _, tc := range []struct {
+				name string
+				c    callevents.Claim
+				want int
+			}{
+				{"pass-over", callevents.Claim{Room: map[string]int{"https://busy.example": 0}, PassOver: true}, others},
+				{"oldest", callevents.Claim{Room: map[string]int{"https://busy.example": 32}}, 32},
+			} {
+				b.Run(tc.name, func(b *testing.B) {
+					c := tc.c
+					c.Worker, c.N, c.Now, c.Lease, c.DefaultRoom, c.OrderHold = "bench", 128, benchNow, time.Minute, 64, time.Minute
+					for b.Loop() {
+						ds, err := db.ClaimDue(ctx, c)
+						if err != nil || len(ds) != tc.want {
+							b.Fatalf("ClaimDue = %d deliveries, %v; want %d", len(ds), err, tc.want)
+						}
+						b.StopTimer()
+						ids := make([]string, len(ds))
+						for i, d := range ds {
+							ids[i] = d.ID
+						}
+						if err := db.ReleaseClaims(ctx, "bench", ids); err != nil {
+							b.Fatal(err)
+						}
+						b.StartTimer()
+					}
+				})
+			}
+		})
+	}
+}

@@ -475,6 +475,12 @@ func enabledCallEvents(tx *gorm.DB, extensions map[string]bool) (map[eventKey][]
 	return out, err
 }
 
+// newOriginsPerClaim is how many rows beyond the listed origins' room a
+// claim without PassOver reads for origins not listed: enough to start a
+// newcomer now and then, few enough that a claim meant to refill a busy
+// origin reads little more than that.
+const newOriginsPerClaim = 4
+
 // maxClaimRounds bounds the queries one claim makes while rows it passes
 // over (their origin out of room) leave it short of what was asked.
 const maxClaimRounds = 8
@@ -518,9 +524,12 @@ LIMIT ?`)
 // method and secret. A delivery whose Call Event is gone or disabled is
 // cancelled instead, and the claim looks again for the room it leaves (a
 // cancelled one may have held back a later one of its order key). Rows of
-// an origin beyond its room (c.RoomFor) are passed over, unchanged, and
-// the next query of the claim leaves that origin out, so one origin's
-// backlog does not fill a claim meant for everyone.
+// an origin beyond its room (c.RoomFor) are passed over, unchanged. With
+// c.PassOver the claim's queries leave such origins out, and the next
+// query looks past them, so one origin's backlog does not fill a claim
+// meant for everyone; without it the claim reads only the oldest due rows,
+// which costs a few rows however deep the backlog of an origin without
+// room.
 //
 // On SQLite the immediate transaction excludes every other writer, so two
 // claimers cannot select the same row. On MySQL the selected rows stay
@@ -538,14 +547,26 @@ func (db *DB) ClaimDue(ctx context.Context, c callevents.Claim) ([]callevents.De
 		claimed = nil
 		taken := map[string]int{}
 		var skip []string
-		for origin := range c.Room {
-			if c.RoomFor(origin) <= 0 {
-				skip = append(skip, origin)
+		if c.PassOver {
+			for origin := range c.Room {
+				if c.RoomFor(origin) <= 0 {
+					skip = append(skip, origin)
+				}
 			}
+			slices.Sort(skip)
 		}
-		slices.Sort(skip)
-		for round := 0; len(claimed) < c.N && round < maxClaimRounds; round++ {
-			want := c.N - len(claimed)
+		// Without PassOver the oldest due rows are all the claim reads: no
+		// more of them than the origins have room for.
+		limit := c.N
+		if !c.PassOver && len(c.Room) > 0 && c.DefaultRoom > 0 {
+			room := min(c.DefaultRoom, newOriginsPerClaim)
+			for origin := range c.Room {
+				room += max(c.RoomFor(origin), 0)
+			}
+			limit = min(limit, room)
+		}
+		for round := 0; len(claimed) < limit && round < maxClaimRounds; round++ {
+			want := limit - len(claimed)
 			args := []any{string(callevents.DeliveryPending), now}
 			if len(skip) > 0 {
 				args = append(args, skip)
@@ -572,10 +593,12 @@ func (db *DB) ClaimDue(ctx context.Context, c callevents.Claim) ([]callevents.De
 			fit := rows[:0]
 			for _, r := range rows {
 				if taken[r.Origin] >= c.RoomFor(r.Origin) {
-					if !slices.Contains(skip, r.Origin) {
+					if !c.PassOver {
+						more = false // the same rows would come first again
+					} else if !slices.Contains(skip, r.Origin) {
 						skip = append(skip, r.Origin)
+						more = true
 					}
-					more = true
 					continue
 				}
 				taken[r.Origin]++
@@ -586,8 +609,11 @@ func (db *DB) ClaimDue(ctx context.Context, c callevents.Claim) ([]callevents.De
 				return err
 			}
 			claimed = append(claimed, got...)
-			if !more && len(got) == len(fit) {
-				return nil // nothing cancelled, nothing passed over: no more to find
+			if !more && (len(got) == len(fit) || len(fit) < len(rows)) {
+				// Nothing cancelled, or rows left that would come back
+				// (over their room, or behind an earlier one): no more
+				// to find now.
+				return nil
 			}
 		}
 		return nil

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/dispatcher"
 	"github.com/callevents/callevents/store"
 )
 
@@ -158,7 +159,8 @@ func newBenchRig(ctx context.Context, db *store.DB, concurrency int) (*benchRig,
 			}
 		}
 	}))
-	a, err := newApp(db, config{AllowTargets: "127.0.0.0/8", Concurrency: concurrency}, slog.New(slog.DiscardHandler))
+	// The defaults of serve, but for the loopback receiver.
+	a, err := newApp(db, config{AllowTargets: "127.0.0.0/8", Concurrency: concurrency, OrderHold: dispatcher.OrderHoldDefault}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.rcv.Close()
 		return nil, err

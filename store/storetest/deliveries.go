@@ -522,7 +522,7 @@ func testClaimRoomPerOrigin(t *testing.T, s DeliveryStore) {
 		return out
 	}
 	c := callevents.Claim{Worker: "w1", N: 10, Now: queueNow, Lease: time.Minute, DefaultRoom: 2,
-		Room: map[string]int{"http://busy.example": 1}}
+		Room: map[string]int{"http://busy.example": 1}, PassOver: true}
 	ds, err := s.ClaimDue(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
@@ -547,6 +547,18 @@ func testClaimRoomPerOrigin(t *testing.T, s DeliveryStore) {
 		if d.Attempts != 0 {
 			t.Fatalf("passed-over delivery %s spent %d attempts", d.ID, d.Attempts)
 		}
+	}
+	// Without PassOver a claim reads only the oldest due rows, as many as
+	// there is room for: busy's backlog, so quiet's newer one waits for a
+	// claim that passes over.
+	accept(t, s, queueNow, 2, dial("call-5"))
+	c = callevents.Claim{Worker: "w1", N: 10, Now: queueNow, Lease: time.Minute, DefaultRoom: 2, Room: map[string]int{"http://busy.example": 0}}
+	if ds, err = s.ClaimDue(context.Background(), c); err != nil || len(ds) != 0 {
+		t.Fatalf("without PassOver: claimed %d, %v; want none (the oldest due are busy's)", len(ds), err)
+	}
+	c.PassOver = true
+	if ds, err = s.ClaimDue(context.Background(), c); err != nil || len(ds) != 1 || ds[0].CallID != "call-5" {
+		t.Fatalf("with PassOver: claimed %+v, %v; want quiet's call-5", ds, err)
 	}
 }
 
