@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/callevents/callevents"
@@ -40,14 +41,23 @@ type Dispatcher struct {
 	// the claim loop (otherwise every delivery would cost an extra, empty
 	// claim). An origin out of room wakes it in the same way (capped).
 	starved   bool
+	queued    int      // deliveries claimed and waiting in the origins' queues
 	leftovers []string // claimed, but never started or interrupted by Stop: released at Stop
 	// origins holds fair share and circuit breaker state per receiver
-	// origin (fairshare.go).
+	// origin, and ring the origins with deliveries queued, in turn
+	// (fairshare.go).
 	origins map[string]*origin
+	ring    []string
 	// passedOver is when a claim last looked past the origins without
-	// room (Claim.PassOver); only the claim loop uses it.
+	// room (Claim.PassOver), passCost what that claim took, and passEvery
+	// how long until the next one (see passOver); only the claim loop uses
+	// them. fresh is set by Notify: new deliveries, maybe for another
+	// origin, are queued.
 	passedOver time.Time
-	done    chan struct{}
+	passCost   time.Duration
+	passEvery  time.Duration
+	fresh      atomic.Bool
+	done       chan struct{}
 	// unrecorded counts consecutive records that failed because the
 	// database is unavailable, across the delivery goroutines, so that
 	// an outage is logged when it starts and when it ends, not per try.
@@ -184,7 +194,7 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 	<-d.rec.stopped
 
 	d.mu.Lock()
-	leftovers := d.leftovers
+	leftovers := append(d.leftovers, d.drainQueues()...)
 	d.leftovers = nil
 	d.mu.Unlock()
 	err := d.release(ctx, leftovers)
@@ -224,6 +234,12 @@ func (d *Dispatcher) release(ctx context.Context, ids []string) error {
 // next poll. Call it after deliveries are queued (ActivityService.Queued).
 // It never blocks, and does nothing to a dispatcher not running.
 func (d *Dispatcher) Notify() {
+	d.fresh.Store(true)
+	d.signal()
+}
+
+// signal wakes the claim loop, or leaves a wake pending for it.
+func (d *Dispatcher) signal() {
 	select {
 	case d.wake <- struct{}{}:
 	default:
@@ -279,6 +295,8 @@ func (d *Dispatcher) claim() (full bool, err error) {
 	now := d.cfg.Now()
 	c := callevents.Claim{Worker: d.cfg.WorkerID, Now: now, Lease: d.cfg.Lease, OrderHold: max(d.cfg.OrderHold, 0)}
 	d.mu.Lock()
+	// Queued deliveries do not count: those of an origin without room
+	// must not keep other origins' deliveries from being claimed.
 	free := d.cfg.Concurrency - d.busy
 	d.starved = free < d.cfg.BatchSize
 	if free > 0 {
@@ -289,18 +307,26 @@ func (d *Dispatcher) claim() (full bool, err error) {
 		return false, nil
 	}
 	c.N = min(d.cfg.BatchSize, free)
-	// Looking past a saturated origin's backlog reads all of it, so it is
-	// done once a poll interval: another origin's due delivery waits at
-	// most that long behind one with a deep backlog.
-	if now.Sub(d.passedOver) >= d.cfg.PollInterval || now.Before(d.passedOver) {
-		c.PassOver, d.passedOver = true, now
-	}
+	c.PassOver = d.passOver(now)
 	ctx, cancel := context.WithTimeout(d.hardCtx, storeTimeout)
 	leaseEnd := now.Add(d.cfg.Lease) // as the store computes it
+	began := time.Now()
 	deliveries, err := d.cfg.Store.ClaimDue(ctx, c)
 	cancel()
 	if err != nil {
 		return false, err
+	}
+	if c.PassOver {
+		d.passedOver, d.passCost = now, time.Since(began)
+		found := false
+		for _, r := range c.Room {
+			found = found || r == 0 && len(deliveries) > 0
+		}
+		if found {
+			d.passEvery = d.cfg.PollInterval
+		} else {
+			d.passEvery = min(2*d.passEvery, maxPassEvery)
+		}
 	}
 	d.mu.Lock()
 	select {
@@ -313,71 +339,94 @@ func (d *Dispatcher) claim() (full bool, err error) {
 		return false, nil
 	default:
 	}
-	type start struct {
-		del   callevents.Delivery
-		probe bool
-	}
-	starts := make([]start, 0, len(deliveries))
 	var back []string
 	for _, del := range deliveries {
-		probe, ok := d.admit(del, now)
-		if !ok {
+		if !d.enqueue(del, leaseEnd, now) {
 			back = append(back, del.ID) // its breaker opened meanwhile
-			continue
 		}
-		starts = append(starts, start{del, probe})
 	}
 	if len(deliveries) < c.N {
 		d.starved = false // nothing left behind for want of slots
 	}
 	d.capAfterClaim()
-	d.busy += len(starts)
-	d.sends.Add(len(starts))
+	starts, expired := d.pump(now)
 	d.mu.Unlock()
-	for _, s := range starts {
-		go d.deliver(s.del, leaseEnd, s.probe)
-	}
-	if len(back) > 0 {
-		d.release(d.hardCtx, back)
-	}
+	d.launch(starts, append(back, expired...))
 	return len(deliveries) == c.N, nil
+}
+
+// maxPassEvery bounds the pause between claims that look past origins
+// without room while such claims find nothing.
+const maxPassEvery = time.Second
+
+// passOver decides whether this claim looks past the due deliveries of
+// origins without room (Claim.PassOver). That reads all of their backlog,
+// so it is done at most once a poll interval, and no more than a tenth of
+// the time; after one that found nothing, half as often, down to once a
+// second, until one finds something or Notify reports new deliveries. So
+// another origin's delivery waits behind a saturated origin's backlog for
+// at most a poll interval when it is new, and a second when it comes due
+// for a retry.
+func (d *Dispatcher) passOver(now time.Time) bool {
+	if d.passEvery == 0 {
+		d.passEvery = d.cfg.PollInterval
+	}
+	since := now.Sub(d.passedOver)
+	if since < 0 {
+		return true // the clock went back
+	}
+	floor := max(d.cfg.PollInterval, 10*d.passCost)
+	if d.fresh.Swap(false) {
+		d.passEvery = d.cfg.PollInterval
+	}
+	return since >= max(d.passEvery, floor)
 }
 
 // deliver makes one attempt of del, leased to this worker until leaseEnd,
 // and records its outcome. probe marks the one request a half-open
-// breaker lets through.
+// breaker lets through. Its origin's room is free again once the request
+// has ended, its slot of Concurrency once the outcome is recorded.
 func (d *Dispatcher) deliver(del callevents.Delivery, leaseEnd time.Time, probe bool) {
 	defer d.sends.Done()
-	var res result
-	counted := false
-	defer func() {
-		d.mu.Lock()
-		d.busy--
-		wake := d.starved
-		d.starved = false
-		if d.finished(del, res, probe, counted) {
-			wake = true
-		}
-		d.mu.Unlock()
-		if wake {
-			d.Notify()
-		}
-	}()
+	defer d.slotFree()
 	at := d.cfg.Now()
-	res = d.sender.send(d.hardCtx, request{
+	res := d.sender.send(d.hardCtx, request{
 		id: del.ID, typ: del.Type, attempt: del.Attempts, sequence: del.Sequence,
 		url: del.URL, method: del.Method, secret: del.Secret, payload: del.Payload,
 	})
-	if res.status == 0 && d.hardCtx.Err() != nil {
-		// Interrupted by Stop, not the receiver's doing: Stop gives it back.
-		d.mu.Lock()
+	// Interrupted by Stop, not the receiver's doing: Stop gives it back.
+	interrupted := res.status == 0 && d.hardCtx.Err() != nil
+	d.mu.Lock()
+	back, wake := d.requestEnded(del, res, probe, !interrupted)
+	if interrupted {
 		d.leftovers = append(d.leftovers, del.ID)
-		d.mu.Unlock()
+	}
+	starts, expired := d.pump(d.cfg.Now())
+	d.mu.Unlock()
+	d.launch(starts, append(back, expired...))
+	if wake {
+		d.signal()
+	}
+	if interrupted {
 		return
 	}
-	counted = true
 	o := d.outcome(del, res, at, d.cfg.Now())
 	d.record(del, o, res, leaseEnd)
+}
+
+// slotFree ends a delivery's hold on one of the Concurrency slots, and
+// starts what may start in its place.
+func (d *Dispatcher) slotFree() {
+	d.mu.Lock()
+	d.busy--
+	wake := d.starved
+	d.starved = false
+	starts, expired := d.pump(d.cfg.Now())
+	d.mu.Unlock()
+	d.launch(starts, expired)
+	if wake {
+		d.signal()
+	}
 }
 
 // outcome decides where an attempt leaves its delivery (SPEC.md §6).
@@ -559,7 +608,7 @@ func (d *Dispatcher) rescue(ctx context.Context, failing *streak) {
 	failing.recover()
 	if n > 0 {
 		d.log.Info("dispatcher: rescued deliveries whose lease expired", "count", n)
-		d.Notify()
+		d.Notify() // they may be any origin's
 	}
 }
 

@@ -336,12 +336,14 @@ func (db *DB) acceptCalls(tx *gorm.DB, calls []*acceptCall) error {
 }
 
 // assignSequences gives each row the next places of its order key, in the
-// order of rows, from the key's row in order_keys. The upsert locks those
-// rows (MySQL) until tx commits, in hash order so that two accepting
-// transactions cannot deadlock on them: an accept of the same key in
-// another process waits for this one to commit and then continues after
-// its sequences. So no delivery can commit, and be claimed, before an
-// earlier one of its key. On SQLite the write lock already serializes.
+// order of rows. On MySQL they come from the key's row in order_keys,
+// which the upsert locks until tx commits, in hash order so that two
+// accepting transactions cannot deadlock on them: an accept of the same
+// key in another process waits for this one to commit and then continues
+// after its sequences. So no delivery can commit, and be claimed, before
+// an earlier one of its key. On SQLite the write lock already serializes
+// every accept, and the key's last place is the largest sequence among
+// its deliveries (an index probe, and no row to write).
 func (db *DB) assignSequences(tx *gorm.DB, rows []deliveryRow, now time.Time) error {
 	counts := map[string]int{}
 	for _, r := range rows {
@@ -352,44 +354,55 @@ func (db *DB) assignSequences(tx *gorm.DB, rows []deliveryRow, now time.Time) er
 		hashes = append(hashes, h)
 	}
 	slices.Sort(hashes)
-	upsert := `INSERT INTO order_keys (order_hash, last_sequence, updated_at) VALUES %s
-		ON CONFLICT (order_hash) DO UPDATE SET last_sequence = order_keys.last_sequence + excluded.last_sequence, updated_at = excluded.updated_at`
-	if db.dialect == DialectMySQL {
-		upsert = `INSERT INTO order_keys (order_hash, last_sequence, updated_at) VALUES %s
-		ON DUPLICATE KEY UPDATE last_sequence = last_sequence + VALUES(last_sequence), updated_at = VALUES(updated_at)`
-	}
 	last := make(map[string]int, len(hashes))
-	err := chunks(hashes, insertBatch, func(part []string) error {
-		values := strings.Repeat("(?, ?, ?), ", len(part))
-		args := make([]any, 0, 3*len(part))
-		for _, h := range part {
-			args = append(args, h, counts[h], now)
-		}
-		if err := tx.Exec(fmt.Sprintf(upsert, values[:len(values)-2]), args...).Error; err != nil {
+	scan := func(rows *sql.Rows, err error) error {
+		if err != nil {
 			return err
 		}
-		var got []struct {
-			OrderHash    string
-			LastSequence int
+		defer rows.Close()
+		for rows.Next() {
+			var h string
+			var n int
+			if err := rows.Scan(&h, &n); err != nil {
+				return err
+			}
+			last[h] = n
 		}
-		if err := tx.Table("order_keys").Select("order_hash, last_sequence").Where("order_hash IN ?", part).Scan(&got).Error; err != nil {
-			return err
+		return rows.Err()
+	}
+	var err error
+	if db.dialect == DialectMySQL {
+		const upsert = `INSERT INTO order_keys (order_hash, last_sequence, updated_at) VALUES %s
+			ON DUPLICATE KEY UPDATE last_sequence = last_sequence + VALUES(last_sequence), updated_at = VALUES(updated_at)`
+		err = chunks(hashes, insertBatch, func(part []string) error {
+			values := strings.Repeat("(?, ?, ?), ", len(part))
+			args := make([]any, 0, 3*len(part))
+			for _, h := range part {
+				args = append(args, h, counts[h], now)
+			}
+			if err := tx.Exec(fmt.Sprintf(upsert, values[:len(values)-2]), args...).Error; err != nil {
+				return err
+			}
+			// The transaction's own writes: the new last places.
+			return scan(tx.Table("order_keys").Select("order_hash, last_sequence").Where("order_hash IN ?", part).Rows())
+		})
+		for h, n := range last {
+			last[h] = n - counts[h] // the last place before these
 		}
-		for _, g := range got {
-			last[g.OrderHash] = g.LastSequence
-		}
-		return nil
-	})
+	} else {
+		err = chunks(hashes, inChunk, func(part []string) error {
+			return scan(tx.Table("deliveries").Select("order_hash, MAX(sequence)").Where("order_hash IN ?", part).Group("order_hash").Rows())
+		})
+	}
 	if err != nil {
 		return err
 	}
+	if db.dialect == DialectMySQL && len(last) != len(hashes) {
+		return fmt.Errorf("store: %d of %d order keys have no sequence after their upsert", len(hashes)-len(last), len(hashes))
+	}
 	next := make(map[string]int, len(hashes))
-	for h, n := range counts {
-		l, ok := last[h]
-		if !ok {
-			return fmt.Errorf("store: order key %s has no sequence after its upsert", h)
-		}
-		next[h] = l - n + 1
+	for _, h := range hashes {
+		next[h] = last[h] + 1 // 0 for a key never seen
 	}
 	for i := range rows {
 		h := rows[i].OrderHash
@@ -1098,15 +1111,39 @@ func (db *DB) CleanFinished(ctx context.Context, before time.Time) (int, error) 
 			// deletes; one being resent is skipped, not waited for.
 			q = q.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
 		}
-		var seqs []int64
-		if err := q.Pluck("seq", &seqs).Error; err != nil || len(seqs) == 0 {
+		var found []struct {
+			Seq       int64
+			OrderHash string
+		}
+		if err := q.Select("seq, order_hash").Find(&found).Error; err != nil || len(found) == 0 {
 			return 0, 0, err
+		}
+		seqs := make([]int64, len(found))
+		hashes := make([]string, 0, len(found))
+		for i, f := range found {
+			seqs[i] = f.Seq
+			hashes = append(hashes, f.OrderHash)
 		}
 		if err := tx.Where("delivery_seq IN ?", seqs).Delete(&attemptRow{}).Error; err != nil {
 			return 0, 0, err
 		}
 		res := tx.Where("seq IN ?", seqs).Delete(&deliveryRow{})
-		return len(seqs), int(res.RowsAffected), res.Error
+		if res.Error != nil {
+			return 0, 0, res.Error
+		}
+		if db.dialect != DialectMySQL {
+			return len(seqs), int(res.RowsAffected), nil
+		}
+		// Their order keys go too once no delivery is left: the same call
+		// reported again starts over at 1, as on SQLite. updated_at is set
+		// under the key row's lock by the accept that hands out a
+		// sequence, so a key in use is never taken (the DELETE rereads the
+		// row it waited for).
+		slices.Sort(hashes)
+		err := tx.Exec(`DELETE FROM order_keys WHERE order_hash IN ? AND updated_at < ?
+			AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.order_hash = order_keys.order_hash)`,
+			slices.Compact(hashes), before).Error
+		return len(seqs), int(res.RowsAffected), err
 	})
 	if err != nil {
 		return deleted, err
@@ -1119,24 +1156,6 @@ func (db *DB) CleanFinished(ctx context.Context, before time.Time) (int, error) 
 			return 0, 0, err
 		}
 		res := tx.Where("dedupe_hash IN ?", hashes).Delete(&activityRow{})
-		return len(hashes), int(res.RowsAffected), res.Error
-	})
-	if err != nil {
-		return deleted, err
-	}
-	// An order key idle for the retention, with no delivery left, starts
-	// over at 1 if its call is ever reported again. The accept that hands
-	// out a sequence sets updated_at under the row's lock, so a key in use
-	// is never taken (on MySQL the DELETE rereads the row it waited for).
-	_, err = db.inChunks(ctx, func(tx *gorm.DB) (int, int, error) {
-		var hashes []string
-		err := tx.Table("order_keys").Where("updated_at < ?", before).
-			Where("NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.order_hash = order_keys.order_hash)").
-			Order("updated_at").Limit(cleanChunk).Pluck("order_hash", &hashes).Error
-		if err != nil || len(hashes) == 0 {
-			return 0, 0, err
-		}
-		res := tx.Exec("DELETE FROM order_keys WHERE order_hash IN ? AND updated_at < ?", hashes, before)
 		return len(hashes), int(res.RowsAffected), res.Error
 	})
 	return deleted, err

@@ -14,11 +14,11 @@ CREATE TABLE IF NOT EXISTS order_keys (
     -- row and holds its lock until it commits, so a later delivery of the
     -- key can neither take a smaller sequence nor commit first.
     last_sequence BIGINT      NOT NULL,
-    -- The last time a sequence was handed out: the cleaner deletes keys
-    -- idle for the retention and without deliveries.
+    -- The last time a sequence was handed out: the cleaner deletes the
+    -- keys of the deliveries it deletes when they have none left and were
+    -- idle for the retention (no index: it finds them by hash).
     updated_at    DATETIME(6) NOT NULL,
-    PRIMARY KEY (order_hash),
-    KEY order_keys_updated_at (updated_at)
+    PRIMARY KEY (order_hash)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
 ALTER TABLE deliveries

@@ -1,8 +1,9 @@
 -- Order keys gain the Call Event's extension (SPEC.md §6): one
 -- organization's failing receiver no longer holds back another's on the
 -- same host. Each delivery gets its place within its key (sequence, sent as
--- X-CallEvents-Sequence) and its receiver origin (for fair share); keys get
--- a row that hands out sequences.
+-- X-CallEvents-Sequence) and its receiver origin (for fair share). The next
+-- place of a key is one after its deliveries' largest (SQLite has one
+-- writer, so nothing else can take it meanwhile).
 --
 -- The old key was "origin call-id", the new one is "extension origin
 -- call-id"; callevents_sha256 is registered by the store (SQLite has no
@@ -23,22 +24,6 @@ UPDATE deliveries SET order_hash = callevents_sha256(order_key);
 UPDATE deliveries
    SET sequence = (SELECT COUNT(*) FROM deliveries e
                    WHERE e.order_hash = deliveries.order_hash AND e.seq <= deliveries.seq);
-
--- One row per order key with its last sequence handed out. An accepting
--- transaction updates it (SQLite: under the write lock; MySQL: holding the
--- row lock until commit), so sequences follow commit order.
-CREATE TABLE IF NOT EXISTS order_keys (
-    order_hash    TEXT     NOT NULL PRIMARY KEY,
-    last_sequence INTEGER  NOT NULL,
-    -- The last time a sequence was handed out: the cleaner deletes keys
-    -- idle for the retention and without deliveries.
-    updated_at    DATETIME NOT NULL
-) WITHOUT ROWID;
-
-INSERT INTO order_keys (order_hash, last_sequence, updated_at)
-SELECT order_hash, MAX(sequence), MAX(created_at) FROM deliveries GROUP BY order_hash;
-
-CREATE INDEX IF NOT EXISTS order_keys_updated_at ON order_keys (updated_at);
 
 -- The claim's ordering check now compares places within the key.
 DROP INDEX IF EXISTS deliveries_order_hash_seq;
