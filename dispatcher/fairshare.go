@@ -92,10 +92,8 @@ func (d *Dispatcher) rooms(c *callevents.Claim, now time.Time) {
 	c.DefaultRoom = 2 * d.cfg.ReceiverConcurrency // the leaseCap of an origin without a record
 	c.Room = make(map[string]int, len(d.origins))
 	for name, o := range d.origins {
-		if o.idle() {
-			if now.Sub(o.lastAnswer) > originMemory || now.Before(o.lastAnswer) {
-				delete(d.origins, name)
-			}
+		if o.idle() && (now.Sub(o.lastAnswer) > originMemory || now.Before(o.lastAnswer)) {
+			delete(d.origins, name)
 			continue // the default room
 		}
 		room := max(d.leaseCap(o)-o.leased(), 0)
