@@ -90,4 +90,11 @@ func TestClaimRoomFor(t *testing.T) {
 	if got := (callevents.Claim{N: 7}).RoomFor("http://any"); got != 7 {
 		t.Errorf("no DefaultRoom: RoomFor = %d, want N (7)", got)
 	}
+	c.Paused = map[callevents.PausedReceiver]int{{Organization: "0003", Origin: "http://busy"}: 1}
+	if room, paused := c.PausedRoom("0003", "http://busy"); !paused || room != 1 {
+		t.Errorf("PausedRoom(0003, busy) = %d, %v; want 1, true", room, paused)
+	}
+	if _, paused := c.PausedRoom("0004", "http://busy"); paused {
+		t.Error("another organization's deliveries to the same origin are paused")
+	}
 }

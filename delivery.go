@@ -131,11 +131,31 @@ type Claim struct {
 	// passed over stay pending, their attempts unspent.
 	Room        map[string]int
 	DefaultRoom int
+	// Paused lists organizations' receivers whose circuit breaker is
+	// open: their deliveries are passed over like those of an origin
+	// without room, but for as many as the value (1: the breaker's
+	// probe).
+	Paused map[PausedReceiver]int
 	// PassOver makes the claim look past the due deliveries of origins
 	// without room for the other origins' ones. That reads every due
 	// delivery of those origins, so a dispatcher asks for it about once a
 	// poll interval; other claims read only the oldest due deliveries.
 	PassOver bool
+}
+
+// PausedReceiver is one organization's deliveries to one receiver origin:
+// what a dispatcher's circuit breaker pauses, so that one organization's
+// failing endpoint on a shared host does not pause another's.
+type PausedReceiver struct {
+	Organization string // Extension.Organization of the deliveries
+	Origin       string
+}
+
+// PausedRoom is how many deliveries of organization to origin c may take
+// when a breaker pauses them (paused), as Room is for an origin.
+func (c Claim) PausedRoom(organization, origin string) (room int, paused bool) {
+	room, paused = c.Paused[PausedReceiver{organization, origin}]
+	return room, paused
 }
 
 // RoomFor is how many deliveries of origin c may take.

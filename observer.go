@@ -24,14 +24,14 @@ type Observer interface {
 	RequestServed(edge, operation string, code Code)
 	// AMIConnected: the AMI source's connection went up or down.
 	AMIConnected(up bool)
-	// BreakerChanged: a dispatcher's circuit breaker for a receiver origin
-	// moved to state; open is how many origins that dispatcher now has
-	// open or half-open.
-	BreakerChanged(origin string, state BreakerState, open int)
+	// BreakerChanged: a dispatcher's circuit breaker for an organization's
+	// deliveries to a receiver origin moved to state; open is how many
+	// breakers that dispatcher now has open or half-open.
+	BreakerChanged(organization, origin string, state BreakerState, open int)
 }
 
-// BreakerState is where a dispatcher's circuit breaker for one receiver
-// origin is: closed (sending), open (paused: due deliveries wait, their
+// BreakerState is where a dispatcher's circuit breaker for one
+// organization's deliveries to one receiver origin is: closed (sending), open (paused: due deliveries wait, their
 // attempts unspent) or half-open (one probe delivery in flight).
 type BreakerState string
 
@@ -50,7 +50,7 @@ func (NopObserver) ActivityRejected(int, Code)                             {}
 func (NopObserver) DeliveryAttempted(DeliveryState, string, time.Duration) {}
 func (NopObserver) RequestServed(string, string, Code)                     {}
 func (NopObserver) AMIConnected(bool)                                      {}
-func (NopObserver) BreakerChanged(string, BreakerState, int)               {}
+func (NopObserver) BreakerChanged(string, string, BreakerState, int)       {}
 
 // ObserverOrNop returns o, or NopObserver when o is nil.
 func ObserverOrNop(o Observer) Observer {

@@ -46,8 +46,9 @@ type Dispatcher struct {
 	// origins holds fair share and circuit breaker state per receiver
 	// origin, and ring the origins with deliveries queued, in turn
 	// (fairshare.go).
-	origins map[string]*origin
-	ring    []string
+	origins  map[string]*origin
+	ring     []string
+	breakers map[callevents.PausedReceiver]*breaker
 	// passedOver is when a claim last looked past the origins without
 	// room (Claim.PassOver), passCost what that claim took, and passEvery
 	// how long until the next one (see passOver); only the claim loop uses
@@ -89,12 +90,13 @@ func New(cfg Config) (*Dispatcher, error) {
 		return nil, err
 	}
 	return &Dispatcher{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		sender:  newSender(cfg),
-		wake:    make(chan struct{}, 1),
-		done:    make(chan struct{}),
-		origins: map[string]*origin{},
+		cfg:      cfg,
+		log:      cfg.Logger,
+		sender:   newSender(cfg),
+		wake:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
+		origins:  map[string]*origin{},
+		breakers: map[callevents.PausedReceiver]*breaker{},
 	}, nil
 }
 

@@ -11,35 +11,34 @@ import (
 // Fair share and circuit breakers (SPEC.md §6). A claim hands each
 // delivery to its receiver origin's queue in this process; requests start
 // from the queues round-robin across origins, at most Concurrency at once
-// and at most ReceiverConcurrency per origin. An origin may hold up to
-// Concurrency claimed deliveries (queued or in flight), so that one busy
-// receiver still fills whole claims, but a queued delivery that has not
-// started within Timeout, or whose origin's breaker opens, goes back to
-// the store unspent. Everything here is guarded by Dispatcher.mu.
+// and at most ReceiverConcurrency per origin (a fast, answering receiver
+// may borrow slots nobody else can use: see borrowLimit). A queued
+// delivery that has not started within Timeout, or whose breaker opens,
+// goes back to the store unspent. Breakers are per organization and
+// origin: one organization's failing endpoint on a shared CRM host pauses
+// only that organization's deliveries to it. Everything here is guarded
+// by Dispatcher.mu.
 
 // origin is what a dispatcher knows of one receiver origin. It is kept
-// while the origin has deliveries queued or in flight, or a breaker not
-// closed, and forgotten otherwise.
+// while the origin has deliveries queued or in flight, and for
+// originMemory after its last answer.
 type origin struct {
 	name     string
 	queue    []queued // claimed, not started, oldest first
 	inRing   bool     // listed in Dispatcher.ring (its queue is not empty)
 	inFlight int
-	// capped is set when a claim filled the origin's room: once its queue
-	// is down to less than one share, a request of it that ends wakes the
-	// claim loop for more.
+	// capped is set when a claim filled the origin's room: once it holds
+	// half of that again, a request of it that ends wakes the claim loop
+	// for more.
 	capped bool
 
 	// answered counts the requests answered since the origin was last
-	// forgotten, and latency is their moving average (borrowLimit).
+	// forgotten, latency is their moving average and failing the failed
+	// requests since the last answer (borrowLimit).
 	answered   int
 	latency    time.Duration
 	lastAnswer time.Time
-
-	failures  int                     // consecutive failed attempts
-	state     callevents.BreakerState // "" is closed
-	openUntil time.Time               // open: when the probe may go
-	backoff   time.Duration           // open: the pause before openUntil
+	failing    int
 }
 
 // queued is a claimed delivery waiting for its origin to have room.
@@ -57,7 +56,26 @@ type start struct {
 	probe    bool
 }
 
-func (o *origin) closed() bool { return o.state == "" || o.state == callevents.BreakerClosed }
+// breaker is one organization's circuit breaker for one receiver origin,
+// kept while it is not closed or counts failures.
+type breaker struct {
+	key       callevents.PausedReceiver
+	failures  int                     // consecutive failed attempts
+	state     callevents.BreakerState // "" is closed
+	openUntil time.Time               // open: when the probe may go
+	backoff   time.Duration           // open: the pause before openUntil
+}
+
+func (b *breaker) closed() bool { return b.state == "" || b.state == callevents.BreakerClosed }
+
+// ready reports whether an open breaker may send its probe.
+func (b *breaker) ready(now time.Time) bool {
+	return b.state == callevents.BreakerOpen && !now.Before(b.openUntil)
+}
+
+func breakerKey(del callevents.Delivery) callevents.PausedReceiver {
+	return callevents.PausedReceiver{Organization: del.Extension.Organization(), Origin: del.Origin}
+}
 
 func (o *origin) leased() int { return o.inFlight + len(o.queue) }
 
@@ -75,19 +93,19 @@ func (d *Dispatcher) originFor(name string) *origin {
 // borrowLimit) is kept.
 const originMemory = time.Minute
 
-// idle reports whether o holds nothing: no delivery, no open breaker.
-func (o *origin) idle() bool { return o.leased() == 0 && !o.inRing && o.closed() && o.failures == 0 }
+// idle reports whether o holds no delivery.
+func (o *origin) idle() bool { return o.leased() == 0 && !o.inRing }
 
 // forget drops an origin's state once there is nothing left to know.
 func (d *Dispatcher) forget(o *origin) {
-	if o.idle() && o.answered == 0 {
+	if o.idle() && o.answered == 0 && o.failing == 0 {
 		delete(d.origins, o.name)
 	}
 }
 
-// rooms fills c with what each origin may take now: up to Concurrency
-// claimed, less what it holds; nothing while its breaker is open, and one
-// probe once the pause is over.
+// rooms fills c with what each origin may take now (leaseCap, less what
+// it holds) and the breakers that pause an organization's deliveries to
+// an origin: none while one pauses, one probe once the pause is over.
 func (d *Dispatcher) rooms(c *callevents.Claim, now time.Time) {
 	c.DefaultRoom = 2 * d.cfg.ReceiverConcurrency // the leaseCap of an origin without a record
 	c.Room = make(map[string]int, len(d.origins))
@@ -96,34 +114,40 @@ func (d *Dispatcher) rooms(c *callevents.Claim, now time.Time) {
 			delete(d.origins, name)
 			continue // the default room
 		}
-		room := max(d.leaseCap(o)-o.leased(), 0)
+		c.Room[name] = max(d.leaseCap(o)-o.leased(), 0)
+	}
+	for key, b := range d.breakers {
 		switch {
-		case o.closed():
-		case o.state == callevents.BreakerOpen && !now.Before(o.openUntil) && o.leased() == 0:
-			room = 1 // the probe
+		case b.closed():
+		case b.ready(now):
+			mapSet(&c.Paused, key, 1)
 		default:
-			room = 0 // open and pausing, or half-open with its probe out
+			mapSet(&c.Paused, key, 0) // pausing, or half-open with its probe out
 		}
-		c.Room[name] = room
 	}
 }
 
-// enqueue queues a delivery just claimed on its origin, or reports false
-// when the origin takes none now (its breaker opened during the claim):
-// the delivery then goes back unsent. The first delivery of an origin
-// whose pause is over becomes its probe.
-func (d *Dispatcher) enqueue(del callevents.Delivery, leaseEnd, now time.Time) bool {
-	o := d.originFor(del.Origin)
-	q := queued{del: del, leaseEnd: leaseEnd, claimed: now}
-	switch {
-	case o.closed():
-	case o.state == callevents.BreakerOpen && !now.Before(o.openUntil) && o.leased() == 0:
-		o.state, q.probe = callevents.BreakerHalfOpen, true
-		d.breakerChanged(o, slog.LevelInfo, "dispatcher: probing a paused receiver")
-	default:
-		d.forget(o)
-		return false
+func mapSet[K comparable, V any](m *map[K]V, k K, v V) {
+	if *m == nil {
+		*m = map[K]V{}
 	}
+	(*m)[k] = v
+}
+
+// enqueue queues a delivery just claimed on its origin, or reports false
+// when its breaker takes none now (it opened during the claim): the
+// delivery then goes back unsent. The first delivery of a breaker whose
+// pause is over becomes its probe.
+func (d *Dispatcher) enqueue(del callevents.Delivery, leaseEnd, now time.Time) bool {
+	q := queued{del: del, leaseEnd: leaseEnd, claimed: now}
+	if b := d.breakers[breakerKey(del)]; b != nil && !b.closed() {
+		if !b.ready(now) {
+			return false
+		}
+		b.state, q.probe = callevents.BreakerHalfOpen, true
+		d.breakerChanged(b, slog.LevelInfo, "dispatcher: probing a paused receiver")
+	}
+	o := d.originFor(del.Origin)
 	if !o.inRing {
 		d.ring, o.inRing = append(d.ring, o.name), true
 	}
@@ -143,7 +167,8 @@ func (d *Dispatcher) capAfterClaim() {
 
 // leaseCap is how many deliveries o may hold claimed, in flight or
 // queued: twice what it may have in flight, so that the next batch is
-// there when the first ends.
+// there when the first ends, and for a receiver that borrows slots at
+// least Concurrency, so that it fills whole claims.
 func (d *Dispatcher) leaseCap(o *origin) int {
 	if limit := d.borrowLimit(o); limit > d.cfg.ReceiverConcurrency {
 		return max(d.cfg.Concurrency, 2*limit)
@@ -164,7 +189,7 @@ func (d *Dispatcher) pump(now time.Time) (starts []start, back []string) {
 	}
 	starts, back = d.turns(now, d.cfg.Concurrency, func(*origin) int { return d.cfg.ReceiverConcurrency }, starts, back)
 	// Slots nobody else can use now go to receivers that answer fast,
-	// short of one share kept free for newcomers.
+	// short of a few kept free for newcomers.
 	starts, back = d.turns(now, d.cfg.Concurrency-d.reserve(), d.borrowLimit, starts, back)
 	d.sends.Add(len(starts))
 	return starts, back
@@ -190,7 +215,7 @@ func (d *Dispatcher) turns(now time.Time, maxBusy int, limit func(*origin) int, 
 			d.forget(o)
 			continue
 		}
-		if o.inFlight < limit(o) && (o.closed() || o.queue[0].probe) {
+		if o.inFlight < limit(o) {
 			q := o.queue[0]
 			o.queue = o.queue[1:]
 			d.queued--
@@ -211,14 +236,14 @@ func (d *Dispatcher) turns(now time.Time, maxBusy int, limit func(*origin) int, 
 const borrowLatency = 100 * time.Millisecond
 
 // borrowLimit is how many requests o may have in flight when the slots
-// beyond its share would otherwise stay idle: up to Concurrency less one
-// share, for a receiver that is answering, fast, with a record of at
-// least a share of requests, and its share only otherwise. A hanging or
+// beyond its share would otherwise stay idle: up to Concurrency less the
+// reserve, for a receiver that is answering, fast, with a record of at
+// least a share of answers, and its share only otherwise. A hanging or
 // failing receiver never borrows; one that starts hanging after it did
-// holds the borrowed slots until Timeout at most, with a share still free
-// for everyone else.
+// holds the borrowed slots for Timeout at most, with the reserve still
+// free for everyone else.
 func (d *Dispatcher) borrowLimit(o *origin) int {
-	if !o.closed() || o.failures > 0 || o.answered < d.cfg.ReceiverConcurrency || o.latency > min(borrowLatency, d.cfg.Timeout/10) {
+	if o.failing > 0 || o.answered < d.cfg.ReceiverConcurrency || o.latency > min(borrowLatency, d.cfg.Timeout/10) {
 		return d.cfg.ReceiverConcurrency
 	}
 	return max(d.cfg.Concurrency-d.reserve(), d.cfg.ReceiverConcurrency)
@@ -277,40 +302,50 @@ func breakerFailure(res result) bool {
 // requestEnded ends a request of del's origin, when its answer (or its
 // failure) is in and before its outcome is recorded: the origin's room is
 // about HTTP requests, and its next request may go while this one's
-// outcome is being committed. It feeds the result to the breaker (unless
-// not counted: interrupted by Stop), and returns the deliveries to give
-// back (the origin's queue, when its breaker opened) and whether the claim
-// loop should be woken.
+// outcome is being committed. It feeds the result to del's breaker
+// (unless not counted: interrupted by Stop), and returns the deliveries to
+// give back (the breaker's queued ones, when it opened) and whether the
+// claim loop should be woken.
 func (d *Dispatcher) requestEnded(del callevents.Delivery, res result, probe, counted bool) (back []string, wake bool) {
 	o := d.originFor(del.Origin)
 	o.inFlight--
+	key := breakerKey(del)
+	b := d.breakers[key]
 	switch {
 	case !counted:
-		if probe && o.state == callevents.BreakerHalfOpen {
-			o.state = callevents.BreakerOpen // probe again at once
+		if probe && b != nil && b.state == callevents.BreakerHalfOpen {
+			b.state = callevents.BreakerOpen // probe again at once
 		}
 	case breakerFailure(res):
-		o.failures++
+		o.failing++
+		if b == nil {
+			b = &breaker{key: key}
+			d.breakers[key] = b
+		}
+		b.failures++
 		switch {
 		case probe:
-			o.backoff = min(2*o.backoff, d.cfg.BreakerMaxBackoff)
-			back = d.open(o, res, slog.LevelInfo, "dispatcher: probe of a paused receiver failed; still paused")
-		case o.closed() && o.failures >= d.cfg.BreakerFailures:
-			o.backoff = d.cfg.BreakerBackoff
-			back = d.open(o, res, slog.LevelWarn, "dispatcher: receiver keeps failing; pausing its deliveries")
+			b.backoff = min(2*b.backoff, d.cfg.BreakerMaxBackoff)
+			back = d.open(b, o, res, slog.LevelInfo, "dispatcher: probe of a paused receiver failed; still paused")
+		case b.closed() && b.failures >= d.cfg.BreakerFailures:
+			b.backoff = d.cfg.BreakerBackoff
+			back = d.open(b, o, res, slog.LevelWarn, "dispatcher: receiver keeps failing; pausing its deliveries")
 		}
 	default:
-		o.failures = 0
+		o.failing = 0
 		o.answered++
 		o.lastAnswer = d.cfg.Now()
 		o.latency += (res.latency - o.latency) / 8
 		if o.answered == 1 {
 			o.latency = res.latency
 		}
-		if !o.closed() {
-			o.state = callevents.BreakerClosed
-			d.breakerChanged(o, slog.LevelInfo, "dispatcher: receiver answers again; its deliveries resume")
-			wake = true
+		if b != nil {
+			if !b.closed() {
+				b.state = callevents.BreakerClosed
+				d.breakerChanged(b, slog.LevelInfo, "dispatcher: receiver answers again; its deliveries resume")
+				wake = true
+			}
+			delete(d.breakers, key)
 		}
 	}
 	if o.capped && o.leased() <= d.leaseCap(o)/2 {
@@ -320,35 +355,41 @@ func (d *Dispatcher) requestEnded(del callevents.Delivery, res result, probe, co
 	return back, wake
 }
 
-// open pauses an origin for o.backoff and empties its queue, whose
-// deliveries go back to the store unspent.
-func (d *Dispatcher) open(o *origin, res result, level slog.Level, msg string) []string {
-	o.state = callevents.BreakerOpen
-	o.openUntil = d.cfg.Now().Add(o.backoff)
+// open pauses b for b.backoff and takes its organization's deliveries out
+// of the origin's queue, to go back to the store unspent.
+func (d *Dispatcher) open(b *breaker, o *origin, res result, level slog.Level, msg string) []string {
+	b.state = callevents.BreakerOpen
+	b.openUntil = d.cfg.Now().Add(b.backoff)
 	var back []string
+	kept := o.queue[:0]
 	for _, q := range o.queue {
-		back = append(back, q.del.ID)
+		if breakerKey(q.del) == b.key {
+			back = append(back, q.del.ID)
+			continue
+		}
+		kept = append(kept, q)
 	}
-	d.queued -= len(o.queue)
-	o.queue = nil
-	d.breakerChanged(o, level, msg, "failures", o.failures, "error_class", res.class, "status_code", res.status,
-		"retry_in_ms", o.backoff.Milliseconds(), "given_back", len(back))
+	d.queued -= len(o.queue) - len(kept)
+	o.queue = kept
+	d.breakerChanged(b, level, msg, "failures", b.failures, "error_class", res.class, "status_code", res.status,
+		"retry_in_ms", b.backoff.Milliseconds(), "given_back", len(back))
 	return back
 }
 
 // breakerChanged logs a breaker's new state and tells the observer.
-func (d *Dispatcher) breakerChanged(o *origin, level slog.Level, msg string, attrs ...any) {
+func (d *Dispatcher) breakerChanged(b *breaker, level slog.Level, msg string, attrs ...any) {
 	open := 0
-	for _, other := range d.origins {
+	for _, other := range d.breakers {
 		if !other.closed() {
 			open++
 		}
 	}
-	state := o.state
+	state := b.state
 	if state == "" {
 		state = callevents.BreakerClosed
 	}
-	attrs = append([]any{"worker", d.cfg.WorkerID, "origin", o.name, "breaker", string(state)}, attrs...)
+	attrs = append([]any{"worker", d.cfg.WorkerID, "organization", b.key.Organization, "origin", b.key.Origin,
+		"breaker", string(state)}, attrs...)
 	d.log.Log(context.Background(), level, msg, attrs...)
-	callevents.ObserverOrNop(d.cfg.Observer).BreakerChanged(o.name, state, open)
+	callevents.ObserverOrNop(d.cfg.Observer).BreakerChanged(b.key.Organization, b.key.Origin, state, open)
 }

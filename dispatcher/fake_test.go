@@ -148,6 +148,7 @@ func (s *fakeStore) ClaimDue(_ context.Context, c callevents.Claim) ([]callevent
 	var out []callevents.Delivery
 	blocked := map[string]bool{} // order keys with an earlier unfinished delivery
 	taken := map[string]int{}    // origin → claimed
+	takenPaused := map[callevents.PausedReceiver]int{}
 	for _, d := range s.deliveries {
 		if len(out) == c.N {
 			break
@@ -159,7 +160,7 @@ func (s *fakeStore) ClaimDue(_ context.Context, c callevents.Claim) ([]callevent
 		blocked[d.OrderKey] = true
 		held := c.OrderHold > 0 && !d.NextAttemptAt.After(c.Now.Add(-c.OrderHold))
 		if (wasBlocked && !held) || d.State != callevents.DeliveryPending || d.NextAttemptAt.After(c.Now) ||
-			taken[d.Origin] >= c.RoomFor(d.Origin) {
+			taken[d.Origin] >= c.RoomFor(d.Origin) || pausedFull(c, d.Delivery, takenPaused) {
 			continue
 		}
 		ce, ok := s.callEvents[d.CallEventID]
@@ -169,6 +170,7 @@ func (s *fakeStore) ClaimDue(_ context.Context, c callevents.Claim) ([]callevent
 			continue
 		}
 		taken[d.Origin]++
+		takenPaused[callevents.PausedReceiver{Organization: d.Extension.Organization(), Origin: d.Origin}]++
 		d.Attempts++
 		d.State = callevents.DeliveryRunning
 		d.worker, d.leaseUntil = c.Worker, c.Now.Add(c.Lease)
@@ -176,6 +178,12 @@ func (s *fakeStore) ClaimDue(_ context.Context, c callevents.Claim) ([]callevent
 		out = append(out, d.Delivery)
 	}
 	return out, nil
+}
+
+// pausedFull reports whether c has taken all it may of d's paused receiver.
+func pausedFull(c callevents.Claim, d callevents.Delivery, taken map[callevents.PausedReceiver]int) bool {
+	room, paused := c.PausedRoom(d.Extension.Organization(), d.Origin)
+	return paused && taken[callevents.PausedReceiver{Organization: d.Extension.Organization(), Origin: d.Origin}] >= room
 }
 
 // RecordAttempts is all or nothing, like the real store's transaction:

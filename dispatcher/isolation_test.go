@@ -247,16 +247,20 @@ func TestNoisyNeighbour(t *testing.T) {
 // breakerLog records the breaker changes a dispatcher reports.
 type breakerLog struct {
 	callevents.NopObserver
-	mu     sync.Mutex
-	states []callevents.BreakerState
-	open   int
+	mu       sync.Mutex
+	states   []callevents.BreakerState
+	open     int
+	onChange func(organization string, state callevents.BreakerState)
 }
 
-func (b *breakerLog) BreakerChanged(_ string, state callevents.BreakerState, open int) {
+func (b *breakerLog) BreakerChanged(organization, _ string, state callevents.BreakerState, open int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.states = append(b.states, state)
 	b.open = open
+	if b.onChange != nil {
+		b.onChange(organization, state)
+	}
 }
 
 func (b *breakerLog) seen(state callevents.BreakerState) int {
@@ -434,4 +438,139 @@ func TestBreakerBackoffDoubles(t *testing.T) {
 	if got := obs.seen(callevents.BreakerHalfOpen); got != 5 {
 		t.Errorf("%d probes, want 5", got)
 	}
+}
+
+// Two organizations on one CRM host: org 0003's endpoint answers 500,
+// org 0004's answers. Org 0003's breaker opens; org 0004's deliveries to
+// the same origin keep going out at once, every one of them, and its
+// breaker never opens.
+func TestBreakerPausesOneOrganization(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st testStore) {
+		var seen arrivals
+		var rc *receiver
+		rc = newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			seen.note(r, rc.Hits()[n-1].Body)
+			if r.URL.Path == "/org3" {
+				w.WriteHeader(http.StatusInternalServerError)
+			}
+		})
+		mustAddCallEvent(t, st, callevents.CallEvent{Extension: "0003*301", Type: callevents.DialOut, URL: rc.URL + "/org3"})
+		mustAddCallEvent(t, st, callevents.CallEvent{Extension: "0004*301", Type: callevents.DialIn, URL: rc.URL + "/org4"})
+		opened := map[string]int{}
+		var mu sync.Mutex
+		obs := &breakerLog{}
+		obs.onChange = func(org string, state callevents.BreakerState) {
+			mu.Lock()
+			defer mu.Unlock()
+			if state == callevents.BreakerOpen {
+				opened[org]++
+			}
+		}
+		cfg := testConfig(t, st)
+		cfg.Observer = obs
+		cfg.BreakerFailures = 3
+		cfg.BreakerBackoff = time.Hour // no probe in this test
+		cfg.RetrySchedule = []time.Duration{time.Hour}
+		d := mustStart(t, cfg)
+
+		const calls = 20
+		reported := make([]time.Time, calls)
+		for i := range calls {
+			reported[i] = time.Now()
+			mustAccept(t, st, reported[i], callevents.CallActivity{CallID: fmt.Sprintf("shared-%d", i), Phase: callevents.PhaseDial,
+				CallerExtension: "0003*301", CalledExtension: "0004*301", CalledNumber: "0004301"})
+			d.Notify()
+		}
+		waitFor(t, "org 0004's deliveries", func() bool {
+			for i := range calls {
+				if _, ok := seen.get(fmt.Sprintf("shared-%d Dial-In", i)); !ok {
+					return false
+				}
+			}
+			return true
+		})
+		for i := range calls {
+			at, _ := seen.get(fmt.Sprintf("shared-%d Dial-In", i))
+			if wait := at.Sub(reported[i]); wait > 2*time.Second {
+				t.Errorf("org 0004's call %d arrived %s after its report, want within 2 s", i, wait)
+			}
+		}
+		waitFor(t, "org 0003's breaker to open", func() bool { return obs.seen(callevents.BreakerOpen) >= 1 })
+		mu.Lock()
+		if opened["0004"] != 0 || opened["0003"] != 1 {
+			t.Errorf("breakers opened: %v, want org 0003's once and never org 0004's", opened)
+		}
+		mu.Unlock()
+		tried := 0
+		for _, del := range deliveries(t, st, "0003*301") {
+			if del.Attempts > 0 {
+				tried++
+			}
+		}
+		if tried == calls {
+			t.Errorf("all %d of org 0003's deliveries spent an attempt on its failing endpoint", calls)
+		}
+	})
+}
+
+// A lone receiver that answers fast may borrow the slots nobody else uses:
+// more than its share in flight, never more than Concurrency less the
+// reserve.
+func TestFastReceiverBorrowsIdleSlots(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, st testStore) {
+		release := make(chan struct{})
+		var inFlight, maxInFlight, hits atomic.Int32
+		rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			now := inFlight.Add(1)
+			defer inFlight.Add(-1)
+			for m := maxInFlight.Load(); now > m && !maxInFlight.CompareAndSwap(m, now); m = maxInFlight.Load() {
+			}
+			// The first share answers at once and makes a record; then
+			// requests wait until as many as may run are in.
+			if hits.Add(1) > 4 {
+				select {
+				case <-release:
+				case <-r.Context().Done():
+				}
+			}
+		})
+		mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
+		cfg := testConfig(t, st)
+		cfg.Concurrency = 16
+		cfg.ReceiverConcurrency = 4
+		d := mustStart(t, cfg)
+		for i := range 4 {
+			mustAccept(t, st, time.Now(), dial("warm-"+strconv.Itoa(i)))
+		}
+		d.Notify()
+		waitFor(t, "the first share answered", func() bool {
+			n := 0
+			for _, del := range deliveries(t, st, extA) {
+				if del.State == callevents.DeliveryDelivered {
+					n++
+				}
+			}
+			return n == 4
+		})
+		for i := range 40 {
+			mustAccept(t, st, time.Now(), dial("busy-"+strconv.Itoa(i)))
+		}
+		d.Notify()
+		// 16 slots less a reserve of 1.
+		waitFor(t, "15 requests in flight", func() bool { return inFlight.Load() == 15 })
+		close(release)
+		waitFor(t, "everything delivered", func() bool {
+			for _, del := range deliveries(t, st, extA) {
+				if del.State != callevents.DeliveryDelivered {
+					return false
+				}
+			}
+			return true
+		})
+		if m := maxInFlight.Load(); m != 15 {
+			t.Errorf("at most %d requests in flight, want 15 (Concurrency 16 less the reserve)", m)
+		}
+	})
 }

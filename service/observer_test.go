@@ -39,8 +39,8 @@ func (o *recordingObserver) RequestServed(edge, operation string, code callevent
 	o.add("%s %s %d", edge, operation, code)
 }
 func (o *recordingObserver) AMIConnected(up bool) { o.add("ami %v", up) }
-func (o *recordingObserver) BreakerChanged(origin string, state callevents.BreakerState, open int) {
-	o.add("breaker %s %s %d", origin, state, open)
+func (o *recordingObserver) BreakerChanged(organization, origin string, state callevents.BreakerState, open int) {
+	o.add("breaker %s %s %s %d", organization, origin, state, open)
 }
 
 // take returns the events so far and forgets them.

@@ -494,12 +494,16 @@ func enabledCallEvents(tx *gorm.DB, extensions map[string]bool) (map[eventKey][]
 // origin reads little more than that.
 const newOriginsPerClaim = 4
 
+// maxPausedInQuery bounds the paused receivers a claim query leaves out
+// by itself; rows of any further ones are passed over as they come.
+const maxPausedInQuery = 32
+
 // maxClaimRounds bounds the queries one claim makes while rows it passes
 // over (their origin out of room) leave it short of what was asked.
 const maxClaimRounds = 8
 
 // claimQuery returns the query that selects claimable deliveries: pending,
-// due, of an origin not in skip, and with no earlier (smaller sequence)
+// due, of an origin not in skip and no organization's paused one, and with no earlier (smaller sequence)
 // delivery of the same order key still pending or running unless due
 // before the hold edge; oldest due first. The scan walks
 // deliveries_state_next_attempt in order and stops after LIMIT matches;
@@ -510,12 +514,15 @@ const maxClaimRounds = 8
 // subquery is a consistent read, so a row another claimer is taking still
 // counts as pending there and holds back the later ones of its key (and
 // ClaimDue checks again after the scan: see laterOnes).
-func claimQuery(skip int, hold bool, mysql bool) string {
+func claimQuery(skip, paused int, hold bool, mysql bool) string {
 	var b strings.Builder
 	b.WriteString(`SELECT ` + deliveryColumns + ` FROM deliveries
 WHERE state = ? AND next_attempt_at <= ?`)
 	if skip > 0 {
 		b.WriteString(` AND origin NOT IN ?`)
+	}
+	for range paused {
+		b.WriteString(` AND NOT (origin = ? AND extension LIKE ?)`)
 	}
 	b.WriteString(` AND (`)
 	if hold {
@@ -559,7 +566,9 @@ func (db *DB) ClaimDue(ctx context.Context, c callevents.Claim) ([]callevents.De
 	err := db.queueTransaction(ctx, func(tx *gorm.DB) error {
 		claimed = nil
 		taken := map[string]int{}
+		takenPaused := map[callevents.PausedReceiver]int{}
 		var skip []string
+		var paused []callevents.PausedReceiver // of skip's kind, by breaker
 		if c.PassOver {
 			for origin := range c.Room {
 				if c.RoomFor(origin) <= 0 {
@@ -567,6 +576,11 @@ func (db *DB) ClaimDue(ctx context.Context, c callevents.Claim) ([]callevents.De
 				}
 			}
 			slices.Sort(skip)
+			for k, n := range c.Paused {
+				if n <= 0 && len(paused) < maxPausedInQuery {
+					paused = append(paused, k)
+				}
+			}
 		}
 		// Without PassOver the oldest due rows are all the claim reads: no
 		// more of them than the origins have room for.
@@ -584,11 +598,14 @@ func (db *DB) ClaimDue(ctx context.Context, c callevents.Claim) ([]callevents.De
 			if len(skip) > 0 {
 				args = append(args, skip)
 			}
+			for _, p := range paused {
+				args = append(args, p.Origin, p.Organization+"*%")
+			}
 			if c.OrderHold > 0 {
 				args = append(args, holdEdge)
 			}
 			args = append(args, string(callevents.DeliveryPending), string(callevents.DeliveryRunning), want)
-			rows, err := scanDeliveries(tx.Raw(claimQuery(len(skip), c.OrderHold > 0, mysql), args...).Rows())
+			rows, err := scanDeliveries(tx.Raw(claimQuery(len(skip), len(paused), c.OrderHold > 0, mysql), args...).Rows())
 			if err != nil || len(rows) == 0 {
 				return err
 			}
@@ -605,7 +622,10 @@ func (db *DB) ClaimDue(ctx context.Context, c callevents.Claim) ([]callevents.De
 			}
 			fit := rows[:0]
 			for _, r := range rows {
-				if taken[r.Origin] >= c.RoomFor(r.Origin) {
+				key := callevents.PausedReceiver{Organization: callevents.Extension(r.Extension).Organization(), Origin: r.Origin}
+				allowed, isPaused := c.PausedRoom(key.Organization, key.Origin)
+				switch {
+				case taken[r.Origin] >= c.RoomFor(r.Origin):
 					if !c.PassOver {
 						more = false // the same rows would come first again
 					} else if !slices.Contains(skip, r.Origin) {
@@ -613,8 +633,19 @@ func (db *DB) ClaimDue(ctx context.Context, c callevents.Claim) ([]callevents.De
 						more = true
 					}
 					continue
+				case isPaused && takenPaused[key] >= allowed:
+					if !c.PassOver {
+						more = false
+					} else if !slices.Contains(paused, key) && len(paused) < maxPausedInQuery {
+						paused = append(paused, key)
+						more = true
+					}
+					continue
 				}
 				taken[r.Origin]++
+				if isPaused {
+					takenPaused[key]++
+				}
 				fit = append(fit, r)
 			}
 			got, err := db.lease(tx, fit, c.Worker, now, leaseUntil)

@@ -72,11 +72,11 @@ func newMetrics(queue callevents.QueueStatsReader, log *slog.Logger) *metrics {
 	})
 	m.breakersOpen = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "callevents_dispatch_breakers_open",
-		Help: "Receiver origins whose circuit breaker is open or half-open in this process: their due deliveries wait, attempts unspent, while a probe tests them.",
+		Help: "Circuit breakers (one per organization and receiver origin) open or half-open in this process: their due deliveries wait, attempts unspent, while a probe tests the receiver.",
 	})
 	m.breakerMoves = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "callevents_dispatch_breaker_transitions_total",
-		Help: "Circuit breaker state changes of receiver origins in this process, by the state entered: open (paused after consecutive failures, or a failed probe), half_open (probe sent), closed (the receiver answered again).",
+		Help: "Circuit breaker state changes (per organization and receiver origin) in this process, by the state entered: open (paused after consecutive failures, or a failed probe), half_open (probe sent), closed (the receiver answered again).",
 	}, []string{"state"})
 	for _, st := range []callevents.BreakerState{callevents.BreakerOpen, callevents.BreakerHalfOpen, callevents.BreakerClosed} {
 		m.breakerMoves.WithLabelValues(string(st))
@@ -116,7 +116,7 @@ func (m *metrics) RequestServed(edge, operation string, code callevents.Code) {
 	m.requests.WithLabelValues(edge, operation, strconv.Itoa(int(code))).Inc()
 }
 
-func (m *metrics) BreakerChanged(_ string, state callevents.BreakerState, open int) {
+func (m *metrics) BreakerChanged(_, _ string, state callevents.BreakerState, open int) {
 	m.breakerMoves.WithLabelValues(string(state)).Inc()
 	m.breakersOpen.Set(float64(open))
 }

@@ -37,6 +37,7 @@ func ExerciseDeliveries(t *testing.T, open func(t *testing.T) DeliveryStore) {
 		{"ClaimOrdersPerExtension", testClaimOrdersPerExtension},
 		{"ClaimOrderHold", testClaimOrderHold},
 		{"ClaimRoomPerOrigin", testClaimRoomPerOrigin},
+		{"ClaimPausedReceiver", testClaimPausedReceiver},
 		{"Sequences", testSequences},
 		{"SequencesConcurrently", testSequencesConcurrently},
 		{"RecordAttempt", testRecordAttempt},
@@ -559,6 +560,48 @@ func testClaimRoomPerOrigin(t *testing.T, s DeliveryStore) {
 	c.PassOver = true
 	if ds, err = s.ClaimDue(context.Background(), c); err != nil || len(ds) != 1 || ds[0].CallID != "call-5" {
 		t.Fatalf("with PassOver: claimed %+v, %v; want quiet's call-5", ds, err)
+	}
+}
+
+// A paused receiver (one organization's deliveries to one origin) gives
+// the claim none of its deliveries, or as many as allowed (a probe), while
+// another organization's deliveries to the same origin are claimed.
+func testClaimPausedReceiver(t *testing.T, s DeliveryStore) {
+	addCallEvent(t, s, "0003*301", callevents.DialOut, "http://crm.example/org3")
+	addCallEvent(t, s, "0004*301", callevents.DialIn, "http://crm.example/org4")
+	for i := range 4 {
+		accept(t, s, queueNow, 2, callevents.CallActivity{CallID: fmt.Sprintf("call-%d", i), Phase: callevents.PhaseDial,
+			CallerExtension: "0003*301", CalledExtension: "0004*301", CalledNumber: "0004301"})
+	}
+	org3 := callevents.PausedReceiver{Organization: "0003", Origin: "http://crm.example"}
+	for _, passOver := range []bool{false, true} {
+		c := callevents.Claim{Worker: "w1", N: 2, Now: queueNow, Lease: time.Minute, Paused: map[callevents.PausedReceiver]int{org3: 0}, PassOver: passOver}
+		ds, err := s.ClaimDue(context.Background(), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			if d.Extension != "0004*301" {
+				t.Fatalf("PassOver %v: claimed %s's delivery while its receiver is paused", passOver, d.Extension)
+			}
+		}
+		if passOver && len(ds) != 2 {
+			t.Fatalf("PassOver: claimed %d of org 0004's, want 2 past org 0003's paused ones", len(ds))
+		}
+	}
+	c := callevents.Claim{Worker: "w1", N: 10, Now: queueNow, Lease: time.Minute, Paused: map[callevents.PausedReceiver]int{org3: 1}, PassOver: true}
+	ds, err := s.ClaimDue(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n3 := 0
+	for _, d := range ds {
+		if d.Extension == "0003*301" {
+			n3++
+		}
+	}
+	if n3 != 1 {
+		t.Fatalf("claimed %d of org 0003's deliveries with room for a probe, want 1 (of %d claimed)", n3, len(ds))
 	}
 }
 
