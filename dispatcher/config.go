@@ -78,9 +78,10 @@ type Config struct {
 	// ReceiverConcurrency is how many requests run at once to one
 	// receiver origin (scheme, host, port), so that a slow or hanging
 	// receiver holds at most that many of the Concurrency slots and the
-	// rest go to everyone else; each claim takes at most an origin's free
-	// share. 0 means a quarter of Concurrency (32 of the default 128), at
-	// least 1.
+	// rest go to everyone else. A receiver that answers fast may borrow
+	// slots no other origin can use at that moment, up to Concurrency less
+	// a quarter of this share; a slow, hanging or failing one never does.
+	// 0 means a quarter of Concurrency (32 of the default 128), at least 1.
 	ReceiverConcurrency int
 	// OrderHold is how long a due delivery waits behind an unfinished
 	// earlier delivery of its order key (a failing Dial-In holding back

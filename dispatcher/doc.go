@@ -7,10 +7,19 @@
 // Intake stores one pending delivery per matching Call Event and calls
 // Notify. A Dispatcher claims due deliveries in batches with ClaimDue,
 // which leases them to its WorkerID for Config.Lease and hands out only
-// the oldest unfinished delivery of each OrderKey, so one call's events
-// reach one receiver in order while everything else runs in parallel, up
-// to Config.Concurrency requests at once. Each claimed delivery gets one
-// HTTP attempt, and RecordAttempt moves it on:
+// the oldest unfinished delivery of each OrderKey (extension, receiver
+// origin, call) unless it waited longer than Config.OrderHold, so one
+// extension's receiver sees a call's events in order while everything
+// else runs in parallel, up to Config.Concurrency requests at once.
+//
+// Claimed deliveries wait in a queue per receiver origin and start
+// round-robin across origins, at most Config.ReceiverConcurrency per
+// origin (fairshare.go): a slow or hanging receiver holds its share of the
+// slots and no more, and a receiver that keeps failing is paused by a
+// circuit breaker per organization and origin, its deliveries left pending
+// with their attempts unspent while a single probe tests it. Each
+// delivery that starts gets one HTTP attempt, and RecordAttempts moves it
+// on:
 //
 //	2xx                        → delivered
 //	410 Gone                   → cancelled, and its Call Event disabled
@@ -36,7 +45,8 @@
 //
 // Every request carries the ten parameters of the event (Delivery.Payload)
 // in the query of a GET or the form body of a POST, User-Agent,
-// X-CallEvents-Event, X-CallEvents-Attempt, and the Standard Webhooks
+// X-CallEvents-Event, X-CallEvents-Attempt, X-CallEvents-Sequence (the
+// delivery's place in its order key), and the Standard Webhooks
 // headers webhook-id (the delivery id, stable across attempts),
 // webhook-timestamp and, when the Call Event has a secret,
 // webhook-signature. Redirects are not followed and no proxy is used; the

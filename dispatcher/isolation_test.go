@@ -58,6 +58,24 @@ func hanging(release <-chan struct{}) func(http.ResponseWriter, *http.Request, i
 	}
 }
 
+// sharedHost is one CRM host for two organizations: org 0003's Dial-Out
+// on 0003*301 goes to a path that answers 500, org 0004's Dial-In on
+// 0004*301 (POST) to another path, answered; it records the arrivals.
+func sharedHost(t *testing.T, st testStore) *arrivals {
+	t.Helper()
+	var seen arrivals
+	var rc *receiver
+	rc = newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		seen.note(r, rc.Hits()[n-1].Body)
+		if r.URL.Path == "/org3" {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	})
+	mustAddCallEvent(t, st, callevents.CallEvent{Extension: "0003*301", Type: callevents.DialOut, URL: rc.URL + "/org3"})
+	mustAddCallEvent(t, st, callevents.CallEvent{Extension: "0004*301", Type: callevents.DialIn, URL: rc.URL + "/org4", Method: callevents.MethodPOST})
+	return &seen
+}
+
 // Org 0003's Dial-Out goes to a path that answers 500, org 0004's Dial-In
 // to another path of the same scheme://host:port, for one call between
 // them. Org 0004's delivery must not wait for org 0003's retries: it is
@@ -65,16 +83,7 @@ func hanging(release <-chan struct{}) func(http.ResponseWriter, *http.Request, i
 func TestCrossTenantDeliveryIsolation(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, st testStore) {
-		var seen arrivals
-		var rc *receiver
-		rc = newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
-			seen.note(r, rc.Hits()[n-1].Body)
-			if r.URL.Path == "/org3" {
-				w.WriteHeader(http.StatusInternalServerError)
-			}
-		})
-		mustAddCallEvent(t, st, callevents.CallEvent{Extension: "0003*301", Type: callevents.DialOut, URL: rc.URL + "/org3"})
-		mustAddCallEvent(t, st, callevents.CallEvent{Extension: "0004*301", Type: callevents.DialIn, URL: rc.URL + "/org4", Method: callevents.MethodPOST})
+		seen := sharedHost(t, st)
 		cfg := testConfig(t, st)
 		cfg.RetrySchedule = []time.Duration{time.Second, time.Second, time.Hour}
 		cfg.Jitter = -1
@@ -447,16 +456,7 @@ func TestBreakerBackoffDoubles(t *testing.T) {
 func TestBreakerPausesOneOrganization(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, st testStore) {
-		var seen arrivals
-		var rc *receiver
-		rc = newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
-			seen.note(r, rc.Hits()[n-1].Body)
-			if r.URL.Path == "/org3" {
-				w.WriteHeader(http.StatusInternalServerError)
-			}
-		})
-		mustAddCallEvent(t, st, callevents.CallEvent{Extension: "0003*301", Type: callevents.DialOut, URL: rc.URL + "/org3"})
-		mustAddCallEvent(t, st, callevents.CallEvent{Extension: "0004*301", Type: callevents.DialIn, URL: rc.URL + "/org4"})
+		seen := sharedHost(t, st)
 		opened := map[string]int{}
 		var mu sync.Mutex
 		obs := &breakerLog{}
