@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -112,4 +113,38 @@ func scrape(t *testing.T, url string) map[string]float64 {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// A receiver that answers 500 opens its breaker after --breaker-failures
+// failures: /metrics shows one breaker open and the transition counted.
+func TestMetricsBreaker(t *testing.T) {
+	db, token := openTestStore(t, "sqlite:"+filepath.Join(t.TempDir(), "breaker.db"))
+	_, api := startTestApp(t, db, token, slog.New(slog.DiscardHandler), "--allow-targets", "127.0.0.0/8", "--breaker-failures", "1")
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	t.Cleanup(failing.Close)
+	api.addCallEvent("0003*211", int(callevents.DialIn), failing.URL+"/in", "")
+	if n := api.postActivities([]fireActivity{{CallID: "b1", Phase: "dial", CallerExtension: "0003*210", CalledExtension: "0003*211"}}); n != 1 {
+		t.Fatalf("intake queued %d, want 1", n)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := scrape(t, api.base+"/metrics")
+		if got[`callevents_dispatch_breakers_open`] == 1 && got[`callevents_dispatch_breaker_transitions_total{state="open"}`] == 1 {
+			if v := got[`callevents_dispatch_breaker_transitions_total{state="closed"}`]; v != 0 {
+				t.Errorf(`transitions{state="closed"} = %v, want 0`, v)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no open breaker after 30s; scraped breakers_open %v, transitions open %v", got[`callevents_dispatch_breakers_open`],
+				got[`callevents_dispatch_breaker_transitions_total{state="open"}`])
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-t.Context().Done():
+			t.Fatal(t.Context().Err())
+		}
+	}
 }
