@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -320,11 +322,10 @@ func (d *Dispatcher) claim() (full bool, err error) {
 	}
 	if c.PassOver {
 		d.passedOver, d.passCost = now, time.Since(began)
-		found := false
-		for _, r := range c.Room {
-			found = found || r == 0 && len(deliveries) > 0
-		}
-		if found {
+		// Something came past an origin or receiver without room.
+		blocked := slices.Contains(slices.Collect(maps.Values(c.Room)), 0) ||
+			slices.Contains(slices.Collect(maps.Values(c.Paused)), 0)
+		if blocked && len(deliveries) > 0 {
 			d.passEvery = d.cfg.PollInterval
 		} else {
 			d.passEvery = min(2*d.passEvery, maxPassEvery)
