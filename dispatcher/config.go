@@ -90,9 +90,10 @@ type Config struct {
 	// value means no limit.
 	OrderHold time.Duration
 	// BreakerFailures is how many failed attempts in a row (no answer, a
-	// timeout, or a 5xx) open an origin's circuit breaker: its due
-	// deliveries then wait, their attempts unspent, until a single probe
-	// delivery gets an answer. The breaker is per dispatcher (process).
+	// timeout, or a 5xx) open the circuit breaker of an organization's
+	// deliveries to a receiver origin: they then wait, their attempts
+	// unspent, until a single probe delivery gets an answer. Breakers are
+	// per dispatcher (process).
 	// 0 means BreakerFailuresDefault (5).
 	BreakerFailures int
 	// BreakerBackoff is how long an open breaker waits before its first

@@ -207,6 +207,7 @@ func (d *Dispatcher) turns(now time.Time, maxBusy int, limit func(*origin) int, 
 		o := d.origins[name]
 		for len(o.queue) > 0 && now.Sub(o.queue[0].claimed) > d.cfg.Timeout {
 			back = append(back, o.queue[0].del.ID)
+			d.unprobe(o.queue[0])
 			o.queue = o.queue[1:]
 			d.queued--
 		}
@@ -229,6 +230,14 @@ func (d *Dispatcher) turns(now time.Time, maxBusy int, limit func(*origin) int, 
 		d.ring = append(d.ring, name)
 	}
 	return starts, back
+}
+
+// unprobe makes the breaker of a probe that will not go out ready to
+// probe again, rather than half-open with no probe on its way.
+func (d *Dispatcher) unprobe(q queued) {
+	if b := d.breakers[breakerKey(q.del)]; q.probe && b != nil && b.state == callevents.BreakerHalfOpen {
+		b.state = callevents.BreakerOpen // openUntil has passed: ready
+	}
 }
 
 // borrowLatency is how fast an origin's requests must answer, on average,
@@ -312,12 +321,20 @@ func (d *Dispatcher) requestEnded(del callevents.Delivery, res result, probe, co
 	key := breakerKey(del)
 	b := d.breakers[key]
 	switch {
-	case !counted:
+	case !counted || res.class == ClassPolicy:
+		// Interrupted by Stop, or refused by our own policy: says
+		// nothing of the receiver. A probe goes again at once.
 		if probe && b != nil && b.state == callevents.BreakerHalfOpen {
-			b.state = callevents.BreakerOpen // probe again at once
+			b.state = callevents.BreakerOpen
 		}
 	case breakerFailure(res):
 		o.failing++
+		// An attempt without an answer (a timeout, most often) weighs
+		// in the latency too, so a receiver that hangs now and then does
+		// not look fast.
+		if res.status == 0 {
+			o.latency += (res.latency - o.latency) / 8
+		}
 		if b == nil {
 			b = &breaker{key: key}
 			d.breakers[key] = b
