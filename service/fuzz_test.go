@@ -26,6 +26,9 @@ func FuzzDecodeRequest(f *testing.F) {
 		`<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body><GetPhoneCallEvents xmlns="urn:callevents:phonecallevents:1"><extension>0003*210</extension><count>x</count></GetPhoneCallEvents></env:Body></env:Envelope>`,
 		`<?xml version="1.0"?><!DOCTYPE a [<!ENTITY b "c">]><a>&b;</a>`,
 		`<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Header><h:userCredentials xmlns:h="http://4psa.com/HeaderData.xsd/3.5.0"><item><key>username</key><value>u</value></item></h:userCredentials></e:Header><e:Body><v1:DelPhoneCallEvent xmlns:v1="urn:callevents:phonecallevents:1"><v1:extension>0003*210</v1:extension></v1:DelPhoneCallEvent></e:Body></e:Envelope>`,
+		// Nil and empty fields, and content after the envelope.
+		`<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><e:Body><EditPhoneCallEvent xmlns="urn:callevents:phonecallevents:1"><extension>0003*210</extension><type>0</type><id>x</id><status xsi:nil="true"/><method/><note/><count> 7 <x/></count></EditPhoneCallEvent></e:Body></e:Envelope>`,
+		`<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body><DelPhoneCallEvent xmlns="urn:callevents:phonecallevents:1"/><x/></e:Body></e:Envelope> text`,
 	} {
 		f.Add([]byte(seed))
 	}

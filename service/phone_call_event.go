@@ -4,25 +4,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
-	"errors"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
-	"github.com/beevik/etree"
 	"github.com/hooklift/gowsdl/soap"
 
 	"github.com/callevents/callevents"
 	"github.com/callevents/callevents/gen"
-	"github.com/callevents/callevents/wsdl"
 )
 
 const resultSuccess = "success"
 
 // operation handles one body element. decode reads the request into its
-// gen type, before authentication, so a malformed document is always a 400;
-// call runs it for an authenticated client. fallback is the code of an
-// uncoded (internal) error: 151 for reads, 152 for writes.
+// gen type once the client is authenticated (decodeRequest has already
+// refused a malformed document with a 400); call runs it. fallback is the
+// code of an uncoded (internal) error: 151 for reads, 152 for writes.
 type operation struct {
 	fallback callevents.Code
 	decode   func(req *request) (any, error)
@@ -55,52 +51,16 @@ var operations = map[string]operation{
 	"TestPhoneCallEvent":           newOperation(callevents.CodeRetrieveFailed, (*Server).testPhoneCallEvent),
 }
 
-// decodeOperation decodes the body element into v and reads the rest of the
-// document, so that a truncated envelope is refused. A number that does not
-// parse is reported with the code of its field, not as a malformed request.
+// decodeOperation decodes the body element into v through a fieldReader:
+// a field sent as xsi:nil is absent, and a number field that is empty or
+// not an xs:int is refused with its field's code. decodeRequest has
+// already checked the whole document.
 func decodeOperation(req *request, v any) error {
-	err := req.dec.DecodeElement(v, &req.op)
-	var numErr *strconv.NumError
-	if err != nil && !errors.As(err, &numErr) {
+	fields := &fieldReader{d: req.dec, op: req.op}
+	if err := xml.NewTokenDecoder(fields).Decode(v); err != nil {
 		return malformed(req.v12, "Malformed request: %s is not well-formed (%s).", req.op.Name.Local, xmlErrorText(err))
 	}
-	if err := readToEnd(req); err != nil {
-		return err
-	}
-	if err != nil {
-		if coded := numberFieldError(req.raw, req.op.Name.Local); coded != nil {
-			return coded
-		}
-		return malformed(req.v12, "Malformed request: %s is not well-formed (%s).", req.op.Name.Local, xmlErrorText(err))
-	}
-	return nil
-}
-
-var numberFieldCodes = map[string]callevents.Code{
-	"type":       callevents.CodeTypeInvalid,
-	"method":     callevents.CodeMethodInvalid,
-	"status":     callevents.CodeStatusInvalid,
-	"startIndex": callevents.CodePagingInvalid,
-	"count":      callevents.CodePagingInvalid,
-}
-
-// numberFieldError finds the numeric field whose text is not an xs:int. It
-// reads the document a second time, which only happens on this error path.
-func numberFieldError(raw []byte, op string) error {
-	doc := etree.NewDocument()
-	if doc.ReadFromBytes(raw) != nil {
-		return nil
-	}
-	for _, el := range doc.FindElements("//" + op + "/*") {
-		code, ok := numberFieldCodes[el.Tag]
-		if !ok || el.Parent().NamespaceURI() != wsdl.Namespace {
-			continue
-		}
-		if _, err := strconv.ParseInt(strings.TrimSpace(el.Text()), 10, 32); err != nil {
-			return callevents.Errorf(code, "Request invalid. %s %q is not a number.", el.Tag, truncateText(el.Text(), 32))
-		}
-	}
-	return nil
+	return fields.err
 }
 
 // truncateText shortens s to at most n bytes for an error message, marking

@@ -63,6 +63,9 @@ type Server struct {
 	maxBody    int64
 	wsdl       *wsdlDocument
 	guards     *guards
+	// decodeSlots holds a token per SOAP request being decoded
+	// (SOAPDecodesPerCPU).
+	decodeSlots chan struct{}
 }
 
 // New returns a Server for cfg.
@@ -70,7 +73,7 @@ func New(cfg Config) *Server {
 	s := &Server{
 		callEvents: cfg.CallEvents, auth: cfg.Auth, activities: cfg.Activities, deliveries: cfg.Deliveries,
 		log: cfg.Logger, obs: callevents.ObserverOrNop(cfg.Observer), maxBody: cfg.MaxBodyBytes,
-		guards: newGuards(cfg.Limits),
+		guards: newGuards(cfg.Limits), decodeSlots: decodeSlots(),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -2,9 +2,11 @@ package service
 
 import (
 	"bytes"
-	"errors"
+	"context"
+	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,7 +54,13 @@ func (s *Server) serveSOAP(w http.ResponseWriter, r *http.Request) {
 		s.writeFault(w, r, false, malformed(false, "Malformed request: the body is larger than %d bytes.", s.maxBody), callevents.CodeMalformedRequest)
 		return
 	}
-	req, err := decodeRequest(raw)
+	// The whole document is checked (limits, one operation) and the header
+	// read; the operation itself is decoded only for a known caller.
+	var req *request
+	err = s.decoding(r.Context(), func() (err error) {
+		req, err = decodeRequest(raw)
+		return err
+	})
 	if err != nil {
 		s.writeFault(w, r, false, err, callevents.CodeMalformedRequest)
 		return
@@ -64,19 +72,18 @@ func (s *Server) serveSOAP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setOperation(r, req.op.Name.Local) // only known names: the label set stays bounded
-	in, decodeErr := op.decode(req)
-	var envErr *envelopeError
-	if errors.As(decodeErr, &envErr) {
-		s.writeFault(w, r, v12, decodeErr, callevents.CodeMalformedRequest)
-		return
-	}
 	principal, err := s.authenticate(w, r, req.credentials)
 	if err != nil {
 		s.writeFault(w, r, v12, err, callevents.CodeRetrieveFailed)
 		return
 	}
-	if decodeErr != nil { // a field error, reported once the caller is known
-		s.writeFault(w, r, v12, decodeErr, op.fallback)
+	var in any
+	err = s.decoding(r.Context(), func() (err error) {
+		in, err = op.decode(req)
+		return err
+	})
+	if err != nil { // a field error, or a malformed operation element (400)
+		s.writeFault(w, r, v12, err, op.fallback)
 		return
 	}
 	resp, err := op.call(s, r.Context(), principal, in)
@@ -99,6 +106,34 @@ func (s *Server) serveSOAP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	s.served(r, 0)
 	w.Write(buf.Bytes())
+}
+
+// SOAPDecodesPerCPU bounds how many SOAP requests are decoded at once:
+// SOAPDecodesPerCPU × GOMAXPROCS (as it is when New is called), and at
+// least 4. A request beyond that waits for its turn as long as its client
+// does (its request context); one whose client gives up first gets fault
+// 151 "The service is busy; try again later.". With MaxSOAPDepth and
+// MaxSOAPElements this bounds the memory that decoding takes at once.
+const SOAPDecodesPerCPU = 2
+
+// decodeSlots returns the channel of decode turns for New: its capacity
+// is the bound of SOAPDecodesPerCPU.
+func decodeSlots() chan struct{} {
+	return make(chan struct{}, max(4, SOAPDecodesPerCPU*runtime.GOMAXPROCS(0)))
+}
+
+// decoding runs decode in one of the Server's decode turns, once one is
+// free or ctx is done. A Server not made by New has no bound.
+func (s *Server) decoding(ctx context.Context, decode func() error) error {
+	if s.decodeSlots != nil {
+		select {
+		case s.decodeSlots <- struct{}{}:
+			defer func() { <-s.decodeSlots }()
+		case <-ctx.Done():
+			return &callevents.Error{Code: callevents.CodeRetrieveFailed, Message: "The service is busy; try again later.", Err: fmt.Errorf("service: waiting for a SOAP decode turn: %w", ctx.Err())}
+		}
+	}
+	return decode()
 }
 
 // hasWSDLQuery reports a "wsdl" query key in any case (?wsdl, ?WSDL).
