@@ -89,11 +89,21 @@ func (s *CallEventService) FindCallEvents(ctx context.Context, p Principal, f Ca
 	return items, total, nil
 }
 
-// ValidatePaging checks a page request: startIndex 0 or more, count 1 to
-// MaxPageCount (code 307). Every edge pages through this one rule.
+// MaxStartIndex is the largest startIndex a page request may name
+// (1,000,000,000, far past any extension's Call Events or delivery log).
+// It is below the largest xs:int the WSDL allows, so startIndex+count
+// never overflows an int, even a 32-bit one.
+const MaxStartIndex = 1_000_000_000
+
+// ValidatePaging checks a page request: startIndex 0 to MaxStartIndex,
+// count 1 to MaxPageCount (code 307). Every edge pages through this one
+// rule: SOAP GetPhoneCallEvents and GetPhoneCallEventDeliveries, REST
+// startIndex/count, and the services below them. An edge that reads a
+// number too large for an int passes the saturated value it read (as
+// strconv.ParseInt returns it), which this rule refuses.
 func ValidatePaging(startIndex, count int) error {
-	if startIndex < 0 || count < 1 || count > MaxPageCount {
-		return Errorf(CodePagingInvalid, "Paging is invalid: startIndex must be 0 or more and count 1 to %d.", MaxPageCount)
+	if startIndex < 0 || startIndex > MaxStartIndex || count < 1 || count > MaxPageCount {
+		return Errorf(CodePagingInvalid, "Paging is invalid: startIndex must be 0 to %d and count 1 to %d.", MaxStartIndex, MaxPageCount)
 	}
 	return nil
 }

@@ -72,7 +72,7 @@ type bundleOptions struct {
 	debugLogs bool
 }
 
-func setup(t *testing.T, opts bundleOptions) *testBundle {
+func setup(t testing.TB, opts bundleOptions) *testBundle {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "test.db"), store.Options{})

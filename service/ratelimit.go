@@ -26,12 +26,22 @@ type RateLimit struct {
 // turns that limit off. An address is the TCP peer's (an IPv6 peer counts
 // by its /64) or, when the peer is a TrustedProxies one, the address its
 // X-Forwarded-For names.
+//
+// Every limit is counted per address, the per-client ones per client id
+// and address: what one address does never holds another. A limit per
+// client id alone would let anyone who knows an id (ids are not secret:
+// they show in configurations and logs) lock its owner out with a few
+// wrong secrets, while guarding nothing: a secret has 238 bits, so
+// guessing it is hopeless at any rate. Counted per client id and address,
+// the limit still stops one caller's run against one client, and a right
+// secret is only ever refused after failures from its own address.
 type Limits struct {
 	// TokenPerAddress bounds requests to the token endpoint from one
 	// address (default 30, then 1 every 2 s).
 	TokenPerAddress RateLimit
-	// TokenPerClient bounds token requests naming one client_id (default
-	// 10, then 1 every 6 s). Tokens live 2 hours: a client needs few.
+	// TokenPerClient bounds token requests naming one client_id from one
+	// address (default 10, then 1 every 6 s). Tokens live 2 hours: a
+	// client needs few.
 	TokenPerClient RateLimit
 	// FailedAuthPerAddress bounds failed authentications (wrong or unknown
 	// credentials, code 100) from one address on every endpoint (default
@@ -39,11 +49,17 @@ type Limits struct {
 	// right credentials, until the bucket refills.
 	FailedAuthPerAddress RateLimit
 	// FailedAuthPerClient bounds failed authentications naming one client
-	// id, from any address (default 10, then 1 every 6 s).
+	// id from one address (default 10, then 1 every 6 s). Past it, that
+	// address is refused for that client, even with the right secret,
+	// until the bucket refills; other addresses are not.
 	FailedAuthPerClient RateLimit
-	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
-	// believed: the caller is the last address in it that is not one of
-	// them. Without them, every caller behind a proxy shares its address.
+	// TrustedProxies are the reverse proxies whose forwarding headers are
+	// believed, and only when one of them is the TCP peer: X-Forwarded-For
+	// for the rate limits (the caller is the last address in it that is
+	// not one of them), and Forwarded, X-Forwarded-Host and
+	// X-Forwarded-Proto for the absolute URLs the server writes (the WSDL's
+	// soap:address, REST links). Without them, every caller behind a
+	// proxy shares its address, and URLs use the request's own Host.
 	TrustedProxies []netip.Prefix
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
@@ -147,7 +163,7 @@ func (k *keyedLimiter) wait(lim *rate.Limiter, now time.Time) time.Duration {
 type guards struct {
 	tokenByAddress, tokenByClient   *keyedLimiter
 	failedByAddress, failedByClient *keyedLimiter
-	proxies                         []netip.Prefix
+	proxies                         trustedProxies
 }
 
 func newGuards(l Limits) *guards {
@@ -182,8 +198,9 @@ func (e *rateLimitedError) Unwrap() []error {
 	}
 }
 
-// authenticate checks cred for r, unless r's address or the client id it
-// names failed too often of late, and counts a failure against both.
+// authenticate checks cred for r, unless r's address, or the client id it
+// names from that address, failed too often of late, and counts a failure
+// against both.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, cred callevents.Credentials) (callevents.Principal, error) {
 	if err := s.guards.checkAuthAllowed(r, cred.Username); err != nil {
 		w.Header().Set("Retry-After", err.retryAfterSeconds())
@@ -199,39 +216,52 @@ func (e *rateLimitedError) retryAfterSeconds() string {
 	return strconv.Itoa(max(1, int(math.Ceil(e.retryAfter.Seconds()))))
 }
 
-// checkAuthAllowed refuses an authentication attempt from an address, or
-// naming a client, that failed too often of late.
+// checkAuthAllowed refuses an authentication attempt from an address that
+// failed too often of late, or naming a client that failed too often from
+// this address.
 func (g *guards) checkAuthAllowed(r *http.Request, clientID string) *rateLimitedError {
-	if wait, held := g.failedByAddress.held(g.callerKey(r)); held {
+	caller := g.callerKey(r)
+	if wait, held := g.failedByAddress.held(caller); held {
 		return &rateLimitedError{message: "Too many failed authentication attempts from this address; retry in " + seconds(wait) + ".", retryAfter: wait}
 	}
-	if wait, held := g.failedByClient.held(clientID); held {
-		return &rateLimitedError{message: "Too many failed authentication attempts for this client; retry in " + seconds(wait) + ".", retryAfter: wait}
+	if wait, held := g.failedByClient.held(clientKey(clientID, caller)); held {
+		return &rateLimitedError{message: "Too many failed authentication attempts for this client from this address; retry in " + seconds(wait) + ".", retryAfter: wait}
 	}
 	return nil
 }
 
 // noteAuthResult counts a failed authentication (code 100) against the
-// address and the client id it named. An expired token (102) is not a
-// failure: honest clients meet it.
+// address, and against the client id it named from that address. An
+// expired token (102) is not a failure: honest clients meet it.
 func (g *guards) noteAuthResult(r *http.Request, clientID string, err error) {
 	if err == nil || callevents.ErrorCode(err, 0) != callevents.CodeAuthInvalid {
 		return
 	}
-	g.failedByAddress.take(g.callerKey(r))
-	g.failedByClient.take(clientID)
+	caller := g.callerKey(r)
+	g.failedByAddress.take(caller)
+	g.failedByClient.take(clientKey(clientID, caller))
 }
 
 // checkTokenRequest spends one token-endpoint request of the address and
-// of the client id.
+// of the client id from that address.
 func (g *guards) checkTokenRequest(r *http.Request, clientID string) *rateLimitedError {
-	if wait, ok := g.tokenByAddress.take(g.callerKey(r)); !ok {
+	caller := g.callerKey(r)
+	if wait, ok := g.tokenByAddress.take(caller); !ok {
 		return &rateLimitedError{message: "Too many token requests from this address; retry in " + seconds(wait) + ".", retryAfter: wait}
 	}
-	if wait, ok := g.tokenByClient.take(clientID); !ok {
-		return &rateLimitedError{message: "Too many token requests for this client; retry in " + seconds(wait) + ".", retryAfter: wait}
+	if wait, ok := g.tokenByClient.take(clientKey(clientID, caller)); !ok {
+		return &rateLimitedError{message: "Too many token requests for this client from this address; retry in " + seconds(wait) + ".", retryAfter: wait}
 	}
 	return nil
+}
+
+// clientKey is the per-client limiters' key: the client id and the caller's
+// address (see Limits for why not the id alone); "" (no limit) without an id.
+func clientKey(clientID, caller string) string {
+	if clientID == "" {
+		return ""
+	}
+	return caller + " " + clientID
 }
 
 func seconds(d time.Duration) string {
@@ -246,16 +276,11 @@ func seconds(d time.Duration) string {
 // (one host commonly holds a whole /64). Behind a trusted proxy it is the
 // last X-Forwarded-For address that is not a trusted proxy.
 func (g *guards) callerKey(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
+	addr, ok := peerAddr(r)
+	if !ok {
+		return peerHost(r)
 	}
-	addr, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
-	}
-	addr = addr.Unmap()
-	if g.trusted(addr) {
+	if g.proxies.contains(addr) {
 		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 		for i := len(hops) - 1; i >= 0; i-- {
 			hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
@@ -263,7 +288,7 @@ func (g *guards) callerKey(r *http.Request) string {
 				break // a forged or broken entry: stop at the last good one
 			}
 			addr = hop.Unmap()
-			if !g.trusted(addr) {
+			if !g.proxies.contains(addr) {
 				break
 			}
 		}
@@ -275,11 +300,42 @@ func (g *guards) callerKey(r *http.Request) string {
 	return addr.String()
 }
 
-func (g *guards) trusted(addr netip.Addr) bool {
-	for _, p := range g.proxies {
+// trustedProxies are Limits.TrustedProxies: the one check before any
+// forwarding header (X-Forwarded-For here, Forwarded, X-Forwarded-Host
+// and X-Forwarded-Proto in Server.origin) is believed.
+type trustedProxies []netip.Prefix
+
+func (t trustedProxies) contains(addr netip.Addr) bool {
+	for _, p := range t {
 		if p.Contains(addr) {
 			return true
 		}
 	}
 	return false
+}
+
+// peerTrusted reports whether r's TCP peer is a trusted proxy, so that
+// the forwarding headers it sent may be believed.
+func (t trustedProxies) peerTrusted(r *http.Request) bool {
+	addr, ok := peerAddr(r)
+	return ok && t.contains(addr)
+}
+
+// peerAddr is the address of r's TCP peer; false when RemoteAddr holds
+// none (a unix socket, a hand-made request).
+func peerAddr(r *http.Request) (netip.Addr, bool) {
+	addr, err := netip.ParseAddr(peerHost(r))
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return addr.Unmap(), true
+}
+
+// peerHost is r.RemoteAddr without its port.
+func peerHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

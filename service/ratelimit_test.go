@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -157,9 +158,10 @@ func TestFailedAuthLimitPerAddress(t *testing.T) {
 	}
 }
 
-// Ensure failed authentications naming one client lock that client out
-// from every address, while other clients are unaffected; and that an
-// expired token is not counted as a failure.
+// Ensure failed authentications naming one client from one address lock
+// that address out for that client — right secret included — while the
+// same client from another address, and another client from this one, are
+// unaffected; and that the lock lifts once the bucket refills.
 func TestFailedAuthLimitPerClient(t *testing.T) {
 	clock := &settableClock{now: time.Now()}
 	b := setup(t, bundleOptions{limits: service.Limits{
@@ -168,30 +170,81 @@ func TestFailedAuthLimitPerClient(t *testing.T) {
 		Now:                  clock.Now,
 	}})
 	here, there := clientFrom("127.0.0.1"), clientFrom("127.0.0.3")
-	victim, _, _ := strings.Cut(b.secret["org:0003"], ":")
+	victim, password, _ := strings.Cut(b.secret["org:0003"], ":")
 	for range 2 {
 		if a := b.soapWithPassword(t, here, victim, "guess"); a.status != 500 || !strings.Contains(a.body, ">100<") {
 			t.Fatalf("wrong password: %d %s", a.status, a.body)
 		}
 	}
-	if a := b.tokenRequest(t, there, b.secret["org:0003"]); a.status != 429 || a.retryAfter != "30" {
-		t.Errorf("token for the locked client from elsewhere: %d Retry-After %q %s", a.status, a.retryAfter, a.body)
+	if a := b.tokenRequest(t, here, b.secret["org:0003"]); a.status != 429 || a.retryAfter != "30" {
+		t.Errorf("token for the client from the failing address: %d Retry-After %q %s", a.status, a.retryAfter, a.body)
 	}
-	_, password, _ := strings.Cut(b.secret["org:0003"], ":")
-	if a := b.soapWithPassword(t, there, victim, password); a.status != 500 || !strings.Contains(a.body, "for this client") {
-		t.Errorf("right password for the locked client: %d %s", a.status, a.body)
+	if a := b.soapWithPassword(t, here, victim, password); a.status != 500 || !strings.Contains(a.body, "for this client from this address") {
+		t.Errorf("right password from the failing address: %d %s", a.status, a.body)
+	}
+	if a := b.tokenRequest(t, there, b.secret["org:0003"]); a.status != 200 {
+		t.Errorf("token for the client from another address: %d %s", a.status, a.body)
+	}
+	if a := b.soapWithPassword(t, there, victim, password); a.status != 200 {
+		t.Errorf("right password from another address: %d %s", a.status, a.body)
 	}
 	if a := b.tokenRequest(t, here, b.secret["admin"]); a.status != 200 {
-		t.Errorf("another client: %d %s", a.status, a.body)
+		t.Errorf("another client from the failing address: %d %s", a.status, a.body)
 	}
 	clock.advance(30 * time.Second)
-	if a := b.soapWithPassword(t, there, victim, password); a.status != 200 {
+	if a := b.soapWithPassword(t, here, victim, password); a.status != 200 {
 		t.Errorf("once the bucket refilled: %d %s", a.status, a.body)
 	}
 }
 
+// Ensure strangers cannot lock a client out: with the default limits,
+// wrong secrets for the victim's client id from a dozen other addresses,
+// on the token endpoint and over SOAP, past every per-client burst, leave
+// the victim's right secret from its own address accepted on both; while
+// an attacking address that fails past the per-address limit is still
+// refused there, its right credentials included.
+func TestStrangersCannotLockOutAClient(t *testing.T) {
+	b := setup(t, bundleOptions{})
+	victimID, password, _ := strings.Cut(b.secret["org:0003"], ":")
+	attempts := max(service.FailedAuthPerClientDefault.Burst, service.TokenPerClientDefault.Burst) + 2
+	for i := range attempts {
+		attacker := clientFrom(fmt.Sprintf("127.0.0.%d", 10+i))
+		if a := b.tokenRequest(t, attacker, victimID+":guess"); a.status != 401 {
+			t.Fatalf("attacker %d, token endpoint: %d %s", i, a.status, a.body)
+		}
+		if a := b.soapWithPassword(t, attacker, victimID, "guess"); a.status != 500 || !strings.Contains(a.body, ">100<") {
+			t.Fatalf("attacker %d, SOAP: %d %s", i, a.status, a.body)
+		}
+	}
+	victim := clientFrom("127.0.0.1")
+	if a := b.tokenRequest(t, victim, b.secret["org:0003"]); a.status != 200 || !strings.Contains(a.body, "access_token") {
+		t.Errorf("the victim's right secret on the token endpoint: %d %s", a.status, a.body)
+	}
+	if a := b.soapWithPassword(t, victim, victimID, password); a.status != 200 {
+		t.Errorf("the victim's right password over SOAP: %d %s", a.status, a.body)
+	}
+
+	// One attacking address goes on, with tokens (no client id): past the
+	// per-address burst it is refused, whatever it sends.
+	attacker := clientFrom("127.0.0.10")
+	for range service.FailedAuthPerAddressDefault.Burst {
+		b.restWithToken(t, attacker, "guess")
+	}
+	if a := b.tokenRequest(t, attacker, b.secret["org:0003"]); a.status != 429 || !strings.Contains(a.body, `"slow_down"`) {
+		t.Errorf("token endpoint from the attacking address: %d %s", a.status, a.body)
+	}
+	if a := b.soapWithPassword(t, attacker, victimID, password); a.status != 500 || !strings.Contains(a.body, "from this address") {
+		t.Errorf("SOAP from the attacking address: %d %.300s", a.status, a.body)
+	}
+	if a := b.soapWithPassword(t, victim, victimID, password); a.status != 200 {
+		t.Errorf("the victim after the attacker was refused: %d %s", a.status, a.body)
+	}
+}
+
 // Ensure the token endpoint answers 429 slow_down with Retry-After past
-// its per-address and per-client rates, even to right credentials.
+// its per-address rate, and past its rate per client id from one address,
+// even to right credentials; the same client from another address is not
+// held to it.
 func TestTokenEndpointRateLimit(t *testing.T) {
 	clock := &settableClock{now: time.Now()}
 	b := setup(t, bundleOptions{limits: service.Limits{
@@ -200,19 +253,19 @@ func TestTokenEndpointRateLimit(t *testing.T) {
 		Now:             clock.Now,
 	}})
 	here, there := clientFrom("127.0.0.1"), clientFrom("127.0.0.4")
-	for i, scope := range []string{"admin", "admin", "pbx"} {
-		if a := b.tokenRequest(t, here, b.secret[scope]); a.status != 200 {
+	for i := range 2 {
+		if a := b.tokenRequest(t, here, b.secret["admin"]); a.status != 200 {
 			t.Fatalf("request %d: %d %s", i+1, a.status, a.body)
 		}
 	}
-	if a := b.tokenRequest(t, here, b.secret["org:0003"]); a.status != 429 || !strings.Contains(a.body, `"slow_down"`) || a.retryAfter != "10" {
+	if a := b.tokenRequest(t, here, b.secret["admin"]); a.status != 429 || !strings.Contains(a.body, `"slow_down"`) || a.retryAfter != "20" {
+		t.Errorf("3rd request for one client from one address: %d Retry-After %q %s", a.status, a.retryAfter, a.body)
+	}
+	if a := b.tokenRequest(t, here, b.secret["pbx"]); a.status != 429 || a.retryAfter != "10" {
 		t.Errorf("4th request from one address: %d Retry-After %q %s", a.status, a.retryAfter, a.body)
 	}
-	if a := b.tokenRequest(t, there, b.secret["admin"]); a.status != 429 || a.retryAfter != "20" {
-		t.Errorf("3rd request for one client: %d Retry-After %q %s", a.status, a.retryAfter, a.body)
-	}
-	if a := b.tokenRequest(t, there, b.secret["org:0003"]); a.status != 200 {
-		t.Errorf("another client from another address: %d %s", a.status, a.body)
+	if a := b.tokenRequest(t, there, b.secret["admin"]); a.status != 200 {
+		t.Errorf("the same client from another address: %d %s", a.status, a.body)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -308,7 +309,7 @@ func (s *Server) restCreate(w http.ResponseWriter, r *http.Request, rr restReque
 	if err != nil {
 		return pathTypeError(err, fromPath)
 	}
-	return writeRestJSON(w, http.StatusOK, restEvent(r, c, nil))
+	return writeRestJSON(w, http.StatusOK, restEvent(s.origin(r), c, nil))
 }
 
 func (s *Server) restUpdate(w http.ResponseWriter, r *http.Request, rr restRequest) error {
@@ -324,7 +325,7 @@ func (s *Server) restUpdate(w http.ResponseWriter, r *http.Request, rr restReque
 	if err != nil {
 		return pathTypeError(err, true)
 	}
-	return writeRestJSON(w, http.StatusOK, restEvent(r, c, nil))
+	return writeRestJSON(w, http.StatusOK, restEvent(s.origin(r), c, nil))
 }
 
 func (s *Server) restDelete(w http.ResponseWriter, r *http.Request, rr restRequest) error {
@@ -366,17 +367,10 @@ func (s *Server) restGet(w http.ResponseWriter, r *http.Request, rr restRequest)
 		return pathTypeError(err, true)
 	}
 	if rr.id != "" {
-		return writeRestJSON(w, http.StatusOK, restEvent(r, items[0], fields))
+		return writeRestJSON(w, http.StatusOK, restEvent(s.origin(r), items[0], fields))
 	}
-	start, err := queryInt(q, "startIndex", 0)
+	start, count, err := restPaging(q)
 	if err != nil {
-		return err
-	}
-	count, err := queryInt(q, "count", callevents.PageCountDefault)
-	if err != nil {
-		return err
-	}
-	if err := callevents.ValidatePaging(start, count); err != nil {
 		return err
 	}
 	if by := q.Get("filterBy"); by != "" {
@@ -387,17 +381,19 @@ func (s *Server) restGet(w http.ResponseWriter, r *http.Request, rr restRequest)
 		items = slices.DeleteFunc(items, func(c callevents.CallEvent) bool { return restFieldValue(c, by) != value })
 	}
 	total := len(items)
+	// start+count cannot overflow: ValidatePaging bounds both.
 	page := items[min(start, total):min(start+count, total)]
+	origin := s.origin(r)
 	entry := make([]restObject, len(page))
 	for i, c := range page {
-		entry[i] = restEvent(r, c, fields)
+		entry[i] = restEvent(origin, c, fields)
 	}
-	links := restObject{{"self", pageURL(r, start)}}
+	links := restObject{{"self", pageURL(origin, r, start)}}
 	if start+count < total {
-		links = append(links, restPair{"next", pageURL(r, start+count)})
+		links = append(links, restPair{"next", pageURL(origin, r, start+count)})
 	}
 	if start > 0 {
-		links = append(links, restPair{"prev", pageURL(r, max(0, start-count))})
+		links = append(links, restPair{"prev", pageURL(origin, r, max(0, start-count))})
 	}
 	return writeRestJSON(w, http.StatusOK, restObject{
 		{"entry", entry},
@@ -408,24 +404,40 @@ func (s *Server) restGet(w http.ResponseWriter, r *http.Request, rr restRequest)
 	})
 }
 
-// queryInt reads an integer query parameter; a non-number is a paging error.
+// restPaging reads the startIndex (default 0) and count (default
+// PageCountDefault) query parameters and holds them to the one paging
+// rule, callevents.ValidatePaging: a refusal is 400 paging_invalid.
+func restPaging(q url.Values) (start, count int, err error) {
+	if start, err = queryInt(q, "startIndex", 0); err != nil {
+		return 0, 0, err
+	}
+	if count, err = queryInt(q, "count", callevents.PageCountDefault); err != nil {
+		return 0, 0, err
+	}
+	return start, count, callevents.ValidatePaging(start, count)
+}
+
+// queryInt reads an integer query parameter; a non-number is a paging
+// error. A number too large for an int reads as the largest (or the
+// smallest) int, as strconv.ParseInt saturates it, for ValidatePaging to
+// refuse: nothing wraps around.
 func queryInt(q url.Values, name string, def int) (int, error) {
 	v := q.Get(name)
 	if v == "" {
 		return def, nil
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil {
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, strconv.IntSize)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
 		return 0, callevents.FieldError(callevents.CodePagingInvalid, name, fmt.Sprintf("Paging is invalid: %s %q is not a number.", name, truncateText(v, 32)))
 	}
-	return n, nil
+	return int(n), nil
 }
 
-// pageURL is the request's own URL with startIndex set.
-func pageURL(r *http.Request, start int) string {
+// pageURL is the request's own URL, under origin, with startIndex set.
+func pageURL(origin string, r *http.Request, start int) string {
 	q := r.URL.Query()
 	q.Set("startIndex", strconv.Itoa(start))
-	return requestScheme(r) + "://" + requestHost(r) + r.URL.EscapedPath() + "?" + q.Encode()
+	return origin + r.URL.EscapedPath() + "?" + q.Encode()
 }
 
 // restFieldValue is a field of c as the facade writes it.
@@ -450,8 +462,9 @@ func restFieldValue(c callevents.CallEvent, name string) string {
 }
 
 // restEvent is c as a UnifiedAPI PhoneCallEvent (numbers as strings, no
-// secret), with only fields when given, and always links.self.
-func restEvent(r *http.Request, c callevents.CallEvent, fields []string) restObject {
+// secret), with only fields when given, and always links.self under origin
+// (Server.origin).
+func restEvent(origin string, c callevents.CallEvent, fields []string) restObject {
 	if fields == nil {
 		fields = restFieldNames
 	}
@@ -461,7 +474,7 @@ func restEvent(r *http.Request, c callevents.CallEvent, fields []string) restObj
 			out = append(out, restPair{name, restFieldValue(c, name)})
 		}
 	}
-	self := fmt.Sprintf("%s://%s/uapi/extensions/@me/%s/phoneCallEvents/%d/%s", requestScheme(r), requestHost(r), c.Extension, c.Type, url.PathEscape(c.ID))
+	self := fmt.Sprintf("%s/uapi/extensions/@me/%s/phoneCallEvents/%d/%s", origin, c.Extension, c.Type, url.PathEscape(c.ID))
 	return append(out, restPair{"links", restObject{{"self", self}}})
 }
 

@@ -12,7 +12,7 @@ import (
 // newTester returns the CallEventTester behind TestPhoneCallEvent: the real
 // dispatcher (not started: a test is sent outside the queue), whose
 // outbound policy admits loopback only, where the tests' receivers listen.
-func newTester(t *testing.T, db *store.DB) callevents.CallEventTester {
+func newTester(t testing.TB, db *store.DB) callevents.CallEventTester {
 	t.Helper()
 	policy, err := dispatcher.ParseAllowTargets("127.0.0.0/8")
 	if err != nil {

@@ -12,20 +12,16 @@ import (
 )
 
 // Ensure the WSDL is served at ?wsdl in any case, with soap:address pointing
-// at the scheme, host and path the request came in on.
+// at the scheme, host and path the request came in on (behind a proxy:
+// TestForwardedTrustedProxy).
 func TestWSDL(t *testing.T) {
 	b := setup(t, bundleOptions{})
-	for _, tc := range []struct{ path, forwardedProto, forwardedHost, want string }{
-		{service.PathSOAP + "?wsdl", "", "", b.srv.URL + service.PathSOAP},
-		{service.PathSOAP + "?WSDL", "", "", b.srv.URL + service.PathSOAP},
-		{service.PathSOAPLegacy + "?Wsdl", "", "", b.srv.URL + service.PathSOAPLegacy},
-		{service.PathSOAP + "?wsdl", "https", "pbx.example.com", "https://pbx.example.com" + service.PathSOAP},
+	for _, tc := range []struct{ path, want string }{
+		{service.PathSOAP + "?wsdl", b.srv.URL + service.PathSOAP},
+		{service.PathSOAP + "?WSDL", b.srv.URL + service.PathSOAP},
+		{service.PathSOAPLegacy + "?Wsdl", b.srv.URL + service.PathSOAPLegacy},
 	} {
 		req, _ := http.NewRequest("GET", b.srv.URL+tc.path, nil)
-		if tc.forwardedProto != "" {
-			req.Header.Set("X-Forwarded-Proto", tc.forwardedProto)
-			req.Header.Set("X-Forwarded-Host", tc.forwardedHost)
-		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
