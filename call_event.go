@@ -3,8 +3,10 @@ package callevents
 import (
 	"context"
 	"crypto/rand"
+	"net/netip"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -152,8 +154,18 @@ func (c CallEvent) Validate() error {
 	return nil
 }
 
-// ValidateURL checks that s is an absolute http or https URL of at most
-// MaxURLLength bytes, with a host and no fragment (code 303).
+// ValidateURL checks a Call Event's URL (code 303): an absolute http or
+// https URL of at most MaxURLLength bytes, with no fragment and no user
+// information, whose host is a host name (ValidHostName) or an IP address
+// (dotted IPv4, or IPv6 in brackets without a zone), with a port of 1 to
+// 65535 when there is one ("http://h:/" has an empty one and is refused).
+//
+// The URL must be ASCII: other characters, in the path, the query or the
+// host, are refused rather than percent-encoded on the caller's behalf, so
+// the URL stored, shown back and sent is the one the caller gave, byte for
+// byte, and the signed query of a GET is not rewritten. A caller sends
+// é as %C3%A9, and an internationalized domain name in its xn-- (IDNA)
+// form.
 func ValidateURL(s string) error {
 	if s == "" {
 		return MissingParameter("url")
@@ -164,6 +176,11 @@ func ValidateURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil || !utf8.ValidString(s) || strings.ContainsAny(s, " \t\r\n") {
 		return Errorf(CodeURLInvalid, "URL is invalid: not an RFC 3986 URL.")
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return Errorf(CodeURLInvalid, "URL is invalid: it must be ASCII; percent-encode other characters (é as %%C3%%A9) and give an internationalized host name in its xn-- form.")
+		}
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return Errorf(CodeURLInvalid, "URL is invalid: the scheme must be http or https.")
@@ -177,7 +194,91 @@ func ValidateURL(s string) error {
 	if u.User != nil {
 		return Errorf(CodeURLInvalid, "URL is invalid: it must not carry user information.")
 	}
+	if err := validateURLHost(u); err != nil {
+		return err
+	}
+	return validateURLPort(u)
+}
+
+// validateURLHost checks the host of a parsed URL: a bracketed IPv6
+// address without a zone, a dotted IPv4 address, or a host name.
+func validateURLHost(u *url.URL) error {
+	host := u.Hostname()
+	if strings.HasPrefix(u.Host, "[") {
+		addr, err := netip.ParseAddr(host)
+		switch {
+		case err != nil || !addr.Is6():
+			return Errorf(CodeURLInvalid, "URL is invalid: %q in brackets is not an IPv6 address.", truncate(host, 64))
+		case addr.Zone() != "":
+			return Errorf(CodeURLInvalid, "URL is invalid: an IPv6 address must not name a zone.")
+		}
+		return nil
+	}
+	if addr, err := netip.ParseAddr(host); err == nil && addr.Is4() {
+		return nil
+	}
+	if !ValidHostName(host) {
+		return Errorf(CodeURLInvalid, "URL is invalid: the host %q is neither a host name nor an IP address.", truncate(host, 64))
+	}
 	return nil
+}
+
+// validateURLPort checks the port of a parsed URL, when it has one.
+func validateURLPort(u *url.URL) error {
+	if strings.HasSuffix(u.Host, ":") {
+		return Errorf(CodeURLInvalid, "URL is invalid: the port after ':' is empty.")
+	}
+	port := u.Port() // url.Parse has checked it is digits
+	if port == "" {
+		return nil
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return Errorf(CodeURLInvalid, "URL is invalid: the port must be 1 to 65535.")
+	}
+	return nil
+}
+
+// ValidHostName reports whether name is a host name a Call Event's URL (and
+// the outbound policy's allowlist) may give: dot-separated labels of 1 to
+// 63 ASCII letters, digits, hyphens and underscores, none starting or
+// ending with a hyphen, at most 253 bytes in all, with an optional
+// trailing dot (a fully qualified "example.com." is example.com). The last
+// label may not look like a number ("127.1", "2130706433", "0x7f.1"): some
+// resolvers read such a name as an IPv4 address. Underscores, which RFC
+// 1123 host names lack, are allowed because names such as Docker
+// Compose's service names resolve with them.
+func ValidHostName(name string) bool {
+	name = strings.TrimSuffix(name, ".")
+	if name == "" || len(name) > 253 {
+		return false
+	}
+	labels := strings.Split(name, ".")
+	for _, label := range labels {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return !numeric(labels[len(labels)-1])
+}
+
+// numeric reports whether a label reads as a number in the IPv4 forms of
+// inet_aton and the WHATWG URL standard: decimal, or hexadecimal after 0x.
+func numeric(label string) bool {
+	digits := label
+	if len(label) >= 2 && label[0] == '0' && (label[1] == 'x' || label[1] == 'X') {
+		digits = label[2:]
+		if digits == "" {
+			return true // "0x" alone is 0
+		}
+		return strings.Trim(strings.ToLower(digits), "0123456789abcdef") == ""
+	}
+	return strings.Trim(digits, "0123456789") == ""
 }
 
 // ValidateNote checks the note's length in characters (code 305).

@@ -94,3 +94,90 @@ func TestScope(t *testing.T) {
 		}
 	}
 }
+
+// Ensure ValidateURL refuses, with code 303, the URLs that would otherwise
+// be stored and retried for hours: bad ports, hosts that are not names or
+// addresses, and characters outside ASCII (never stored raw).
+func TestValidateURL(t *testing.T) {
+	t.Parallel()
+	label := func(c string, n int) string { return strings.Repeat(c, n) }
+	name253 := label("a", 63) + "." + label("b", 63) + "." + label("c", 63) + "." + label("d", 61)
+	for _, tc := range []struct {
+		name string
+		url  string
+		want callevents.Code
+	}{
+		{"port-default", "http://crm.example.com/h", 0},
+		{"port-1", "http://crm.example.com:1/h", 0},
+		{"port-65535", "https://crm.example.com:65535/h", 0},
+		{"port-leading-zero", "http://crm.example.com:080/h", 0},
+		{"port-0", "http://crm.example.com:0/h", callevents.CodeURLInvalid},
+		{"port-65536", "http://crm.example.com:65536/h", callevents.CodeURLInvalid},
+		{"port-huge", "http://crm.example.com:99999999999999999999/h", callevents.CodeURLInvalid},
+		{"port-empty", "http://h:/", callevents.CodeURLInvalid},
+		{"port-empty-ipv6", "http://[2001:db8::1]:/", callevents.CodeURLInvalid},
+		{"port-empty-no-path", "http://crm.example.com:", callevents.CodeURLInvalid},
+		{"port-not-digits", "http://crm.example.com:8o/", callevents.CodeURLInvalid},
+
+		{"host-single-label", "http://receiver/hook", 0},
+		{"host-trailing-dot", "http://crm.example.com./hook", 0},
+		{"host-upper-case", "http://CRM.Example.COM/hook", 0},
+		{"host-hyphen-inside", "http://my-crm.example-1.com/", 0},
+		{"host-underscore", "http://call_receiver:8080/hook", 0},
+		{"host-punycode", "http://xn--bcher-kva.example/", 0},
+		{"host-digits-inside", "http://1password.example.com/", 0},
+		{"host-label-63", "http://" + strings.Repeat("a", 63) + ".example/", 0},
+		{"host-label-64", "http://" + strings.Repeat("a", 64) + ".example/", callevents.CodeURLInvalid},
+		{"host-253", "http://" + name253 + "/", 0},
+		{"host-253-trailing-dot", "http://" + name253 + "./", 0},
+		{"host-254", "http://" + name253 + "d/", callevents.CodeURLInvalid},
+		{"host-leading-hyphen", "http://-crm.example.com/", callevents.CodeURLInvalid},
+		{"host-trailing-hyphen", "http://crm-.example.com/", callevents.CodeURLInvalid},
+		{"host-empty-label", "http://crm..example.com/", callevents.CodeURLInvalid},
+		{"host-leading-dot", "http://.example.com/", callevents.CodeURLInvalid},
+		{"host-two-trailing-dots", "http://example.com../", callevents.CodeURLInvalid},
+		{"host-only-dot", "http://./", callevents.CodeURLInvalid},
+		{"host-dollar", "http://exa$mple.com/", callevents.CodeURLInvalid},
+		{"host-comma", "http://a,b.example/", callevents.CodeURLInvalid},
+		{"host-star", "http://*.example.com/", callevents.CodeURLInvalid},
+		{"host-bang", "http://a!b.example/", callevents.CodeURLInvalid},
+		{"host-numeric-short", "http://127.1/", callevents.CodeURLInvalid},
+		{"host-numeric-decimal", "http://2130706433/", callevents.CodeURLInvalid},
+		{"host-numeric-hex", "http://0x7f.0.0.1/", callevents.CodeURLInvalid},
+		{"host-numeric-hex-last", "http://a.0x7f/", callevents.CodeURLInvalid},
+		{"host-numeric-octal", "http://0177.0.0.1/", callevents.CodeURLInvalid},
+		{"host-five-parts", "http://1.2.3.4.5/", callevents.CodeURLInvalid},
+		{"host-numeric-tld", "http://example.123/", callevents.CodeURLInvalid},
+		{"host-ipv4", "http://93.184.216.34:8080/", 0},
+		{"host-ipv6", "http://[2001:db8::1]:8080/", 0},
+		{"host-ipv6-mapped", "http://[::ffff:93.184.216.34]/", 0}, // the policy judges the address
+		{"host-ipv6-zone", "http://[fe80::1%25eth0]/", callevents.CodeURLInvalid},
+		{"host-ipv4-in-brackets", "http://[93.184.216.34]/", callevents.CodeURLInvalid},
+		{"host-ipv6-unbracketed", "http://2001:db8::1/", callevents.CodeURLInvalid},
+
+		{"ascii-escaped-path", "http://crm.example.com/caf%C3%A9?x=%C3%A9", 0},
+		{"non-ascii-path", "http://crm.example.com/café", callevents.CodeURLInvalid},
+		{"non-ascii-query", "http://crm.example.com/h?name=José", callevents.CodeURLInvalid},
+		{"non-ascii-host", "http://bücher.example/", callevents.CodeURLInvalid},
+		{"non-utf8", "http://crm.example.com/\xff", callevents.CodeURLInvalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := callevents.ValidateURL(tc.url)
+			if got := callevents.ErrorCode(err, 0); got != tc.want {
+				t.Errorf("ValidateURL(%q): code %d (%v), want %d", tc.url, got, err, tc.want)
+			}
+		})
+	}
+}
+
+// Ensure a Call Event's URL is checked by Validate, which Add and Edit
+// apply on every edge.
+func TestValidateCallEventURLRules(t *testing.T) {
+	t.Parallel()
+	for _, url := range []string{"http://h:/", "http://h:0/", "http://h:70000/", "http://exa$mple.com/", "http://h.example/é"} {
+		c := callevents.NewCallEvent("0003*210", callevents.DialIn, url)
+		if got := callevents.ErrorCode(c.Validate(), 0); got != callevents.CodeURLInvalid {
+			t.Errorf("Validate with URL %q: code %d, want 303", url, got)
+		}
+	}
+}

@@ -53,6 +53,20 @@ const MaxRetryAfter = time.Hour
 // before the connection is closed or reused.
 const MaxResponseBody = 64 << 10
 
+// MaxResponseHeader bounds the headers of a receiver's answer (status line
+// included; the HTTP/2 header list): a larger answer is read no further and
+// the attempt fails with ClassResponseTooLarge.
+const MaxResponseHeader = 64 << 10
+
+// MaxConcurrentTests is how many TestCallEvent requests one dispatcher has
+// in flight at once; more wait for a free slot (see TestCallEvent).
+const MaxConcurrentTests = 8
+
+// MaxConcurrentTestsPerOrganization is how many of those one organization
+// may hold, so that one tenant's tests of a receiver that hangs leave the
+// others room to test theirs.
+const MaxConcurrentTestsPerOrganization = 2
+
 // Config configures a Dispatcher. The zero value of every field but Store
 // means its documented default; WithDefaults fills them in.
 type Config struct {

@@ -24,9 +24,11 @@ type Resolver interface {
 // OutboundPolicy decides which targets requests may go to (SPEC.md §6).
 // Loopback, private (RFC 1918, fc00::/7), link-local (169.254.0.0/16 with
 // the cloud metadata address, fe80::/10), CGNAT (100.64.0.0/10), multicast,
-// unspecified, broadcast and reserved addresses — and the IPv4-mapped,
-// NAT64 and 6to4 forms of these — are refused unless the allowlist admits
-// them, by CIDR or by the URL's host name.
+// unspecified, broadcast and reserved addresses — and every IPv6 form that
+// carries one of these IPv4 addresses (IPv4-mapped, IPv4-translated, NAT64,
+// 6to4), the local-use NAT64 prefix, Teredo and IPv4-compatible addresses
+// (see forbiddenReason) — are refused unless the allowlist admits them, by
+// CIDR or by the URL's host name.
 //
 // The policy is applied twice: CheckURL at Add and Edit, and the dialer on
 // the address actually connected, so that a name which resolves elsewhere
@@ -49,10 +51,11 @@ func DefaultPolicy() *OutboundPolicy { return &OutboundPolicy{} }
 
 // ParseAllowTargets parses the operator's allowlist (--allow-targets): a
 // comma-separated list of CIDRs ("10.1.0.0/16", "fd00::/8"), single
-// addresses ("192.168.1.10", "::1") and host names. A host name matches the
-// URL's host exactly, ignoring case and a trailing dot; "*.example.com"
-// matches every name under example.com (at any depth) but not example.com
-// itself. An empty list gives DefaultPolicy().
+// addresses ("192.168.1.10", "::1") and host names, each one a URL may
+// give (callevents.ValidHostName). A host name matches the URL's host
+// exactly, ignoring case and a trailing dot; "*.example.com" matches every
+// name under example.com (at any depth) but not example.com itself. An
+// empty list gives DefaultPolicy().
 //
 // An allowed host name admits whatever address it resolves to; an allowed
 // CIDR admits its addresses whatever the name.
@@ -81,7 +84,7 @@ func ParseAllowTargets(list string) (*OutboundPolicy, error) {
 		if wildcard {
 			name = name[2:]
 		}
-		if !validHostName(name) {
+		if !callevents.ValidHostName(name) {
 			return nil, fmt.Errorf("allow-targets: %q is neither a CIDR, an address nor a host name (a leading *. is the only wildcard)", item)
 		}
 		if wildcard {
@@ -112,24 +115,6 @@ func (p *OutboundPolicy) String() string {
 }
 
 func normalizeHost(h string) string { return strings.TrimSuffix(strings.ToLower(h), ".") }
-
-func validHostName(name string) bool {
-	if name == "" || len(name) > 253 {
-		return false
-	}
-	for label := range strings.SplitSeq(name, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return false
-			}
-		}
-	}
-	return true
-}
 
 // hostAllowed reports whether the allowlist names host.
 func (p *OutboundPolicy) hostAllowed(host string) bool {
@@ -207,28 +192,51 @@ var special = []struct {
 	{netip.MustParsePrefix("100::/64"), "a reserved (discard) address"},
 }
 
+// IPv6 ranges whose addresses reach an IPv4 address (see forbiddenReason).
 var (
-	nat64          = netip.MustParsePrefix("64:ff9b::/96")
-	sixToFour      = netip.MustParsePrefix("2002::/16")
-	ipv4Compatible = netip.MustParsePrefix("::/96")
+	nat64          = netip.MustParsePrefix("64:ff9b::/96")    // RFC 6052 well-known prefix
+	nat64Local     = netip.MustParsePrefix("64:ff9b:1::/48")  // RFC 8215 local-use
+	nat64Local96   = netip.MustParsePrefix("64:ff9b:1::/96")  // ... used whole, as a /96
+	ipv4Translated = netip.MustParsePrefix("::ffff:0:0:0/96") // SIIT, RFC 6052 §2.1 / RFC 7915
+	sixToFour      = netip.MustParsePrefix("2002::/16")       // RFC 3056
+	teredo         = netip.MustParsePrefix("2001::/32")       // RFC 4380
+	ipv4Compatible = netip.MustParsePrefix("::/96")           // RFC 4291 §2.5.5.1, deprecated
 )
 
 // forbiddenReason says why addr may not be dialled, or "" when it may.
+//
+// An IPv6 address that carries an IPv4 address reaches that address (a
+// translator or tunnel delivers it), so it is judged by the IPv4 address:
+// IPv4-mapped ::ffff:a.b.c.d, IPv4-translated ::ffff:0:a.b.c.d, NAT64
+// 64:ff9b::a.b.c.d and 64:ff9b:1::a.b.c.d (the last 32 bits: RFC 6052's
+// /96 format), and 6to4 2002:AABB:CCDD::/48 (bits 16–47). Two forms are
+// refused whatever they carry: the rest of the local-use NAT64 prefix
+// 64:ff9b:1::/48, whose IPv4 address sits where the operator's translator
+// says (RFC 6052 has /48, /56 and /64 formats too), and Teredo 2001::/32,
+// which tunnels to a client behind a NAT. So are the deprecated
+// IPv4-compatible addresses ::a.b.c.d. An operator whose own NAT64 uses
+// another prefix admits it, or not, with the allowlist.
 func forbiddenReason(addr netip.Addr) string {
 	if !addr.IsValid() {
 		return "not a valid address"
 	}
-	// IPv6 forms that carry an IPv4 address reach that address.
 	if addr.Is4In6() {
-		return forbiddenReason(addr.Unmap())
+		return embeddedReason("an IPv4-mapped address", addr.Unmap())
 	}
 	if addr.Is6() {
 		b := addr.As16()
+		last32 := netip.AddrFrom4([4]byte(b[12:16]))
 		switch {
-		case nat64.Contains(addr):
-			return forbiddenReason(netip.AddrFrom4([4]byte(b[12:16])))
+		case ipv4Translated.Contains(addr):
+			return embeddedReason("an IPv4-translated (SIIT) address", last32)
+		case nat64.Contains(addr), nat64Local96.Contains(addr):
+			return embeddedReason("a NAT64 address", last32)
+		case nat64Local.Contains(addr):
+			return "a local-use NAT64 address (RFC 8215) whose IPv4 address depends on the translator"
 		case sixToFour.Contains(addr):
-			return forbiddenReason(netip.AddrFrom4([4]byte(b[2:6])))
+			return embeddedReason("a 6to4 address", netip.AddrFrom4([4]byte(b[2:6])))
+		case teredo.Contains(addr):
+			return "a Teredo address (a tunnel to a host behind a NAT)"
 		case ipv4Compatible.Contains(addr) && addr != netip.IPv6Unspecified() && addr != netip.IPv6Loopback():
 			return "a deprecated IPv4-compatible address"
 		}
@@ -239,6 +247,16 @@ func forbiddenReason(addr netip.Addr) string {
 		}
 	}
 	return ""
+}
+
+// embeddedReason is the reason of an IPv6 address of the form that carries
+// v4: v4's, or "" when v4 may be dialled.
+func embeddedReason(form string, v4 netip.Addr) string {
+	reason := forbiddenReason(v4)
+	if reason == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s of %s, %s", form, v4, reason)
 }
 
 // checkURLTimeout bounds the DNS lookup of CheckURL.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -63,6 +64,9 @@ func TestCheckURL(t *testing.T) {
 		"a.b.corp.example":  {"192.168.1.1"},
 		"corp.example":      {"192.168.1.1"},
 		"localhost.example": {"::1"},
+		"nat64.example":     {"64:ff9b:1::7f00:1"},
+		"siit.example":      {"::ffff:0:a00:1"},
+		"teredo.example":    {"2001:0:4136:e378:8000:63bf:80ff:fffe"},
 	})
 	def := dispatcher.DefaultPolicy()
 	def.Resolver = dns
@@ -96,6 +100,28 @@ func TestCheckURL(t *testing.T) {
 		{def, "http://0.0.0.0/", "unspecified"},
 		{def, "http://[::]/", "unspecified"},
 		{def, "http://255.255.255.255/", "broadcast"},
+		{def, "http://[::ffff:0:7f00:1]/", "IPv4-translated (SIIT) address of 127.0.0.1, a loopback address"},
+		{def, "http://[::ffff:0:a9fe:a9fe]/", "link-local"},
+		{def, "http://[64:ff9b::7f00:1]/", "NAT64 address of 127.0.0.1, a loopback address"},
+		{def, "http://[64:ff9b:1::7f00:1]/", "NAT64 address of 127.0.0.1, a loopback address"}, // RFC 8215 local-use, /96
+		{def, "http://[64:ff9b:1::a9fe:a9fe]/", "link-local"},
+		{def, "http://[64:ff9b:1:7f00:0:100::]/", "local-use NAT64"}, // 127.0.0.1 in RFC 6052's /48 format
+		{def, "http://[64:ff9b:1:0:7f:0:100:0]/", "local-use NAT64"}, // and in its /64 format
+		{def, "http://[64:ff9b:1:abcd::5db8:d822]/", "local-use NAT64"},
+		{def, "http://[2002:7f00:1::1]/", "6to4 address of 127.0.0.1, a loopback address"},
+		{def, "http://[2002:c0a8:101::]/", "private"},
+		{def, "http://[::7f00:1]/", "IPv4-compatible"},
+		{def, "http://[::a00:1]/", "IPv4-compatible"},
+		{def, "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/", "Teredo"}, // client 127.0.0.1, obfuscated
+		{def, "http://[2001:0:5db8:d822::1]/", "Teredo"},
+		{def, "http://[::ffff:0:5db8:d822]/", ""},   // 93.184.216.34, translated
+		{def, "http://[64:ff9b::5db8:d822]/", ""},   // NAT64 of a public address
+		{def, "http://[64:ff9b:1::5db8:d822]/", ""}, // the same through a local-use /96
+		{def, "http://[2002:5db8:d822::1]/", ""},    // 6to4 of a public address
+		{def, "http://[2001:db9::1]/", ""},          // next to Teredo, not in it
+		{def, "http://nat64.example/", "nat64.example resolves to 64:ff9b:1::7f00:1, a NAT64 address of 127.0.0.1"},
+		{def, "http://siit.example/", "IPv4-translated"},
+		{def, "http://teredo.example/", "Teredo"},
 		{def, "http://93.184.216.34/hook", ""},
 		{def, "http://[2606:2800:220:1::1]/", ""},
 		{def, "http://public.example/hook", ""},
@@ -137,9 +163,56 @@ func TestCheckURL(t *testing.T) {
 	}
 }
 
+// embeddedRefused are IPv6 addresses that reach a refused IPv4 address,
+// one of each form (none is ever dialled: the tests assert the refusal).
+var embeddedRefused = []string{
+	"::ffff:127.0.0.1",                     // IPv4-mapped
+	"::ffff:0:7f00:1",                      // IPv4-translated (SIIT) 127.0.0.1
+	"::ffff:0:a9fe:a9fe",                   // ... 169.254.169.254
+	"64:ff9b::a00:1",                       // NAT64 well-known prefix, 10.0.0.1
+	"64:ff9b:1::7f00:1",                    // NAT64 local-use (RFC 8215), 127.0.0.1
+	"64:ff9b:1:7f00:0:100::",               // ... in RFC 6052's /48 format
+	"::7f00:1",                             // IPv4-compatible 127.0.0.1
+	"2002:a9fe:a9fe::1",                    // 6to4 of 169.254.169.254
+	"2001:0:4136:e378:8000:63bf:80ff:fffe", // Teredo, client 127.0.0.1
+}
+
+// Ensure Add and Edit refuse them with 309: CallEventService.CheckTarget is
+// the policy's CheckURL, as cmd/ wires it.
+func TestAddRefusesEmbeddedIPv4(t *testing.T) {
+	t.Parallel()
+	policy := dispatcher.DefaultPolicy()
+	policy.Resolver = newResolver(map[string][]string{"nat64.example": {"64:ff9b:1::7f00:1"}})
+	svc := &callevents.CallEventService{Store: newFakeStore(), CheckTarget: policy.CheckURL}
+	admin, err := callevents.ParseScope("admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := callevents.Principal{ClientID: "test", Scope: admin}
+	ctx := context.Background()
+	urls := []string{"http://nat64.example/hook"}
+	for _, addr := range embeddedRefused {
+		urls = append(urls, "http://["+addr+"]/hook")
+	}
+	for _, url := range urls {
+		if _, err := svc.AddCallEvent(ctx, p, callevents.NewCallEvent(extA, callevents.DialIn, url)); callevents.ErrorCode(err, 0) != callevents.CodeTargetNotAllowed {
+			t.Errorf("AddCallEvent(%s): %v, want code 309", url, err)
+		}
+	}
+	c, err := svc.AddCallEvent(ctx, p, callevents.NewCallEvent(extA, callevents.DialIn, "http://[64:ff9b::5db8:d822]/hook"))
+	if err != nil {
+		t.Fatalf("AddCallEvent of a public NAT64 address: %v", err)
+	}
+	for _, url := range urls {
+		if _, err := svc.EditCallEvent(ctx, p, extA, c.Type, c.ID, callevents.CallEventUpdate{URL: &url}); callevents.ErrorCode(err, 0) != callevents.CodeTargetNotAllowed {
+			t.Errorf("EditCallEvent to %s: %v, want code 309", url, err)
+		}
+	}
+}
+
 func TestParseAllowTargets(t *testing.T) {
 	t.Parallel()
-	for _, bad := range []string{"10.0.0.0/33", "10.0.0/8", "*", "*.", "foo*.example", "a.*.example", "exa mple.com", "a..b", "-a.example", "http://x.example"} {
+	for _, bad := range []string{"10.0.0.0/33", "10.0.0/8", "*", "*.", "foo*.example", "a.*.example", "exa mple.com", "a..b", "-a.example", "http://x.example", "127.1", "10.0.0", "a$b.example"} {
 		if p, err := dispatcher.ParseAllowTargets(bad); err == nil {
 			t.Errorf("ParseAllowTargets(%q) = %q, want an error", bad, p)
 		}
@@ -233,6 +306,57 @@ func TestPolicyAtDialTime(t *testing.T) {
 			d := waitDelivery(t, st, extA, "failed", inState(callevents.DeliveryFailed))
 			if d.LastError != "policy" || len(rc.Hits()) != 0 {
 				t.Errorf("class %q, %d requests", d.LastError, len(rc.Hits()))
+			}
+		})
+	})
+
+	// Every IPv6 form of a refused IPv4 address is refused on the address
+	// dialled too, whether the URL gives it or a name resolves to it (at
+	// send time only, as a rebinding DNS server would answer): Control
+	// refuses it after the socket is made and before connect(2), so no
+	// packet goes to it. TestCallEvent goes through the deliveries' dialer.
+	t.Run("embedded IPv4 refused", func(t *testing.T) {
+		t.Parallel()
+		dns := newResolver(map[string][]string{})
+		policy := dispatcher.DefaultPolicy()
+		policy.Resolver = dns
+		cfg := testConfig(t, newFakeStore())
+		cfg.Policy = policy
+		d, err := dispatcher.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, addr := range embeddedRefused {
+			for _, url := range []string{"http://[" + addr + "]:8080/hook", "http://embedded-" + strconv.Itoa(i) + ".example:8080/hook"} {
+				dns.set("embedded-"+strconv.Itoa(i)+".example", addr)
+				c := callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: url}
+				res, err := d.TestCallEvent(context.Background(), c)
+				if err != nil || res.ErrorClass != "policy" || res.StatusCode != 0 {
+					t.Errorf("TestCallEvent to %s (%s) = %+v, %v; want class policy", url, addr, res, err)
+				}
+			}
+		}
+	})
+
+	t.Run("rebinding to NAT64 refused", func(t *testing.T) {
+		t.Parallel()
+		forEachStore(t, func(t *testing.T, st testStore) {
+			dns := newResolver(map[string][]string{"rebind.example": {"93.184.216.34"}})
+			policy := dispatcher.DefaultPolicy()
+			policy.Resolver = dns
+			url := "http://rebind.example/hook"
+			if err := policy.CheckURL(context.Background(), url); err != nil {
+				t.Fatalf("CheckURL at Add time: %v", err)
+			}
+			dns.set("rebind.example", "64:ff9b:1::7f00:1")
+			mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: url})
+			cfg := testConfig(t, st)
+			cfg.Policy = policy
+			mustStart(t, cfg)
+			mustAccept(t, st, time.Now(), dial("call-1"))
+			d := waitDelivery(t, st, extA, "failed", inState(callevents.DeliveryFailed))
+			if d.LastError != "policy" || d.Attempts != 1 || d.LastStatus != 0 {
+				t.Errorf("refused delivery: class %q, status %d after %d attempts", d.LastError, d.LastStatus, d.Attempts)
 			}
 		})
 	})

@@ -30,6 +30,11 @@ const (
 	ClassHTTPStatus = "http_status" // an answer other than 2xx or 3xx
 	ClassRedirect   = "redirect"    // a 3xx answer (redirects are not followed)
 	ClassIO         = "io"          // the connection broke, or the answer was not HTTP
+	// ClassResponseTooLarge is an answer whose headers exceed
+	// MaxResponseHeader (64 KiB): read no further, and retried like any
+	// other failure. It has no status, so it counts against the
+	// receiver's circuit breaker as an attempt without an answer does.
+	ClassResponseTooLarge = "response_too_large"
 )
 
 // request is one request to send: a delivery's attempt, or a test.
@@ -63,6 +68,9 @@ type sender struct {
 	userAgent string
 	timeout   time.Duration
 	now       func() time.Time
+	// tests bounds the TestCallEvent requests in flight: tests run outside
+	// the queue and its Concurrency bound, so they get a bound of their own.
+	tests *testSlots
 }
 
 func newSender(cfg Config) *sender {
@@ -75,6 +83,11 @@ func newSender(cfg Config) *sender {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   cfg.Timeout,
 		ResponseHeaderTimeout: cfg.Timeout,
+		// Go's default allows 10 MB of headers per answer: 128 requests
+		// in flight to a receiver that sends that much would hold over a
+		// gigabyte. Over HTTP/2 the same value is the advertised
+		// SETTINGS_MAX_HEADER_LIST_SIZE.
+		MaxResponseHeaderBytes: MaxResponseHeader,
 	}
 	return &sender{
 		client: &http.Client{
@@ -87,6 +100,7 @@ func newSender(cfg Config) *sender {
 		userAgent: cfg.UserAgent,
 		timeout:   cfg.Timeout,
 		now:       cfg.Now,
+		tests:     newTestSlots(),
 	}
 }
 
@@ -199,6 +213,8 @@ func classify(err error) string {
 	switch {
 	case errors.As(err, &target):
 		return ClassPolicy
+	case headersTooLarge(err):
+		return ClassResponseTooLarge
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
 		errors.As(err, &netErr) && netErr.Timeout():
 		return ClassTimeout
@@ -211,4 +227,19 @@ func classify(err error) string {
 		return ClassConnect
 	}
 	return ClassIO
+}
+
+// headersTooLarge reports whether err is net/http's refusal of an answer
+// whose headers exceed Transport.MaxResponseHeaderBytes. net/http exports
+// neither a type nor a sentinel for it, so this matches the text of its
+// two errors (net/http transport.go and the bundled HTTP/2 client, as of
+// Go 1.26): "net/http: server response headers exceeded N bytes; aborted"
+// and "http2: response header list larger than advertised limit". Should
+// a Go release reword them, an oversized answer is classed ClassIO, which
+// is retried and counted by the breaker alike: only the class would change
+// (TestResponseHeadersBounded notices).
+func headersTooLarge(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "server response headers exceeded") ||
+		strings.Contains(msg, "response header list larger than advertised limit")
 }
