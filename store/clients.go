@@ -80,11 +80,30 @@ func (db *DB) CreateFirstClient(ctx context.Context, c callevents.Client) (bool,
 	return created, nil
 }
 
-// FindClientByID returns the client with this id, or
+// findClient reads the client whose id is exactly id, or returns
+// gorm.ErrRecordNotFound. MySQL and MariaDB compare VARCHARs under PAD
+// SPACE collations (utf8mb4_bin included), which ignore trailing spaces:
+// WHERE id = 'abc ' finds 'abc'. SQLite compares bytes. Checking the id
+// read back in Go makes both backends exact, and costs nothing: the
+// primary key lets at most one row match. Every lookup of a caller's
+// client id goes through here.
+func findClient(tx *gorm.DB, id string) (clientRow, error) {
+	var row clientRow
+	if err := tx.Where("id = ?", id).Take(&row).Error; err != nil {
+		return clientRow{}, err
+	}
+	if row.ID != id {
+		return clientRow{}, gorm.ErrRecordNotFound
+	}
+	return row, nil
+}
+
+// FindClientByID returns the client whose id is exactly id (case and
+// trailing spaces count, on every backend), or
 // callevents.ErrClientNotFound.
 func (db *DB) FindClientByID(ctx context.Context, id string) (callevents.Client, error) {
-	var row clientRow
-	if err := db.gorm.WithContext(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
+	row, err := findClient(db.gorm.WithContext(ctx), id)
+	if err != nil {
 		return callevents.Client{}, formatError(err, reading, callevents.ErrClientNotFound)
 	}
 	return row.client(), nil
@@ -104,16 +123,22 @@ func (db *DB) FindClients(ctx context.Context) ([]callevents.Client, error) {
 	return clients, nil
 }
 
-// DeleteClient deletes the client and its access tokens in one
-// transaction, or returns callevents.ErrClientNotFound. The tokens are
-// deleted explicitly rather than left to ON DELETE CASCADE, which SQLite
-// applies only while foreign_keys is on.
+// DeleteClient deletes the client whose id is exactly id and its access
+// tokens in one transaction, or returns callevents.ErrClientNotFound. The
+// tokens are deleted explicitly rather than left to ON DELETE CASCADE,
+// which SQLite applies only while foreign_keys is on.
 func (db *DB) DeleteClient(ctx context.Context, id string) error {
 	err := db.transaction(ctx, func(tx *gorm.DB) error {
-		if err := tx.Where("client_id = ?", id).Delete(&accessTokenRow{}).Error; err != nil {
+		// Deleting by the stored id: WHERE id = 'abc ' would delete 'abc'
+		// on MySQL (findClient).
+		row, err := findClient(tx.Select("id"), id)
+		if err != nil {
 			return err
 		}
-		res := tx.Where("id = ?", id).Delete(&clientRow{})
+		if err := tx.Where("client_id = ?", row.ID).Delete(&accessTokenRow{}).Error; err != nil {
+			return err
+		}
+		res := tx.Where("id = ?", row.ID).Delete(&clientRow{})
 		if res.Error != nil {
 			return res.Error
 		}
@@ -127,11 +152,17 @@ func (db *DB) DeleteClient(ctx context.Context, id string) error {
 
 // CreateAccessToken inserts t, Expires stored in UTC and truncated to the
 // second (so a token may expire up to a second early, never late). Returns
-// callevents.ErrClientNotFound when t.ClientID names no client.
+// callevents.ErrClientNotFound when t.ClientID is not exactly a client's
+// id: the foreign key alone would take 'abc ' for 'abc' on MySQL
+// (findClient). A client deleted between the check and the insert fails
+// the foreign key, with the same error.
 func (db *DB) CreateAccessToken(ctx context.Context, t callevents.AccessToken) error {
 	row := accessTokenRow{Hash: t.Hash, ClientID: t.ClientID, ExpiresAt: storedTime(t.Expires)}
-	err := db.writeSQLite(ctx, func() error {
-		return db.gorm.WithContext(ctx).Create(&row).Error
+	err := db.transaction(ctx, func(tx *gorm.DB) error {
+		if _, err := findClient(tx.Select("id"), t.ClientID); err != nil {
+			return err
+		}
+		return tx.Create(&row).Error
 	})
 	return formatError(err, writing, callevents.ErrClientNotFound)
 }

@@ -47,6 +47,7 @@ func Exercise(t *testing.T, open func(t *testing.T) Store) {
 		{"CreateFirstClientConcurrent", testCreateFirstClientConcurrent},
 		{"DeleteClientDeletesTokens", testDeleteClientDeletesTokens},
 		{"AccessTokens", testAccessTokens},
+		{"ClientIDsAreExact", testClientIDsAreExact},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -661,4 +662,45 @@ func testAccessTokens(t *testing.T, s Store) {
 	sameToken(t, s, edge)
 	must(t, s.DeleteExpiredAccessTokens(ctx, now))
 	sameToken(t, s, live)
+}
+
+// Client ids compare exactly on every backend: MySQL's PAD SPACE
+// collations would take "id " for "id", so the store checks the id it
+// reads back. Tested through the Authenticator too, since issuing a token
+// is where a caller's client id meets the store.
+func testClientIDsAreExact(t *testing.T, s Store) {
+	ctx := context.Background()
+	c, secret, err := callevents.NewClient("exact", callevents.ScopeAdmin, base)
+	must(t, err)
+	c.ID = "exactClientAbCdEf0123456"
+	must(t, s.CreateClient(ctx, c))
+	near := []string{c.ID + " ", c.ID + "  ", strings.ToUpper(c.ID), strings.ToLower(c.ID), " " + c.ID}
+	for _, id := range near {
+		if _, err := s.FindClientByID(ctx, id); !errors.Is(err, callevents.ErrClientNotFound) {
+			t.Errorf("FindClientByID(%q): got %v, want ErrClientNotFound", id, err)
+		}
+		if err := s.CreateAccessToken(ctx, token(1, id, base.Add(time.Hour))); !errors.Is(err, callevents.ErrClientNotFound) {
+			t.Errorf("CreateAccessToken for client %q: got %v, want ErrClientNotFound", id, err)
+		}
+		if err := s.DeleteClient(ctx, id); !errors.Is(err, callevents.ErrClientNotFound) {
+			t.Errorf("DeleteClient(%q): got %v, want ErrClientNotFound", id, err)
+		}
+	}
+	got, err := s.FindClientByID(ctx, c.ID)
+	must(t, err)
+	sameClient(t, got, c)
+
+	auth := &callevents.Authenticator{Store: s, Now: func() time.Time { return base }}
+	for _, id := range near {
+		if _, _, err := auth.IssueToken(ctx, id, secret); callevents.ErrorCode(err, 0) != callevents.CodeAuthInvalid {
+			t.Errorf("IssueToken(%q): got %v, want code %d", id, err, callevents.CodeAuthInvalid)
+		}
+	}
+	tok, _, err := auth.IssueToken(ctx, c.ID, secret)
+	must(t, err)
+	p, err := auth.AuthenticateToken(ctx, tok)
+	must(t, err)
+	if p.ClientID != c.ID {
+		t.Fatalf("token of client %q, want %q", p.ClientID, c.ID)
+	}
 }
