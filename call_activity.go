@@ -39,7 +39,8 @@ type CallActivity struct {
 	// Status is the hangup status (CallStatus); empty means UNKNOWN.
 	Status    string
 	CallAPIID string
-	// Time is when it happened; zero means when it was accepted.
+	// Time is when it happened; zero means when it was accepted. It is
+	// checked by ValidateTime, not by Validate, which has no clock.
 	Time time.Time
 }
 
@@ -79,6 +80,28 @@ func (a CallActivity) Validate() error {
 		if len(f.value) > MaxActivityFieldLength || !utf8.ValidString(f.value) {
 			return FieldError(CodeMalformedRequest, f.name, f.name+" must be UTF-8 text of at most 256 bytes.")
 		}
+	}
+	return nil
+}
+
+// MaxActivityTimeSkew is how far a reported Time may be from the time the
+// activity is accepted, in the past or in the future.
+const MaxActivityTimeSkew = 24 * time.Hour
+
+// ValidateTime checks a.Time against now, the time the activity is being
+// accepted. A zero Time (not reported) passes: it means now. Any other
+// Time must lie within MaxActivityTimeSkew of now, either way, or it is
+// refused with 400 and Field "time". Time is not delivered (receivers get
+// the parameters of SPEC.md §6 and the delivery log shows when the activity
+// was accepted), so a report from further away can only come from a PBX
+// whose clock is wrong, or a report replayed long after its call; a real
+// call's report arrives within seconds.
+func (a CallActivity) ValidateTime(now time.Time) error {
+	if a.Time.IsZero() {
+		return nil
+	}
+	if d := a.Time.Sub(now); d > MaxActivityTimeSkew || d < -MaxActivityTimeSkew {
+		return FieldError(CodeMalformedRequest, "time", "time must be within 24 hours of the server's clock, now "+now.UTC().Format(time.RFC3339)+".")
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package callevents_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/callevents/callevents"
 )
@@ -28,6 +29,35 @@ func TestCallActivityValidate(t *testing.T) {
 		err := a.Validate()
 		if code := callevents.ErrorCode(err, 0); code != tc.code || callevents.ErrorField(err) != tc.field {
 			t.Errorf("%s: code %d field %q, want %d %q", name, code, callevents.ErrorField(err), tc.code, tc.field)
+		}
+	}
+}
+
+// Ensure a reported time is refused when more than a day from now, either
+// way, with the 400 of an invalid field; absent (zero) is now.
+func TestCallActivityValidateTime(t *testing.T) {
+	now := time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
+	for name, tc := range map[string]struct {
+		at   time.Time
+		code callevents.Code
+	}{
+		"absent":          {time.Time{}, 0},
+		"now":             {now, 0},
+		"a-day-ago":       {now.Add(-callevents.MaxActivityTimeSkew), 0},
+		"in-a-day":        {now.Add(callevents.MaxActivityTimeSkew), 0},
+		"other-zone":      {now.Add(23 * time.Hour).In(time.FixedZone("UTC-10", -10*3600)), 0},
+		"over-a-day-ago":  {now.Add(-callevents.MaxActivityTimeSkew - time.Second), callevents.CodeMalformedRequest},
+		"over-a-day-away": {now.Add(callevents.MaxActivityTimeSkew + time.Second), callevents.CodeMalformedRequest},
+		"epoch":           {time.Unix(0, 0), callevents.CodeMalformedRequest},
+	} {
+		a := callevents.CallActivity{CallID: "c1", Phase: callevents.PhaseDial, CallerExtension: "0003*210", Time: tc.at}
+		err := a.ValidateTime(now)
+		wantField := ""
+		if tc.code != 0 {
+			wantField = "time"
+		}
+		if code := callevents.ErrorCode(err, 0); code != tc.code || callevents.ErrorField(err) != wantField {
+			t.Errorf("%s: code %d field %q (%v), want %d %q", name, code, callevents.ErrorField(err), err, tc.code, wantField)
 		}
 	}
 }

@@ -53,7 +53,11 @@ func (s *ActivityService) acceptActivity(ctx context.Context, p Principal, activ
 	}
 	now = now.UTC()
 	for i := range activities {
-		if err := activities[i].Validate(); err != nil {
+		err := activities[i].Validate()
+		if err == nil {
+			err = activities[i].ValidateTime(now)
+		}
+		if err != nil {
 			if len(activities) > 1 {
 				e := *err.(*Error)
 				e.Field = fmt.Sprintf("[%d].%s", i, e.Field)

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/callevents/callevents"
 )
@@ -110,8 +112,10 @@ const fieldTime = "time"
 
 // decodeActivities reads one JSON object or an array of them. Field names
 // are exact (case matters); an unknown field, a value that is not a string
-// (null counts as absent) or a time that is not RFC 3339 is a 400 naming the
-// field, so that a typo such as calledExtention never silently drops data.
+// (null counts as absent), a string that is not UTF-8 text (a raw invalid
+// byte, or a \u escape of half a surrogate pair) or a time that is not
+// RFC 3339 is a 400 naming the field, so that a typo such as
+// calledExtention never silently drops data and no text is altered.
 // With several items the field is prefixed with the item's index ("[2].time"),
 // as the root does for its own validation.
 func decodeActivities(raw []byte) ([]callevents.CallActivity, error) {
@@ -192,10 +196,18 @@ func decodeActivity(item json.RawMessage, a *callevents.CallActivity, index, pre
 		if s == nil { // null: absent
 			continue
 		}
+		// encoding/json turns what is not text into U+FFFD without a word,
+		// so distinct call ids could become one: the raw value is checked.
+		if !utf8.Valid(value) || unpairedSurrogate(value) {
+			return callevents.FieldError(callevents.CodeMalformedRequest, field, name+` must be UTF-8 text: it has a byte that is not UTF-8, or a \u escape of half a surrogate pair.`)
+		}
 		if name == fieldTime {
 			t, err := time.Parse(time.RFC3339Nano, *s)
 			if err != nil {
 				return callevents.FieldError(callevents.CodeMalformedRequest, field, "time must be an RFC 3339 date and time such as 2026-01-02T15:04:05Z.")
+			}
+			if t.IsZero() { // the zero time means "not reported" past here
+				return callevents.FieldError(callevents.CodeMalformedRequest, field, "time must be within 24 hours of the server's clock.")
 			}
 			a.Time = t.UTC()
 			continue
@@ -203,6 +215,41 @@ func decodeActivity(item json.RawMessage, a *callevents.CallActivity, index, pre
 		set(a, *s)
 	}
 	return nil
+}
+
+// unpairedSurrogate reports whether lit, a JSON string literal (quotes
+// included) that encoding/json has accepted, escapes half of a UTF-16
+// surrogate pair without the other half ("\ud800"), which decodes to
+// U+FFFD as an invalid byte does.
+func unpairedSurrogate(lit []byte) bool {
+	for i := 0; i < len(lit); i++ {
+		if lit[i] != '\\' {
+			continue
+		}
+		i++ // the escaped character
+		if lit[i] != 'u' {
+			continue
+		}
+		r := hexRune(lit[i+1 : i+5])
+		i += 4
+		if !utf16.IsSurrogate(r) {
+			continue
+		}
+		// A valid literal has four hex digits after any \u, so a
+		// following escape is whole.
+		if i+2 >= len(lit) || lit[i+1] != '\\' || lit[i+2] != 'u' ||
+			utf16.DecodeRune(r, hexRune(lit[i+3:i+7])) == utf8.RuneError {
+			return true
+		}
+		i += 6
+	}
+	return false
+}
+
+// hexRune reads the four hex digits of a \u escape.
+func hexRune(digits []byte) rune {
+	n, _ := strconv.ParseUint(string(digits), 16, 16)
+	return rune(n)
 }
 
 func fieldName(prefix, name string) string {

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/callevents/callevents"
 	"github.com/callevents/callevents/service"
@@ -134,7 +136,7 @@ func TestIntakeQueuesDeliveries(t *testing.T) {
 	b.mustAdd(t, "0003*212", int(callevents.DialIn)) // not in the call
 
 	dial := `{"callId":"call-1","phase":"dial","callerExtension":"0003*210","callerIdNum":"210","callerIdName":"Ann Smith",
-		"calledNumber":"211","calledExtension":"0003*211","calledDid":"","callApiId":"api-9","time":"2026-01-02T15:04:05Z"}`
+		"calledNumber":"211","calledExtension":"0003*211","calledDid":"","callApiId":"api-9","time":"` + time.Now().UTC().Add(-time.Minute).Format(time.RFC3339) + `"}`
 	r := b.postEvents(t, b.bearer("pbx"), dial)
 	if r.status != http.StatusAccepted || r.queued == nil || *r.queued != 2 {
 		t.Fatalf("dial: HTTP %d %s, want 202 {\"queued\":2}", r.status, r.raw)
@@ -222,6 +224,12 @@ func TestIntakeValidation(t *testing.T) {
 		{"wrong-type", `{"callId":42,"phase":"dial","callerExtension":"0003*210"}`, "invalid_request", "callId"},
 		{"wrong-type-array", `{"callId":"c","phase":["dial"],"callerExtension":"0003*210"}`, "invalid_request", "phase"},
 		{"time", `{"callId":"c","phase":"dial","callerExtension":"0003*210","time":"yesterday"}`, "invalid_request", "time"},
+		{"time-far", `{"callId":"c","phase":"dial","callerExtension":"0003*210","time":"2000-01-01T00:00:00Z"}`, "invalid_request", "time"},
+		{"time-year-1", `{"callId":"c","phase":"dial","callerExtension":"0003*210","time":"0001-01-01T00:00:00Z"}`, "invalid_request", "time"},
+		{"array-second-time-far", `[` + valid + `,{"callId":"c","phase":"dial","callerExtension":"0003*210","time":"2999-01-01T00:00:00Z"}]`, "invalid_request", "[1].time"},
+		{"call-id-not-utf8", `{"callId":"c` + "\xff" + `","phase":"dial","callerExtension":"0003*210"}`, "invalid_request", "callId"},
+		{"array-second-name-not-utf8", `[` + valid + `,{"callId":"c","phase":"dial","callerExtension":"0003*210","callerIdName":"Ann ` + "\xc3" + `"}]`, "invalid_request", "[1].callerIdName"},
+		{"call-id-lone-surrogate", `{"callId":"c\udc00","phase":"dial","callerExtension":"0003*210"}`, "invalid_request", "callId"},
 		{"not-json", `callId=c&phase=dial`, "invalid_request", ""},
 		{"truncated", `{"callId":"c","phase":"dial"`, "invalid_request", ""},
 		{"empty", ``, "invalid_request", ""},
@@ -257,6 +265,98 @@ func TestIntakeValidation(t *testing.T) {
 	// Nothing was remembered either: the valid report is still new.
 	if r := b.postEvents(t, b.bearer("pbx"), valid); r.status != http.StatusAccepted || r.queued == nil || *r.queued != 2 {
 		t.Errorf("valid after failures: HTTP %d %s, want 202 {\"queued\":2}", r.status, r.raw)
+	}
+}
+
+// Ensure every string of the intake must be text: a raw byte that is not
+// UTF-8, or an escape of half a surrogate pair, is a 400 naming the field.
+// encoding/json alone would read both as U+FFFD, so that call ids that
+// differ ("c\xff", "c\xfe") would dedupe as one call. Escapes of whole
+// characters, U+FFFD itself included, are text.
+func TestIntakeTextMustBeUTF8(t *testing.T) {
+	b := setup(t, bundleOptions{})
+	b.mustAdd(t, "0003*210", int(callevents.Hangup))
+	fields := [][2]string{
+		{"callId", "c1"}, {"phase", "hangup"}, {"callerExtension", "0003*210"}, {"callerIdNum", "210"},
+		{"callerIdName", "Ann"}, {"calledNumber", "211"}, {"calledExtension", "0003*211"}, {"calledDid", "+40215550100"},
+		{"status", "BUSY"}, {"callApiId", "api-1"}, {"time", time.Now().UTC().Format(time.RFC3339)},
+	}
+	// object renders fields as a JSON object, the value of field bad
+	// (when set) followed by suffix, written raw.
+	object := func(bad, suffix string) string {
+		var parts []string
+		for _, f := range fields {
+			v := f[1]
+			if f[0] == bad {
+				v += suffix
+			}
+			parts = append(parts, `"`+f[0]+`":"`+v+`"`)
+		}
+		return "{" + strings.Join(parts, ",") + "}"
+	}
+	for _, f := range fields {
+		for _, bad := range []string{"\xff", "\xc3", "\xed\xa0\x80", `\ud800`, `\udfff`, `\ud800x`, `\ud800\u0041`, `\udc00\ud800`} {
+			for _, tc := range []struct{ body, field string }{
+				{object(f[0], bad), f[0]},
+				{"[" + object("", "") + "," + object(f[0], bad) + "]", "[1]." + f[0]},
+			} {
+				r := b.postEvents(t, b.bearer("pbx"), tc.body)
+				field := ""
+				if r.err.Field != nil {
+					field = *r.err.Field
+				}
+				if r.status != http.StatusBadRequest || r.err.Code != "invalid_request" || field != tc.field {
+					t.Errorf("%s with %q: HTTP %d %s field %q (%s), want 400 invalid_request field %q", f[0], bad, r.status, r.err.Code, field, r.err.Message, tc.field)
+				}
+			}
+		}
+	}
+	if n := len(b.deliveriesOf(t, "0003*210")); n != 0 {
+		t.Fatalf("%d deliveries stored by refused requests", n)
+	}
+	// Whole characters, escaped or not, are text.
+	fields[4][1] = `\ud83d\udcde \ufffd \u00e9 ` + "\uFFFD☎"
+	if r := b.postEvents(t, b.bearer("pbx"), object("", "")); r.status != http.StatusAccepted || r.queued == nil || *r.queued != 1 {
+		t.Fatalf("escaped characters: HTTP %d %s, want 202 {\"queued\":1}", r.status, r.raw)
+	}
+	ds := b.deliveriesOf(t, "0003*210")
+	if want := "CallerIDName=" + url.QueryEscape("📞 \uFFFD é \uFFFD☎") + "&"; len(ds) != 1 || !strings.Contains(ds[0].Payload, want) {
+		t.Errorf("deliveries %+v, want one with %s", ds, want)
+	}
+}
+
+// Ensure the intake judges a reported time by the ActivityService's clock:
+// within a day of it either way is accepted, further is a 400 naming time.
+func TestIntakeTime(t *testing.T) {
+	b := setup(t, bundleOptions{})
+	b.mustAdd(t, "0003*210", int(callevents.DialOut))
+	now := time.Date(2031, 7, 1, 12, 0, 0, 0, time.UTC) // far from the wall clock
+	b.activities.Now = func() time.Time { return now }
+	report := func(n int, at time.Time) string {
+		return fmt.Sprintf(`{"callId":"t%d","phase":"dial","callerExtension":"0003*210","time":%q}`, n, at.Format(time.RFC3339Nano))
+	}
+	for i, tc := range []struct {
+		at   time.Time
+		want int
+	}{
+		{now, http.StatusAccepted},
+		{now.Add(-callevents.MaxActivityTimeSkew), http.StatusAccepted},
+		{now.Add(callevents.MaxActivityTimeSkew).In(time.FixedZone("UTC+2", 7200)), http.StatusAccepted},
+		{now.Add(-callevents.MaxActivityTimeSkew - time.Second), http.StatusBadRequest},
+		{now.Add(callevents.MaxActivityTimeSkew + time.Millisecond), http.StatusBadRequest},
+		{time.Now(), http.StatusBadRequest}, // the wall clock is not the service's
+	} {
+		r := b.postEvents(t, b.bearer("pbx"), report(i, tc.at))
+		if r.status != tc.want {
+			t.Errorf("time %s with now %s: HTTP %d %s, want %d", tc.at.Format(time.RFC3339Nano), now.Format(time.RFC3339), r.status, r.raw, tc.want)
+			continue
+		}
+		if r.status == http.StatusBadRequest && (r.err.Code != "invalid_request" || r.err.Field == nil || *r.err.Field != "time") {
+			t.Errorf("time %s: %s, want invalid_request naming time", tc.at.Format(time.RFC3339Nano), r.raw)
+		}
+	}
+	if n := len(b.deliveriesOf(t, "0003*210")); n != 3 {
+		t.Errorf("%d deliveries, want 3 (the accepted times)", n)
 	}
 }
 
