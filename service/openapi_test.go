@@ -99,3 +99,37 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		}
 	}
 }
+
+// Ensure every GET is documented as the Collection it answers: the 200
+// response is PhoneCallEventList, and the server's answer, by id too, has
+// the entry a UnifiedAPI client reads.
+func TestOpenAPIGetsAreCollections(t *testing.T) {
+	b := setup(t, bundleOptions{})
+	doc := fetchOpenAPI(t, b)
+	id := b.mustAdd(t, "0003*210", 0)
+	fill := strings.NewReplacer("{userId}", "@me", "{extension}", "0003*210", "{type}", "0", "{id}", id)
+	for path, item := range doc.Paths {
+		if item["get"] == nil || path == service.PathUAPIOpenAPI { // the document itself
+			continue
+		}
+		var op struct {
+			Responses map[string]struct {
+				Content map[string]struct {
+					Schema struct {
+						Ref string `json:"$ref"`
+					} `json:"schema"`
+				} `json:"content"`
+			} `json:"responses"`
+		}
+		if err := json.Unmarshal(item["get"], &op); err != nil {
+			t.Fatal(err)
+		}
+		if ref := op.Responses["200"].Content["application/json"].Schema.Ref; ref != "#/components/schemas/PhoneCallEventList" {
+			t.Errorf("GET %s: 200 is %q, want the PhoneCallEventList collection", path, ref)
+		}
+		r := b.mustREST(t, "GET", fill.Replace(path), "")
+		if e, ok := r.obj["entry"].([]any); !ok || len(e) != 1 {
+			t.Errorf("GET %s: %s, want a collection of one", path, r.raw)
+		}
+	}
+}

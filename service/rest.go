@@ -346,6 +346,9 @@ func (s *Server) restDelete(w http.ResponseWriter, r *http.Request, rr restReque
 // restFieldNames are the PhoneCallEvent fields, in the order they are written.
 var restFieldNames = []string{"id", "type", "method", "url", "status", "note", "modified"}
 
+// restGet lists the extension's Call Events (of the path's type, and with
+// its id when given) as a UnifiedAPI Collection: entry, startIndex,
+// itemsPerPage, totalResults, links.
 func (s *Server) restGet(w http.ResponseWriter, r *http.Request, rr restRequest) error {
 	q := r.URL.Query()
 	var fields []string
@@ -366,9 +369,9 @@ func (s *Server) restGet(w http.ResponseWriter, r *http.Request, rr restRequest)
 	if err != nil {
 		return pathTypeError(err, true)
 	}
-	if rr.id != "" {
-		return writeRestJSON(w, http.StatusOK, restEvent(s.origin(r), items[0], fields))
-	}
+	// One by id is the List narrowed to that id, as in the UnifiedAPI: the
+	// same Collection envelope (a client reads entry either way), paging
+	// and filter included.
 	start, count, err := restPaging(q)
 	if err != nil {
 		return err

@@ -111,6 +111,92 @@ func checkEvent(t *testing.T, b *testBundle, ev map[string]any, typ, method, url
 	return id
 }
 
+// onlyEntry returns the one entry of a Collection reply, checking the
+// envelope a UnifiedAPI client reads: entry, startIndex, itemsPerPage,
+// totalResults and links.self, numbers as strings.
+func onlyEntry(t *testing.T, r restReply) map[string]any {
+	t.Helper()
+	keys := make([]string, 0, len(r.obj))
+	for k := range r.obj {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if want := []string{"entry", "itemsPerPage", "links", "startIndex", "totalResults"}; !slices.Equal(keys, want) {
+		t.Fatalf("fields %v, want the Collection envelope %v: %s", keys, want, r.raw)
+	}
+	entry, _ := r.obj["entry"].([]any)
+	if len(entry) != 1 || r.obj["totalResults"] != "1" || r.obj["startIndex"] != "0" {
+		t.Fatalf("not a collection of one: %s", r.raw)
+	}
+	if links, _ := r.obj["links"].(map[string]any); links["self"] == nil || links["next"] != nil || links["prev"] != nil {
+		t.Errorf("links %v, want only self", r.obj["links"])
+	}
+	e, ok := entry[0].(map[string]any)
+	if !ok {
+		t.Fatalf("entry[0] is not an object: %s", r.raw)
+	}
+	return e
+}
+
+// Ensure one Call Event by id answers the List's Collection envelope (so a
+// UnifiedAPI client reading entry finds it), its key order included, and
+// that fields, filterBy and paging apply to it as to the List.
+func TestRESTGetByIDIsACollection(t *testing.T) {
+	b := setup(t, bundleOptions{})
+	r := b.mustREST(t, "POST", uapiBase, `{"type":0,"url":"http://127.0.0.1:9/a","note":"one"}`)
+	id := r.obj["id"].(string)
+	b.mustREST(t, "POST", uapiBase, `{"type":0,"url":"http://127.0.0.1:9/b"}`) // not this id
+
+	path := uapiBase + "/0/" + id
+	r = b.mustREST(t, "GET", path, "")
+	checkEvent(t, b, onlyEntry(t, r), "0", "0", "http://127.0.0.1:9/a", "1", "one")
+	if r.obj["itemsPerPage"] != "20" {
+		t.Errorf("itemsPerPage %v, want the List's default page, \"20\"", r.obj["itemsPerPage"])
+	}
+	if self := r.obj["links"].(map[string]any)["self"]; self != b.srv.URL+path+"?startIndex=0" {
+		t.Errorf("links.self %v, want this request's URL", self)
+	}
+	last := -1
+	for _, key := range []string{`{"entry":`, `,"startIndex":`, `,"itemsPerPage":`, `,"totalResults":`, `,"links":{"self":`} {
+		i := strings.LastIndex(r.raw, key) // "links" of the entry come first
+		if i <= last {
+			t.Fatalf("%s out of the List's order: %s", key, r.raw)
+		}
+		last = i
+	}
+	// Its list, narrowed by filterBy=id, is the same document.
+	if l := b.mustREST(t, "GET", uapiBase+"/0?filterBy=id&filterValue="+id, ""); strings.Replace(l.raw, "/0?filterBy=id&filterValue="+id+"&", "/0/"+id+"?", 1) != r.raw {
+		t.Errorf("by id:\n%s\nthe list filtered by id:\n%s", r.raw, l.raw)
+	}
+
+	// fields picks the entry's fields; links stay.
+	r = b.mustREST(t, "GET", path+"?fields=id,note", "")
+	if e := onlyEntry(t, r); len(e) != 3 || e["id"] != id || e["note"] != "one" || e["links"] == nil {
+		t.Errorf("fields=id,note gave %v", e)
+	}
+	// count sets itemsPerPage; a filter that excludes it leaves an empty entry.
+	r = b.mustREST(t, "GET", path+"?count=1", "")
+	if onlyEntry(t, r); r.obj["itemsPerPage"] != "1" {
+		t.Errorf("count=1: %s", r.raw)
+	}
+	r = b.mustREST(t, "GET", path+"?filterBy=note&filterValue=other", "")
+	if e, _ := r.obj["entry"].([]any); e == nil || len(e) != 0 || r.obj["totalResults"] != "0" {
+		t.Errorf("filtered out: %s, want entry [] and totalResults \"0\"", r.raw)
+	}
+	// Refusals are the List's: bad fields, bad paging; and an unknown id is 404.
+	for _, tc := range []struct {
+		query, code string
+		status      int
+	}{{"?fields=secret", "invalid_request", 400}, {"?count=0", "paging_invalid", 400}} {
+		if r := b.restAs(t, "admin", "GET", path+tc.query, ""); r.status != tc.status || r.errCode() != tc.code {
+			t.Errorf("%s: HTTP %d %s, want %d %s", tc.query, r.status, r.raw, tc.status, tc.code)
+		}
+	}
+	if r := b.restAs(t, "admin", "GET", uapiBase+"/1/"+id, ""); r.status != 404 || r.errCode() != "pce_id_invalid" {
+		t.Errorf("another type: HTTP %d %s, want 404 pce_id_invalid", r.status, r.raw)
+	}
+}
+
 // Ensure every operation works over REST with the UnifiedAPI JSON shape.
 func TestRESTOperations(t *testing.T) {
 	b := setup(t, bundleOptions{})
@@ -134,10 +220,10 @@ func TestRESTOperations(t *testing.T) {
 		t.Fatalf("%d Call Events, want 4", n)
 	}
 
-	// Get one, raw and encoded.
+	// Get one, raw and encoded: a collection of one.
 	for _, ext := range []string{"0003*210", "0003%2A210"} {
 		r = b.mustREST(t, "GET", "/uapi/extensions/@owner/"+ext+"/phoneCallEvents/0/"+a, "")
-		checkEvent(t, b, r.obj, "0", "1", "http://127.0.0.1:9/a", "1", "first")
+		checkEvent(t, b, onlyEntry(t, r), "0", "1", "http://127.0.0.1:9/a", "1", "first")
 	}
 	// List of one type.
 	r = b.mustREST(t, "GET", uapiBase+"/2", "")
@@ -269,7 +355,7 @@ func TestRESTCrossEdge(t *testing.T) {
 	}
 	soapID := b.mustAdd(t, "0003*210", 4)
 	r = b.mustREST(t, "GET", uapiBase+"/4/"+soapID, "")
-	if r.obj["url"] != "http://127.0.0.1:9/h" || r.obj["type"] != "4" {
+	if e := onlyEntry(t, r); e["url"] != "http://127.0.0.1:9/h" || e["type"] != "4" {
 		t.Errorf("REST does not see the SOAP Call Event: %s", r.raw)
 	}
 	_, body = b.call(t, "admin", `<v1:EditPhoneCallEvent><v1:extension>0003*210</v1:extension><v1:type>4</v1:type><v1:id>`+soapID+`</v1:id><v1:note>edited over soap</v1:note><v1:method>1</v1:method></v1:EditPhoneCallEvent>`)
@@ -277,7 +363,7 @@ func TestRESTCrossEdge(t *testing.T) {
 		t.Fatalf("edit: %s", body)
 	}
 	r = b.mustREST(t, "GET", uapiBase+"/4/"+soapID, "")
-	if r.obj["note"] != "edited over soap" || r.obj["method"] != "1" {
+	if e := onlyEntry(t, r); e["note"] != "edited over soap" || e["method"] != "1" {
 		t.Errorf("REST does not see the SOAP edit: %s", r.raw)
 	}
 	b.mustREST(t, "PUT", uapiBase+"/3/"+restID, `{"status":0}`)
