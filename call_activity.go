@@ -112,6 +112,22 @@ func (a CallActivity) DedupeKey() string {
 	return strings.Join([]string{a.CallID, string(a.Phase), a.CallerExtension, a.CalledExtension}, "\x00")
 }
 
+// ActivityResult is what accepting a request's call activity did, as the
+// intake answers it (SPEC.md §7): every activity counts once, as accepted
+// or as a duplicate, so Accepted+Duplicates is the number reported, and a
+// PBX can tell "already reported" (Duplicates) from "no enabled Call Event
+// matched" (Accepted with nothing Queued).
+type ActivityResult struct {
+	// Queued is the number of deliveries queued.
+	Queued int
+	// Accepted is the number of activities that were new and are now stored.
+	Accepted int
+	// Duplicates is the number of activities whose DedupeKey was accepted
+	// before: by an earlier request, or earlier in the same one. They
+	// queue nothing.
+	Duplicates int
+}
+
 // ExtensionEvent is what a CallActivity means for one extension: the event
 // type that fires there and the parameters its receivers get.
 type ExtensionEvent struct {

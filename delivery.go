@@ -201,9 +201,12 @@ type DeliveryStore interface {
 	// one of their ExtensionEvents. An activity whose DedupeKey was accepted
 	// before adds nothing. Each delivery takes the next Sequence of its
 	// OrderKey such that no later one can commit before it: concurrent
-	// callers sharing a key take turns. Returns the number of deliveries
-	// queued; they are durable when it returns.
-	AcceptActivity(ctx context.Context, activities []CallActivity, now time.Time) (int, error)
+	// callers sharing a key take turns. Returns the deliveries queued and
+	// the activities accepted and found to be duplicates (see
+	// ActivityResult; of two concurrent calls reporting one activity, one
+	// accepts it and the other counts a duplicate); the deliveries are
+	// durable when it returns.
+	AcceptActivity(ctx context.Context, activities []CallActivity, now time.Time) (ActivityResult, error)
 	// ClaimDue leases up to c.N deliveries to c.Worker until c.Now+c.Lease:
 	// pending, due (NextAttemptAt <= c.Now), with no earlier unfinished
 	// delivery of the same OrderKey (committed or not) unless due for

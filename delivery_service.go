@@ -24,28 +24,30 @@ type ActivityService struct {
 }
 
 // AcceptActivity validates and stores activities for a pbx or admin client
-// and returns how many deliveries were queued. Returns 103 for another
-// scope and the activity's field error (Field prefixed with the item's
-// index, "[2].phase", when there are several); nothing is stored then.
-func (s *ActivityService) AcceptActivity(ctx context.Context, p Principal, activities []CallActivity) (int, error) {
-	n, err := s.acceptActivity(ctx, p, activities)
+// and returns what that did: deliveries queued, activities accepted and
+// duplicates (ActivityResult). Returns 103 for another scope and the
+// activity's field error (Field prefixed with the item's index,
+// "[2].phase", when there are several); nothing is stored then.
+func (s *ActivityService) AcceptActivity(ctx context.Context, p Principal, activities []CallActivity) (ActivityResult, error) {
+	res, err := s.acceptActivity(ctx, p, activities)
 	if err != nil {
 		ObserverOrNop(s.Observer).ActivityRejected(len(activities), ErrorCode(err, CodeUpdateFailed))
 	} else {
-		ObserverOrNop(s.Observer).ActivityAccepted(len(activities), n)
+		ObserverOrNop(s.Observer).ActivityAccepted(len(activities), res.Queued)
 	}
-	return n, err
+	return res, err
 }
 
-func (s *ActivityService) acceptActivity(ctx context.Context, p Principal, activities []CallActivity) (int, error) {
+func (s *ActivityService) acceptActivity(ctx context.Context, p Principal, activities []CallActivity) (ActivityResult, error) {
+	var none ActivityResult
 	if !p.Scope.CanReportCalls() {
-		return 0, Errorf(CodeAccessDenied, "Access denied: only pbx and admin clients may report call activity.")
+		return none, Errorf(CodeAccessDenied, "Access denied: only pbx and admin clients may report call activity.")
 	}
 	if len(activities) == 0 {
-		return 0, FieldError(CodeMissingParameter, "callId", "No call activity in the request.")
+		return none, FieldError(CodeMissingParameter, "callId", "No call activity in the request.")
 	}
 	if len(activities) > MaxActivitiesPerRequest {
-		return 0, Errorf(CodeMalformedRequest, "At most %d activities per request.", MaxActivitiesPerRequest)
+		return none, Errorf(CodeMalformedRequest, "At most %d activities per request.", MaxActivitiesPerRequest)
 	}
 	now := time.Now()
 	if s.Now != nil {
@@ -61,22 +63,22 @@ func (s *ActivityService) acceptActivity(ctx context.Context, p Principal, activ
 			if len(activities) > 1 {
 				e := *err.(*Error)
 				e.Field = fmt.Sprintf("[%d].%s", i, e.Field)
-				return 0, &e
+				return none, &e
 			}
-			return 0, err
+			return none, err
 		}
 		if activities[i].Time.IsZero() {
 			activities[i].Time = now
 		}
 	}
-	n, err := s.Store.AcceptActivity(ctx, activities, now)
+	res, err := s.Store.AcceptActivity(ctx, activities, now)
 	if err != nil {
-		return 0, err
+		return none, err
 	}
-	if n > 0 && s.Queued != nil {
-		s.Queued(n)
+	if res.Queued > 0 && s.Queued != nil {
+		s.Queued(res.Queued)
 	}
-	return n, nil
+	return res, nil
 }
 
 // DeliveryService lets an admin see and repair deliveries (SPEC.md §8),

@@ -97,15 +97,16 @@ func (s *fakeStore) cancelPending(callEventID string, now time.Time) {
 	}
 }
 
-func (s *fakeStore) AcceptActivity(_ context.Context, activities []callevents.CallActivity, now time.Time) (int, error) {
+func (s *fakeStore) AcceptActivity(_ context.Context, activities []callevents.CallActivity, now time.Time) (callevents.ActivityResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
+	n, accepted := 0, 0
 	for _, a := range activities {
 		if s.seen[a.DedupeKey()] {
 			continue
 		}
 		s.seen[a.DedupeKey()] = true
+		accepted++
 		for _, ev := range a.ExtensionEvents() {
 			var matches []callevents.CallEvent
 			for _, c := range s.callEvents {
@@ -129,7 +130,7 @@ func (s *fakeStore) AcceptActivity(_ context.Context, activities []callevents.Ca
 			}
 		}
 	}
-	return n, nil
+	return callevents.ActivityResult{Queued: n, Accepted: accepted, Duplicates: len(activities) - accepted}, nil
 }
 
 func compare(a, b string) int {

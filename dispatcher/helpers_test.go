@@ -141,11 +141,11 @@ func mustAccept(t testing.TB, st testStore, now time.Time, activities ...calleve
 			activities[i].Time = now
 		}
 	}
-	n, err := st.AcceptActivity(context.Background(), activities, now)
+	res, err := st.AcceptActivity(context.Background(), activities, now)
 	if err != nil {
 		t.Fatalf("AcceptActivity: %v", err)
 	}
-	return n
+	return res.Queued
 }
 
 // dial is a call from extB to extA, with values that need escaping.

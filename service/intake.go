@@ -19,9 +19,10 @@ import (
 
 // serveEvents is the PBX call activity intake (SPEC.md §7):
 // POST /pbx/v1/events with a Bearer token of a pbx or admin client and a
-// JSON object or array of objects. It answers 202 {"queued": N} once the
-// deliveries are durably queued, and a JSON error (writeJSONError) otherwise;
-// a request that fails stores nothing.
+// JSON object or array of objects. It answers 202 {"queued": N,
+// "accepted": A, "duplicates": D} (callevents.ActivityResult) once the
+// deliveries are durably queued, and a JSON error (writeJSONError)
+// otherwise; a request that fails stores nothing.
 func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	r, id := withRequestID(w, r, "intake", "events")
 	defer s.recoverPanic(r, id, func() {
@@ -66,12 +67,12 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeJSONError(w, r, err, callevents.CodeMalformedRequest)
 		return
 	}
-	n, err := s.activities.AcceptActivity(r.Context(), principal, activities)
+	res, err := s.activities.AcceptActivity(r.Context(), principal, activities)
 	if err != nil {
 		s.writeJSONError(w, r, err, callevents.CodeUpdateFailed)
 		return
 	}
-	out := []byte(`{"queued":` + strconv.Itoa(n) + "}\n")
+	out := fmt.Appendf(nil, "{\"queued\":%d,\"accepted\":%d,\"duplicates\":%d}\n", res.Queued, res.Accepted, res.Duplicates)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	s.served(r, 0)

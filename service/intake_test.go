@@ -21,8 +21,9 @@ type intakeReply struct {
 	status int
 	header http.Header
 	raw    string
-	queued *int
-	err    struct {
+	// queued, accepted and duplicates are the 202's counts, nil when absent.
+	queued, accepted, duplicates *int
+	err                          struct {
 		Code      string  `json:"code"`
 		Field     *string `json:"field"`
 		Message   string  `json:"message"`
@@ -61,15 +62,24 @@ func doIntake(t *testing.T, req *http.Request) intakeReply {
 		t.Fatalf("HTTP %d with Content-Type %q, want JSON:\n%s", resp.StatusCode, ct, raw)
 	}
 	var body struct {
-		Queued *int            `json:"queued"`
-		Error  json.RawMessage `json:"error"`
+		Queued     *int            `json:"queued"`
+		Accepted   *int            `json:"accepted"`
+		Duplicates *int            `json:"duplicates"`
+		Error      json.RawMessage `json:"error"`
 	}
 	dec := json.NewDecoder(strings.NewReader(r.raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil {
 		t.Fatalf("HTTP %d: the body is not the documented JSON: %v\n%s", resp.StatusCode, err, raw)
 	}
-	r.queued = body.Queued
+	r.queued, r.accepted, r.duplicates = body.Queued, body.Accepted, body.Duplicates
+	if resp.StatusCode == http.StatusAccepted {
+		// All three, in the documented order, as numbers.
+		if body.Queued == nil || body.Accepted == nil || body.Duplicates == nil ||
+			r.raw != fmt.Sprintf("{\"queued\":%d,\"accepted\":%d,\"duplicates\":%d}\n", *body.Queued, *body.Accepted, *body.Duplicates) {
+			t.Fatalf("202 %q, want {\"queued\":N,\"accepted\":A,\"duplicates\":D}", raw)
+		}
+	}
 	if body.Error != nil {
 		dec := json.NewDecoder(strings.NewReader(string(body.Error)))
 		dec.DisallowUnknownFields()
@@ -84,6 +94,15 @@ func doIntake(t *testing.T, req *http.Request) intakeReply {
 		}
 	}
 	return r
+}
+
+// counts is a 202's answer as "queued/accepted/duplicates", or the status
+// and body of any other answer.
+func (r intakeReply) counts() string {
+	if r.status != http.StatusAccepted || r.queued == nil {
+		return fmt.Sprintf("HTTP %d %s", r.status, r.raw)
+	}
+	return fmt.Sprintf("%d/%d/%d", *r.queued, *r.accepted, *r.duplicates)
 }
 
 func (b *testBundle) bearer(scope string) string { return "Bearer " + b.tokens[scope] }
@@ -137,25 +156,31 @@ func TestIntakeQueuesDeliveries(t *testing.T) {
 
 	dial := `{"callId":"call-1","phase":"dial","callerExtension":"0003*210","callerIdNum":"210","callerIdName":"Ann Smith",
 		"calledNumber":"211","calledExtension":"0003*211","calledDid":"","callApiId":"api-9","time":"` + time.Now().UTC().Add(-time.Minute).Format(time.RFC3339) + `"}`
-	r := b.postEvents(t, b.bearer("pbx"), dial)
-	if r.status != http.StatusAccepted || r.queued == nil || *r.queued != 2 {
-		t.Fatalf("dial: HTTP %d %s, want 202 {\"queued\":2}", r.status, r.raw)
+	// queued/accepted/duplicates
+	if r := b.postEvents(t, b.bearer("pbx"), dial); r.counts() != "2/1/0" {
+		t.Fatalf("dial: %s, want 202 queued 2, accepted 1", r.counts())
 	}
-	// The same report again: nothing more.
-	if r := b.postEvents(t, b.bearer("pbx"), dial); r.status != http.StatusAccepted || r.queued == nil || *r.queued != 0 {
-		t.Errorf("duplicate dial: HTTP %d %s, want 202 {\"queued\":0}", r.status, r.raw)
+	// The same report again: a duplicate, nothing more.
+	if r := b.postEvents(t, b.bearer("pbx"), dial); r.counts() != "0/0/1" {
+		t.Errorf("duplicate dial: %s, want 202 queued 0, duplicates 1", r.counts())
 	}
-	// An array from an admin client: answer (no Call Events) and hangup (both).
-	r = b.postEvents(t, b.bearer("admin"), `[
+	// An array from an admin client: answer (no Call Events: accepted,
+	// nothing queued) and hangup (both).
+	if r := b.postEvents(t, b.bearer("admin"), `[
 		{"callId":"call-1","phase":"answer","callerExtension":"0003*210","calledExtension":"0003*211"},
-		{"callId":"call-1","phase":"hangup","callerExtension":"0003*210","calledExtension":"0003*211","status":"BUSY"}]`)
-	if r.status != http.StatusAccepted || r.queued == nil || *r.queued != 2 {
-		t.Fatalf("answer+hangup: HTTP %d %s, want 202 {\"queued\":2}", r.status, r.raw)
+		{"callId":"call-1","phase":"hangup","callerExtension":"0003*210","calledExtension":"0003*211","status":"BUSY"}]`); r.counts() != "2/2/0" {
+		t.Fatalf("answer+hangup: %s, want 202 queued 2, accepted 2", r.counts())
 	}
-	// A call from outside the organization to 0003*210 only: hangup, status absent.
-	r = b.postEvents(t, "bearer "+b.tokens["pbx"], `[{"callId":"call-2","phase":"hangup","callerIdNum":"+40744000000","calledExtension":"0003*210"}]`)
-	if r.status != http.StatusAccepted || r.queued == nil || *r.queued != 1 {
-		t.Fatalf("call-2 hangup: HTTP %d %s, want 202 {\"queued\":1}", r.status, r.raw)
+	// A call from outside the organization to 0003*210 only: hangup, status
+	// absent; beside it the dial again, and the hangup twice: one accepted.
+	if r := b.postEvents(t, "bearer "+b.tokens["pbx"], `[{"callId":"call-2","phase":"hangup","callerIdNum":"+40744000000","calledExtension":"0003*210"},
+		`+dial+`,{"callId":"call-2","phase":"hangup","calledExtension":"0003*210","callerIdName":"again"}]`); r.counts() != "1/1/2" {
+		t.Fatalf("call-2 hangup: %s, want 202 queued 1, accepted 1, duplicates 2", r.counts())
+	}
+	// Accepted with nothing queued, not a duplicate: no enabled Call Event
+	// of 0003*212 is an Answer-In.
+	if r := b.postEvents(t, b.bearer("pbx"), `{"callId":"call-3","phase":"answer","calledExtension":"0003*212"}`); r.counts() != "0/1/0" {
+		t.Errorf("answer on 0003*212: %s, want 202 queued 0, accepted 1", r.counts())
 	}
 
 	got := append(deliverySummary(b.deliveriesOf(t, "0003*210")), deliverySummary(b.deliveriesOf(t, "0003*211"))...)
@@ -252,8 +277,8 @@ func TestIntakeValidation(t *testing.T) {
 			if r.err.Code != tc.code || field != tc.field {
 				t.Errorf("error %s field %q (%s), want %s field %q", r.err.Code, field, r.err.Message, tc.code, tc.field)
 			}
-			if r.queued != nil {
-				t.Errorf("an error with queued: %s", r.raw)
+			if r.queued != nil || r.accepted != nil || r.duplicates != nil {
+				t.Errorf("an error with counts: %s", r.raw)
 			}
 			for _, ext := range []string{"0003*210", "0003*211"} {
 				if n := len(b.deliveriesOf(t, ext)); n != 0 {
@@ -263,8 +288,8 @@ func TestIntakeValidation(t *testing.T) {
 		})
 	}
 	// Nothing was remembered either: the valid report is still new.
-	if r := b.postEvents(t, b.bearer("pbx"), valid); r.status != http.StatusAccepted || r.queued == nil || *r.queued != 2 {
-		t.Errorf("valid after failures: HTTP %d %s, want 202 {\"queued\":2}", r.status, r.raw)
+	if r := b.postEvents(t, b.bearer("pbx"), valid); r.status != http.StatusAccepted || r.queued == nil || *r.queued != 2 || *r.duplicates != 0 {
+		t.Errorf("valid after failures: %s, want 202 queued 2, no duplicates", r.counts())
 	}
 }
 

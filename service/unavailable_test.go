@@ -22,8 +22,8 @@ type downStore struct {
 	err error
 }
 
-func (s downStore) AcceptActivity(context.Context, []callevents.CallActivity, time.Time) (int, error) {
-	return 0, s.err
+func (s downStore) AcceptActivity(context.Context, []callevents.CallActivity, time.Time) (callevents.ActivityResult, error) {
+	return callevents.ActivityResult{}, s.err
 }
 
 func (s downStore) CreateCallEvent(context.Context, callevents.CallEvent, int) error { return s.err }

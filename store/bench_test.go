@@ -187,8 +187,8 @@ func BenchmarkAcceptActivity(b *testing.B) {
 								CallerExtension: "0005*100", CalledExtension: "0005*200", CallerIDNum: "100", CalledNumber: "200"}
 						}
 						n, err := db.AcceptActivity(ctx, acts, benchNow)
-						if err != nil || n != 4*batch {
-							b.Fatalf("AcceptActivity = %d, %v; want %d", n, err, 4*batch)
+						if err != nil || n.Queued != 4*batch {
+							b.Fatalf("AcceptActivity = %+v, %v; want %d queued", n, err, 4*batch)
 						}
 					}
 					b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/activity")

@@ -179,8 +179,8 @@ func (db *DB) insertIgnore() clause.Insert {
 // transaction, and each returns its own count once that commit is done. On
 // either backend a commit per request, not the statements, bounded how
 // many single-activity requests a second the intake took.
-func (db *DB) AcceptActivity(ctx context.Context, activities []callevents.CallActivity, now time.Time) (int, error) {
-	call := &acceptCall{now: queueTime(now), fresh: map[string]*callevents.CallActivity{}, done: make(chan struct{})}
+func (db *DB) AcceptActivity(ctx context.Context, activities []callevents.CallActivity, now time.Time) (callevents.ActivityResult, error) {
+	call := &acceptCall{now: queueTime(now), reported: len(activities), fresh: map[string]*callevents.CallActivity{}, done: make(chan struct{})}
 	// Duplicates within the request are dropped here; those of other
 	// requests in the same transaction, or accepted before, by acceptCalls.
 	for i := range activities {
@@ -191,7 +191,7 @@ func (db *DB) AcceptActivity(ctx context.Context, activities []callevents.CallAc
 		}
 	}
 	if len(call.hashes) == 0 {
-		return 0, nil
+		return callevents.ActivityResult{}, nil
 	}
 	g := &db.accepts
 	g.mu.Lock()
@@ -199,24 +199,24 @@ func (db *DB) AcceptActivity(ctx context.Context, activities []callevents.CallAc
 	g.mu.Unlock()
 	select {
 	case <-call.done:
-		return call.queued, call.err
+		return call.result()
 	case g.turn <- struct{}{}:
 	case <-ctx.Done():
 		g.mu.Lock()
 		if i := slices.Index(g.waiting, call); i >= 0 {
 			g.waiting = slices.Delete(g.waiting, i, i+1)
 			g.mu.Unlock()
-			return 0, ctx.Err()
+			return callevents.ActivityResult{}, ctx.Err()
 		}
 		g.mu.Unlock()
 		<-call.done // a transaction has it already: its answer stands
-		return call.queued, call.err
+		return call.result()
 	}
 	defer func() { <-g.turn }()
 	for {
 		select {
 		case <-call.done:
-			return call.queued, call.err
+			return call.result()
 		default:
 		}
 		g.mu.Lock()
@@ -233,7 +233,7 @@ func (db *DB) AcceptActivity(ctx context.Context, activities []callevents.CallAc
 		err := db.queueTransaction(context.WithoutCancel(ctx), func(tx *gorm.DB) error { return db.acceptCalls(tx, group) })
 		for _, c := range group {
 			if err != nil {
-				c.queued, c.err = 0, formatError(err, writing, nil)
+				c.queued, c.accepted, c.err = 0, 0, formatError(err, writing, nil)
 			}
 			close(c.done)
 		}
@@ -249,12 +249,24 @@ type acceptGroup struct {
 }
 
 type acceptCall struct {
-	now    time.Time
-	hashes []string // dedupe hashes, in order, unique within the call
-	fresh  map[string]*callevents.CallActivity
-	queued int
-	err    error
-	done   chan struct{} // closed once queued and err are set
+	now      time.Time
+	reported int      // activities in the call, duplicates included
+	hashes   []string // dedupe hashes, in order, unique within the call
+	fresh    map[string]*callevents.CallActivity
+	queued   int // deliveries queued
+	accepted int // hashes stored by this call
+	err      error
+	done     chan struct{} // closed once queued, accepted and err are set
+}
+
+// result is the call's answer once done: whatever was reported and not
+// accepted by it was known, from before or earlier in the call, or was
+// taken by another call of its transaction.
+func (c *acceptCall) result() (callevents.ActivityResult, error) {
+	if c.err != nil {
+		return callevents.ActivityResult{}, c.err
+	}
+	return callevents.ActivityResult{Queued: c.queued, Accepted: c.accepted, Duplicates: c.reported - c.accepted}, nil
 }
 
 // maxAcceptGroup bounds the activities one transaction accepts (a single
@@ -268,7 +280,7 @@ func (db *DB) acceptCalls(tx *gorm.DB, calls []*acceptCall) error {
 	var hashes []string
 	now := calls[0].now
 	for _, c := range calls {
-		c.queued = 0
+		c.queued, c.accepted = 0, 0 // the transaction may run again (errRerun)
 		if c.now.After(now) {
 			now = c.now
 		}
@@ -291,6 +303,7 @@ func (db *DB) acceptCalls(tx *gorm.DB, calls []*acceptCall) error {
 	extensions := map[string]bool{}
 	for _, h := range accepted {
 		c := owner[h]
+		c.accepted++
 		a := c.fresh[h]
 		for _, ev := range a.ExtensionEvents() {
 			events = append(events, ownedEvent{c, acceptedEvent{activity: a, event: ev}})

@@ -371,8 +371,8 @@ func TestSQLiteOneConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	activity := callevents.CallActivity{CallID: "c1", Phase: callevents.PhaseDial, CallerExtension: "0003*210"}
-	if n, err := db.AcceptActivity(ctx, []callevents.CallActivity{activity}, time.Now()); err != nil || n != 1 {
-		t.Fatalf("AcceptActivity = %d, %v", n, err)
+	if n, err := db.AcceptActivity(ctx, []callevents.CallActivity{activity}, time.Now()); err != nil || n.Queued != 1 {
+		t.Fatalf("AcceptActivity = %+v, %v", n, err)
 	}
 	ds, err := db.ClaimDue(ctx, callevents.Claim{Worker: "w", N: 10, Now: time.Now(), Lease: time.Minute})
 	if err != nil || len(ds) != 1 {
@@ -465,8 +465,8 @@ func TestMigrateOrderKeys(t *testing.T) {
 			// the migrated place 2: the key's hash matches the new rows'.
 			hang := callevents.CallActivity{CallID: "call-1", Phase: callevents.PhaseHangup, Status: "ANSWER",
 				CallerExtension: "0003*210", CalledNumber: "555"}
-			if n, err := db.AcceptActivity(ctx, []callevents.CallActivity{hang}, at); err != nil || n != 1 {
-				t.Fatalf("AcceptActivity = %d, %v", n, err)
+			if n, err := db.AcceptActivity(ctx, []callevents.CallActivity{hang}, at); err != nil || n.Queued != 1 {
+				t.Fatalf("AcceptActivity = %+v, %v", n, err)
 			}
 			claimed, err := db.ClaimDue(ctx, callevents.Claim{Worker: "w", N: 10, Now: at.Add(time.Minute), Lease: time.Minute})
 			if err != nil {

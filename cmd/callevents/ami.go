@@ -40,7 +40,7 @@ func newAMISource(cfg config, activities *callevents.ActivityService, obs callev
 		DIDs:       dids,
 		Logger:     log,
 		Observer:   obs,
-		Submit: func(ctx context.Context, acts []callevents.CallActivity) (int, error) {
+		Submit: func(ctx context.Context, acts []callevents.CallActivity) (callevents.ActivityResult, error) {
 			return activities.AcceptActivity(ctx, amiPrincipal, acts)
 		},
 	})

@@ -92,11 +92,17 @@ func TestE2EFireDelivers(t *testing.T) {
 	const secret = "0123456789abcdef0123"
 	api.addCallEvent("0003*211", int(callevents.DialIn), rcv.srv.URL+"/in?src=pbx", secret)
 
-	fire := startProc(t, "fire", "fire", "--server", api.base, "--client-id", admin[0], "--client-secret", admin[1],
+	fireArgs := []string{"fire", "--server", api.base, "--client-id", admin[0], "--client-secret", admin[1],
 		"--call-id", "1795869401.0", "--phase", "dial", "--from", "0003*210", "--to", "0003*211",
-		"--caller-id-num", "210", "--caller-id-name", "Alice Ng", "--called-number", "211")
-	fire.waitLine(regexpMust(`^\{"queued":1\}$`), 30*time.Second)
+		"--caller-id-num", "210", "--caller-id-name", "Alice Ng", "--called-number", "211"}
+	// fire prints the intake's answer: one delivery (Dial-In on 0003*211;
+	// 0003*210 has no Call Event), one activity accepted.
+	fire := startProc(t, "fire", fireArgs...)
+	fire.waitLine(regexpMust(`^\{"queued":1,"accepted":1,"duplicates":0\}$`), 30*time.Second)
 	rcv.waitDistinct(t, 1, 30*time.Second)
+	// The same report again is a duplicate: nothing queued.
+	again := startProc(t, "fire-again", fireArgs...)
+	again.waitLine(regexpMust(`^\{"queued":0,"accepted":0,"duplicates":1\}$`), 30*time.Second)
 
 	rcv.mu.Lock()
 	req, body := rcv.last, rcv.body

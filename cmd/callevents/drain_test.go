@@ -43,8 +43,8 @@ func TestDispatchDrainsOnSignal(t *testing.T) {
 		callevents.NewCallEvent("0003*210", callevents.DialIn, rcv.URL+"/in")); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := db.AcceptActivity(ctx, []callevents.CallActivity{{CallID: "c1", Phase: callevents.PhaseDial, CalledExtension: "0003*210"}}, time.Now()); err != nil || n != 1 {
-		t.Fatalf("queued %d: %v", n, err)
+	if n, err := db.AcceptActivity(ctx, []callevents.CallActivity{{CallID: "c1", Phase: callevents.PhaseDial, CalledExtension: "0003*210"}}, time.Now()); err != nil || n.Queued != 1 {
+		t.Fatalf("queued %+v: %v", n, err)
 	}
 
 	runCtx, signal := context.WithCancel(ctx)

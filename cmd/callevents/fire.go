@@ -31,7 +31,9 @@ type fireActivity struct {
 const fireUsage = `usage: callevents fire --call-id ID --phase dial|answer|hangup [--from EXT] [--to EXT] [flags]
 
 Reports one piece of call activity to a running server's intake
-(POST /pbx/v1/events), as a PBX would, and prints the server's answer.
+(POST /pbx/v1/events), as a PBX would, and prints the server's answer:
+{"queued":N,"accepted":A,"duplicates":D}, the deliveries queued, whether
+the activity was new (accepted 1) or already reported (duplicates 1).
 Authenticate with --token, or with --client-id and --client-secret of a
 pbx or admin client.
 `

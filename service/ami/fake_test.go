@@ -216,14 +216,14 @@ type sink struct {
 
 func newSink() *sink { return &sink{ch: make(chan callevents.CallActivity, 1000)} }
 
-func (s *sink) submit(_ context.Context, as []callevents.CallActivity) (int, error) {
+func (s *sink) submit(_ context.Context, as []callevents.CallActivity) (callevents.ActivityResult, error) {
 	for _, a := range as {
 		if err := a.Validate(); err != nil {
-			return 0, err
+			return callevents.ActivityResult{}, err
 		}
 		s.ch <- a
 	}
-	return 2 * len(as), nil
+	return callevents.ActivityResult{Queued: 2 * len(as), Accepted: len(as)}, nil
 }
 
 // until returns the activities submitted before the one with CallID stop.

@@ -24,7 +24,7 @@ type Config struct {
 	// Submit hands activities to the intake path (cmd passes a func calling
 	// ActivityService.AcceptActivity with a pbx principal): same validation,
 	// dedupe and durability as POST /pbx/v1/events.
-	Submit func(ctx context.Context, activities []callevents.CallActivity) (int, error)
+	Submit func(ctx context.Context, activities []callevents.CallActivity) (callevents.ActivityResult, error)
 	// Extensions maps an Asterisk endpoint (the PJSIP/SIP/IAX2 channel's peer name, e.g. "210"
 	// from "PJSIP/210-00000004") to an extended number.
 	Extensions ExtensionMap
@@ -227,9 +227,15 @@ func (s *Source) submit(ctx context.Context, a callevents.CallActivity) {
 	wait := s.submitBackoff
 	attrs := []any{"call_id", a.CallID, "phase", string(a.Phase), "caller_extension", a.CallerExtension, "called_extension", a.CalledExtension, "status", a.Status}
 	for attempt := 1; ; attempt++ {
-		n, err := s.cfg.Submit(ctx, []callevents.CallActivity{a})
+		res, err := s.cfg.Submit(ctx, []callevents.CallActivity{a})
 		if err == nil {
-			s.log.Debug("ami activity submitted", append(attrs, "queued", n)...)
+			// A duplicate is this activity accepted before: by an attempt
+			// whose answer was lost, or reported twice by Asterisk.
+			msg := "ami activity submitted"
+			if res.Duplicates > 0 {
+				msg = "ami activity already accepted; nothing queued"
+			}
+			s.log.Debug(msg, append(attrs, "attempt", attempt, "queued", res.Queued, "accepted", res.Accepted, "duplicates", res.Duplicates)...)
 			return
 		}
 		var ce *callevents.Error

@@ -341,9 +341,9 @@ func TestSubmitRetried(t *testing.T) {
 	srv := newFakeAMI(t, replay(tr, append(tr.events, sentinel("sentinel.1")), (*fakeConn).holdOpen))
 	sk := newSink()
 	var calls atomic.Int32
-	submit := func(ctx context.Context, as []callevents.CallActivity) (int, error) {
+	submit := func(ctx context.Context, as []callevents.CallActivity) (callevents.ActivityResult, error) {
 		if calls.Add(1) == 1 {
-			return 0, errors.New("database is locked")
+			return callevents.ActivityResult{}, errors.New("database is locked")
 		}
 		return sk.submit(ctx, as)
 	}
@@ -358,8 +358,35 @@ func TestSubmitRetried(t *testing.T) {
 	}
 }
 
+// An activity the intake already had (a duplicate, say after an attempt
+// whose answer was lost) is logged as such, not as queued.
+func TestSubmitDuplicateLogged(t *testing.T) {
+	tr := loadTranscript(t, "busy.ami")
+	srv := newFakeAMI(t, replay(tr, append(tr.events, sentinel("sentinel.1")), (*fakeConn).holdOpen))
+	sk := newSink()
+	var calls atomic.Int32
+	submit := func(ctx context.Context, as []callevents.CallActivity) (callevents.ActivityResult, error) {
+		res, err := sk.submit(ctx, as)
+		if calls.Add(1) == 1 {
+			res = callevents.ActivityResult{Duplicates: len(as)}
+		}
+		return res, err
+	}
+	logs := run(t, ami.Config{Addr: srv.addr(), Submit: submit, Extensions: mustMap(t, "0003", "299=0009*299")})
+	sk.until(t, "sentinel.1")
+	// The first activity's line is written before the sentinel is submitted.
+	if n := logs.count(`msg="ami activity already accepted; nothing queued"`); n != 1 {
+		t.Errorf("%d duplicate lines, want 1:\n%s", n, logs)
+	}
+	if n := logs.count(`msg="ami activity submitted"`); n < 1 || !strings.Contains(logs.String(), "queued=2 accepted=1 duplicates=0") {
+		t.Errorf("no submitted line with the counts:\n%s", logs)
+	}
+}
+
 func TestNewRejects(t *testing.T) {
-	submit := func(context.Context, []callevents.CallActivity) (int, error) { return 0, nil }
+	submit := func(context.Context, []callevents.CallActivity) (callevents.ActivityResult, error) {
+		return callevents.ActivityResult{}, nil
+	}
 	for _, cfg := range []ami.Config{
 		{Username: "u", Submit: submit},
 		{Addr: "nohost", Username: "u", Submit: submit},
@@ -406,9 +433,9 @@ func TestSubmitRefusedNotRetried(t *testing.T) {
 	srv := newFakeAMI(t, replay(tr, append(tr.events, sentinel("sentinel.1")), (*fakeConn).holdOpen))
 	sk := newSink()
 	var calls atomic.Int32
-	submit := func(ctx context.Context, as []callevents.CallActivity) (int, error) {
+	submit := func(ctx context.Context, as []callevents.CallActivity) (callevents.ActivityResult, error) {
 		if calls.Add(1) == 1 {
-			return 0, callevents.FieldError(callevents.CodeMalformedRequest, "callId", "refused")
+			return callevents.ActivityResult{}, callevents.FieldError(callevents.CodeMalformedRequest, "callId", "refused")
 		}
 		return sk.submit(ctx, as)
 	}

@@ -99,14 +99,28 @@ func addCallEvent(t *testing.T, s DeliveryStore, ext callevents.Extension, typ c
 	return c
 }
 
-func accept(t *testing.T, s DeliveryStore, now time.Time, want int, acts ...callevents.CallActivity) {
+// accept accepts acts and checks that want deliveries were queued, and
+// that each activity counted once, as accepted or as a duplicate.
+func accept(t *testing.T, s DeliveryStore, now time.Time, want int, acts ...callevents.CallActivity) callevents.ActivityResult {
 	t.Helper()
-	n, err := s.AcceptActivity(context.Background(), acts, now)
+	res, err := s.AcceptActivity(context.Background(), acts, now)
 	if err != nil {
 		t.Fatalf("AcceptActivity: %v", err)
 	}
-	if n != want {
-		t.Fatalf("AcceptActivity queued %d deliveries, want %d", n, want)
+	if res.Queued != want {
+		t.Fatalf("AcceptActivity queued %d deliveries, want %d", res.Queued, want)
+	}
+	if res.Accepted < 0 || res.Duplicates < 0 || res.Accepted+res.Duplicates != len(acts) {
+		t.Fatalf("AcceptActivity of %d activities: %+v, want each accepted or a duplicate", len(acts), res)
+	}
+	return res
+}
+
+// acceptCounts accepts acts and checks the whole result.
+func acceptCounts(t *testing.T, s DeliveryStore, now time.Time, want callevents.ActivityResult, acts ...callevents.CallActivity) {
+	t.Helper()
+	if got := accept(t, s, now, want.Queued, acts...); got != want {
+		t.Fatalf("AcceptActivity: %+v, want %+v", got, want)
 	}
 }
 
@@ -270,19 +284,20 @@ func testAcceptDedupes(t *testing.T, s DeliveryStore) {
 	addCallEvent(t, s, called, callevents.DialIn, "https://called.example/in")
 	addCallEvent(t, s, called, callevents.AnswerIn, "https://called.example/answer")
 
-	// Twice in one request, and once more with a field outside the key.
+	// Twice in one request, and once more with a field outside the key:
+	// the first is accepted, the others are duplicates.
 	again := dial("call-1")
 	again.CallerIDName = "changed"
-	accept(t, s, queueNow, 2, dial("call-1"), dial("call-1"), again)
+	acceptCounts(t, s, queueNow, callevents.ActivityResult{Queued: 2, Accepted: 1, Duplicates: 2}, dial("call-1"), dial("call-1"), again)
 	// In later requests, alone or beside a new one.
-	accept(t, s, queueNow.Add(time.Second), 0, dial("call-1"))
-	accept(t, s, queueNow.Add(time.Second), 1, dial("call-1"), answer("call-1"))
-	accept(t, s, queueNow.Add(time.Second), 0, answer("call-1"), again)
+	acceptCounts(t, s, queueNow.Add(time.Second), callevents.ActivityResult{Duplicates: 1}, dial("call-1"))
+	acceptCounts(t, s, queueNow.Add(time.Second), callevents.ActivityResult{Queued: 1, Accepted: 1, Duplicates: 1}, dial("call-1"), answer("call-1"))
+	acceptCounts(t, s, queueNow.Add(time.Second), callevents.ActivityResult{Duplicates: 2}, answer("call-1"), again)
 	// Another call, or the same call between other extensions, is new.
-	accept(t, s, queueNow.Add(2*time.Second), 2, dial("call-2"))
+	acceptCounts(t, s, queueNow.Add(2*time.Second), callevents.ActivityResult{Queued: 2, Accepted: 1}, dial("call-2"))
 	other := dial("call-1")
 	other.CallerExtension = "0005*101"
-	accept(t, s, queueNow.Add(2*time.Second), 1, other)
+	acceptCounts(t, s, queueNow.Add(2*time.Second), callevents.ActivityResult{Queued: 1, Accepted: 1}, other)
 
 	ds, total := deliveries(t, s, callevents.DeliveryFilter{Extension: called})
 	if total != 4 {
@@ -292,16 +307,32 @@ func testAcceptDedupes(t *testing.T, s DeliveryStore) {
 	if last := ds[len(ds)-1]; last.Payload != dial("call-1").ExtensionEvents()[1].Params.Encode() {
 		t.Fatalf("payload %q is not the first report's", last.Payload)
 	}
+	// The key is callId, phase and both extensions: a change to any one
+	// of them is a new activity, matched or not.
+	for _, c := range []struct {
+		change func(a *callevents.CallActivity)
+		queued int
+	}{
+		{func(a *callevents.CallActivity) { a.CallID = "call-3" }, 2},
+		{func(a *callevents.CallActivity) { a.Phase, a.Status = callevents.PhaseHangup, "BUSY" }, 0}, // no Hangup Call Event
+		{func(a *callevents.CallActivity) { a.CalledExtension = "0005*201" }, 1},
+	} {
+		a := dial("call-1")
+		c.change(&a)
+		acceptCounts(t, s, queueNow.Add(3*time.Second), callevents.ActivityResult{Queued: c.queued, Accepted: 1}, a)
+	}
 }
 
 func testAcceptNothingMatches(t *testing.T, s DeliveryStore) {
-	accept(t, s, queueNow, 0, dial("call-1"))
+	// No Call Event matched: accepted all the same, with nothing queued,
+	// which the PBX tells from a duplicate.
+	acceptCounts(t, s, queueNow, callevents.ActivityResult{Accepted: 1}, dial("call-1"))
 	// The activity was still accepted: a Call Event added since does not
 	// make the same report fire.
 	addCallEvent(t, s, caller, callevents.DialOut, "https://caller.example/out")
-	accept(t, s, queueNow, 0, dial("call-1"))
-	accept(t, s, queueNow, 0)
-	accept(t, s, queueNow, 1, dial("call-2"))
+	acceptCounts(t, s, queueNow, callevents.ActivityResult{Duplicates: 1}, dial("call-1"))
+	acceptCounts(t, s, queueNow, callevents.ActivityResult{})
+	acceptCounts(t, s, queueNow, callevents.ActivityResult{Queued: 1, Accepted: 1}, dial("call-2"))
 }
 
 // testAcceptDuplicatesConcurrently has several requests report
@@ -312,7 +343,7 @@ func testAcceptDuplicatesConcurrently(t *testing.T, s DeliveryStore) {
 	addCallEvent(t, s, called, callevents.DialIn, "https://called.example/in")
 	const requests, calls = 8, 40
 	start := make(chan struct{})
-	queued := make([]int, requests)
+	results := make([]callevents.ActivityResult, requests)
 	errs := make([]error, requests)
 	var wg sync.WaitGroup
 	for r := range requests {
@@ -323,18 +354,26 @@ func testAcceptDuplicatesConcurrently(t *testing.T, s DeliveryStore) {
 				acts = append(acts, dial(fmt.Sprintf("call-%d", (r*calls/4+i)%calls)))
 			}
 			<-start
-			queued[r], errs[r] = s.AcceptActivity(context.Background(), acts, queueNow)
+			results[r], errs[r] = s.AcceptActivity(context.Background(), acts, queueNow)
 		})
 	}
 	close(start)
 	wg.Wait()
-	total := 0
+	var total callevents.ActivityResult
 	for r := range requests {
 		must(t, errs[r])
-		total += queued[r]
+		if res := results[r]; res.Accepted+res.Duplicates != calls/2 || res.Queued != 2*res.Accepted {
+			t.Fatalf("request %d of %d activities: %+v, want each accepted or a duplicate, 2 deliveries each accepted", r, calls/2, res)
+		}
+		total.Queued += results[r].Queued
+		total.Accepted += results[r].Accepted
+		total.Duplicates += results[r].Duplicates
 	}
-	if total != 2*calls {
-		t.Fatalf("%d deliveries queued by overlapping requests, want %d", total, 2*calls)
+	// Each activity is accepted by exactly one request; the others count
+	// it as a duplicate, whether it was stored before or in their own
+	// transaction.
+	if want := (callevents.ActivityResult{Queued: 2 * calls, Accepted: calls, Duplicates: requests*calls/2 - calls}); total != want {
+		t.Fatalf("overlapping requests: %+v in all, want %+v", total, want)
 	}
 	if _, n := deliveries(t, s, callevents.DeliveryFilter{Extension: caller}); n != calls {
 		t.Fatalf("%d deliveries stored for %s, want %d", n, caller, calls)
