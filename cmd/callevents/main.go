@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -77,6 +78,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		fmt.Fprintln(stderr, "callevents:", err)
+		if _, bad := errors.AsType[*flagError](err); bad {
+			return 2
+		}
 		return 1
 	}
 	return 0
