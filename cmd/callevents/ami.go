@@ -74,7 +74,7 @@ func runAMI(ctx context.Context, args []string, stderr io.Writer) error {
 		defer cancel()
 		stopOps(ctx)
 	}()
-	log.Info("callevents: reading calls from Asterisk", "ami_addr", cfg.AMIAddr, "db", store.Describe(cfg.DB), "version", versionString())
+	log.Info("callevents: reading calls from Asterisk", "ami_addr", cfg.AMIAddr, "db", store.Describe(cfg.DB), "version", build.String())
 	err = src.Run(ctx)
 	log.Info("callevents: stopped")
 	return err

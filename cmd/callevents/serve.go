@@ -85,7 +85,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		close(amiDone)
 	}
 	log.Info("callevents: listening", "addr", ln.Addr().String(), "tls", tlsConf != nil, "db", dbName, "dispatch", cfg.Dispatch, "ami_addr", cfg.AMIAddr,
-		"allow_targets", a.policy.String(), "version", versionString())
+		"allow_targets", a.policy.String(), "version", build.String())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
@@ -158,7 +158,7 @@ func newApp(db *store.DB, cfg config, log *slog.Logger) (*app, error) {
 		RescueInterval:      cfg.RescueInterval,
 		Retention:           cfg.Retention,
 		Policy:              policy,
-		UserAgent:           "callevents/" + versionString(),
+		UserAgent:           build.UserAgent(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dispatcher: %w", err)
