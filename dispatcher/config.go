@@ -142,7 +142,8 @@ type Config struct {
 	// DefaultPolicy(): no private or special address, no allowlist.
 	Policy *OutboundPolicy
 	// UserAgent is sent as User-Agent. Empty means UserAgentDefault
-	// ("callevents/dev"); cmd/ passes "callevents/<version>".
+	// ("callevents/dev"); cmd/ passes "callevents/<version> (<commit>)" from
+	// the build information.
 	UserAgent string
 	// Retention is how long finished deliveries (and accepted activities)
 	// are kept for the delivery log. 0 means RetentionDefault (7 days).

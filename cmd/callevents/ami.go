@@ -10,6 +10,7 @@ import (
 
 	"github.com/callevents/callevents"
 	"github.com/callevents/callevents/service/ami"
+	"github.com/callevents/callevents/store"
 )
 
 // amiPrincipal is who the AMI source reports as: a pbx client, so its
@@ -73,7 +74,7 @@ func runAMI(ctx context.Context, args []string, stderr io.Writer) error {
 		defer cancel()
 		stopOps(ctx)
 	}()
-	log.Info("callevents: reading calls from Asterisk", "ami_addr", cfg.AMIAddr, "db", callevents.RedactURL(cfg.DB), "version", versionString())
+	log.Info("callevents: reading calls from Asterisk", "ami_addr", cfg.AMIAddr, "db", store.Describe(cfg.DB), "version", build.String())
 	err = src.Run(ctx)
 	log.Info("callevents: stopped")
 	return err

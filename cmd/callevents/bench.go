@@ -54,25 +54,36 @@ Without --db it uses a fresh SQLite file in a temporary folder. A MySQL DSN
 must name a scratch database: bench adds its own clients and Call Events.
 `
 
-// runBench runs the delivery benchmark and prints a table and a JSON line.
-func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// benchOptions are the flags of `callevents bench`.
+type benchOptions struct {
+	dsn, cpuProfile           string
+	events, rate, concurrency int
+	rateFor, ceilingFor       time.Duration
+}
+
+// newBenchFlagSet declares the flags of `callevents bench` into o.
+func newBenchFlagSet(o *benchOptions, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, benchUsage); fs.PrintDefaults() }
-	var dsn string
-	var events, rate, concurrency int
-	var rateFor, ceilingFor time.Duration
-	fs.StringVar(&dsn, "db", "", "database (default: a temporary SQLite file)")
-	fs.IntVar(&events, "events", 20000, "events reported at once for the throughput phase")
-	fs.IntVar(&rate, "rate", 1000, "events per second in the latency phase")
-	fs.DurationVar(&rateFor, "rate-duration", 10*time.Second, "length of the latency phase")
-	fs.DurationVar(&ceilingFor, "ceiling-duration", 3*time.Second, "length of the ceiling phase")
-	fs.IntVar(&concurrency, "concurrency", 0, "dispatcher concurrency (0: the default)")
-	var cpuProfile string
-	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the throughput and latency phases to this file")
-	if err := parseFlags(fs, args); err != nil {
+	fs.Usage = func() { fmt.Fprint(stderr, benchUsage); printDefaults(fs) }
+	fs.StringVar(&o.dsn, "db", "", "database (default: a temporary SQLite file)")
+	intVar(fs, &o.events, "events", 20000, 1, "", "events reported at once for the throughput phase")
+	intVar(fs, &o.rate, "rate", 1000, 1, "", "events per second in the latency phase")
+	durationVar(fs, &o.rateFor, "rate-duration", 10*time.Second, "length of the latency phase")
+	durationVar(fs, &o.ceilingFor, "ceiling-duration", 3*time.Second, "length of the ceiling phase")
+	intVar(fs, &o.concurrency, "concurrency", 0, 0, "128", "dispatcher concurrency (0: the default)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the throughput and latency phases to this file")
+	return fs
+}
+
+// runBench runs the delivery benchmark and prints a table and a JSON line.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var o benchOptions
+	if err := parseFlags(newBenchFlagSet(&o, stderr), args); err != nil {
 		return err
 	}
+	dsn, events, rate, concurrency := o.dsn, o.events, o.rate, o.concurrency
+	rateFor, ceilingFor, cpuProfile := o.rateFor, o.ceilingFor, o.cpuProfile
 	if dsn == "" {
 		dir, err := os.MkdirTemp("", "callevents-bench-")
 		if err != nil {

@@ -44,7 +44,7 @@ func runClients(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprint(stderr, clientsUsage)
 		return errUsage
 	}
-	_, db, err := openCommand(ctx, fs, args[1:], &cfg, stderr)
+	db, err := openTool(ctx, fs, args[1:], &cfg, stderr)
 	if err != nil {
 		return err
 	}

@@ -74,15 +74,16 @@ const (
 func newFlagSet(name string, cfg *config, command int, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintf(stderr, "usage: callevents %s [flags]\n", name); printDefaults(fs) }
 	fs.StringVar(&cfg.DB, "db", dbDefault, "database: sqlite:PATH (embedded) or mysql://user:pass@host:3306/name")
-	fs.StringVar(&cfg.LogFormat, "log-format", "json", "log format: json (one object per line) or text")
-	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	textVar(fs, &cfg.LogFormat, "log-format", "json", oneOf("a log format", "json", "text"), "log format: json (one object per line) or text")
+	textVar(fs, &cfg.LogLevel, "log-level", "info", oneOf("a log level", "debug", "info", "warn", "error"), "log level: debug, info, warn or error")
 	if command == cmdServe {
 		fs.StringVar(&cfg.Listen, "listen", listenDefault, "HTTP listen address")
-		fs.IntVar(&cfg.MaxPerExtension, "max-per-extension", callevents.MaxCallEventsPerExtensionDefault, "most Call Events one extension may have")
-		fs.DurationVar(&cfg.TokenTTL, "token-ttl", callevents.TokenTTLDefault, "lifetime of issued access tokens")
-		fs.StringVar(&cfg.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs or addresses of reverse proxies whose X-Forwarded-For names the caller for the rate limits (e.g. 10.0.0.5,192.168.0.0/24)")
-		fs.BoolVar(&cfg.Dispatch, "dispatch", true, "also deliver call events from this process (false: API only, with separate dispatch processes)")
+		intVar(fs, &cfg.MaxPerExtension, "max-per-extension", callevents.MaxCallEventsPerExtensionDefault, 0, "", "most Call Events one extension may have")
+		durationVar(fs, &cfg.TokenTTL, "token-ttl", callevents.TokenTTLDefault, "lifetime of issued access tokens")
+		listVar(fs, &cfg.TrustedProxies, "trusted-proxies", "", checkTrustedProxies, "comma-separated CIDRs or addresses of reverse proxies whose X-Forwarded-For names the caller for the rate limits (e.g. 10.0.0.5,192.168.0.0/24)")
+		boolVar(fs, &cfg.Dispatch, "dispatch", true, "also deliver call events from this process (false: API only, with separate dispatch processes)")
 	}
 	if command == cmdServe || command == cmdDispatch || command == cmdAMI {
 		fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS instead of HTTP (with --tls-key)")
@@ -92,16 +93,16 @@ func newFlagSet(name string, cfg *config, command int, stderr io.Writer) *flag.F
 		fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "address to serve /metrics, /healthz and /readyz on, e.g. :9090 (empty: none)")
 	}
 	if command == cmdServe || command == cmdDispatch {
-		fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", shutdownTimeoutDefault, "how long a graceful shutdown waits for requests and deliveries in flight")
-		fs.StringVar(&cfg.AllowTargets, "allow-targets", "", "comma-separated CIDRs and host names that Call Event URLs may reach although private or loopback (e.g. 10.0.0.0/8,crm.internal)")
-		fs.IntVar(&cfg.Concurrency, "concurrency", dispatcher.ConcurrencyDefault, "deliveries in flight at once, per process")
-		fs.IntVar(&cfg.ReceiverConcurrency, "receiver-concurrency", 0, "deliveries in flight at once to one receiver origin (scheme, host, port), per process; one that answers fast may borrow slots no other origin can use (0: a quarter of --concurrency, 32 by default)")
-		fs.DurationVar(&cfg.OrderHold, "order-hold", dispatcher.OrderHoldDefault, "how long a due delivery waits behind an unfinished earlier one of its order key before it goes out anyway (0: no limit)")
-		fs.IntVar(&cfg.BreakerFailures, "breaker-failures", dispatcher.BreakerFailuresDefault, "failed attempts in a row (no answer, timeout, 5xx) that pause an organization's deliveries to a receiver origin until a probe gets an answer, per process")
-		fs.DurationVar(&cfg.DeliveryTimeout, "delivery-timeout", dispatcher.TimeoutDefault, "HTTP timeout of one delivery attempt")
-		fs.DurationVar(&cfg.Lease, "lease", dispatcher.LeaseDefault, "how long a claimed delivery stays with its process before another may take it (more than --delivery-timeout)")
-		fs.DurationVar(&cfg.RescueInterval, "rescue-interval", dispatcher.RescueIntervalDefault, "how often expired leases are freed")
-		fs.DurationVar(&cfg.Retention, "retention", dispatcher.RetentionDefault, "how long finished deliveries stay in the delivery log")
+		durationVar(fs, &cfg.ShutdownTimeout, "shutdown-timeout", shutdownTimeoutDefault, "how long a graceful shutdown waits for requests and deliveries in flight")
+		listVar(fs, &cfg.AllowTargets, "allow-targets", "", checkAllowTargets, "comma-separated CIDRs and host names that Call Event URLs may reach although private or loopback (e.g. 10.0.0.0/8,crm.internal)")
+		intVar(fs, &cfg.Concurrency, "concurrency", dispatcher.ConcurrencyDefault, 0, "", "deliveries in flight at once, per process")
+		intVar(fs, &cfg.ReceiverConcurrency, "receiver-concurrency", 0, 0, "32", "deliveries in flight at once to one receiver origin (scheme, host, port), per process; one that answers fast may borrow slots no other origin can use (0: a quarter of --concurrency, 32 by default)")
+		durationVar(fs, &cfg.OrderHold, "order-hold", dispatcher.OrderHoldDefault, "how long a due delivery waits behind an unfinished earlier one of its order key before it goes out anyway (0: no limit)")
+		intVar(fs, &cfg.BreakerFailures, "breaker-failures", dispatcher.BreakerFailuresDefault, 0, "", "failed attempts in a row (no answer, timeout, 5xx) that pause an organization's deliveries to a receiver origin until a probe gets an answer, per process")
+		durationVar(fs, &cfg.DeliveryTimeout, "delivery-timeout", dispatcher.TimeoutDefault, "HTTP timeout of one delivery attempt")
+		durationVar(fs, &cfg.Lease, "lease", dispatcher.LeaseDefault, "how long a claimed delivery stays with its process before another may take it (more than --delivery-timeout)")
+		durationVar(fs, &cfg.RescueInterval, "rescue-interval", dispatcher.RescueIntervalDefault, "how often expired leases are freed")
+		durationVar(fs, &cfg.Retention, "retention", dispatcher.RetentionDefault, "how long finished deliveries stay in the delivery log")
 	}
 	switch command {
 	case cmdServe:
@@ -117,33 +118,46 @@ func declareAMIFlags(fs *flag.FlagSet, cfg *config, prefix, note string) {
 	fs.StringVar(&cfg.AMIAddr, prefix+"addr", "", "Asterisk Manager Interface host:port, e.g. 127.0.0.1:5038"+note)
 	fs.StringVar(&cfg.AMIUser, prefix+"user", "", "AMI user (manager.conf, with read = call)")
 	fs.StringVar(&cfg.AMISecret, prefix+"secret", "", "AMI secret")
-	fs.StringVar(&cfg.AMIOrg, prefix+"org", "", "organization code: endpoint 210 becomes <org>*210")
-	fs.StringVar(&cfg.AMIMap, prefix+"map", "", "explicit endpoint map, e.g. 210=0003*210,alice=0003*211 (wins over --"+prefix+"org)")
-	fs.StringVar(&cfg.AMIDIDs, prefix+"dids", "", "comma-separated public numbers (DIDs): a call dialled to one gets CalledDID")
+	textVar(fs, &cfg.AMIOrg, prefix+"org", "", checkOrg, "organization code: endpoint 210 becomes <org>*210")
+	listVar(fs, &cfg.AMIMap, prefix+"map", "", checkAMIMap, "explicit endpoint map, e.g. 210=0003*210,alice=0003*211 (wins over --"+prefix+"org)")
+	listVar(fs, &cfg.AMIDIDs, prefix+"dids", "", checkDIDs, "comma-separated public numbers (DIDs): a call dialled to one gets CalledDID")
 }
 
 // parseFlags sets each flag from CALLEVENTS_<NAME> first (dashes become
-// underscores), so that command-line flags win over the environment.
+// underscores), so that command-line flags win over the environment. A bad
+// value is a *flagError naming the variable or the flag it came from.
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
-		key := "CALLEVENTS_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(key); ok {
-			if err := f.Value.Set(v); err != nil && envErr == nil {
-				envErr = fmt.Errorf("%s=%q: %v", key, v, err)
-			}
+		key := envName(f.Name)
+		v, ok := os.LookupEnv(key)
+		if !ok || envErr != nil {
+			return
+		}
+		if err := f.Value.Set(v); err != nil {
+			envErr = fmt.Errorf("%s=%q: %v", key, v, err)
+		} else if c, ok := f.Value.(checkedValue); ok && c.complaint() != nil {
+			envErr = &flagError{c.complaint().message(key)}
 		}
 	})
 	if envErr != nil {
 		return envErr
 	}
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errUsage
-		}
-		return errUsage
+		return errUsage // the flag package has printed why
 	}
-	return nil
+	var flagErr error
+	fs.Visit(func(f *flag.Flag) {
+		if c, ok := f.Value.(checkedValue); ok && c.complaint() != nil && flagErr == nil {
+			flagErr = &flagError{c.complaint().message("--" + f.Name)}
+		}
+	})
+	return flagErr
+}
+
+// envName is the environment variable of a flag: CALLEVENTS_<NAME>.
+func envName(flagName string) string {
+	return "CALLEVENTS_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
 // newLogger builds the command's logger. Every attribute passes through

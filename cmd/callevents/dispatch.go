@@ -2,8 +2,9 @@ package main
 
 import (
 	"context"
-	"github.com/callevents/callevents"
 	"io"
+
+	"github.com/callevents/callevents/store"
 )
 
 // runDispatch runs delivery workers only, on the same database as serve:
@@ -31,7 +32,7 @@ func runDispatch(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := a.dispatcher.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
-	log.Info("callevents: dispatching", "db", callevents.RedactURL(cfg.DB), "allow_targets", a.policy.String(), "version", versionString())
+	log.Info("callevents: dispatching", "db", store.Describe(cfg.DB), "allow_targets", a.policy.String(), "version", build.String())
 	<-ctx.Done()
 	log.Info("callevents: shutting down")
 	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)

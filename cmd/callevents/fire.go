@@ -38,17 +38,20 @@ Authenticate with --token, or with --client-id and --client-secret of a
 pbx or admin client.
 `
 
-// runFire posts one activity to the intake endpoint of a running server.
-func runFire(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// fireOptions are the flags of `callevents fire` besides the activity.
+type fireOptions struct {
+	server, token, clientID, clientSecret string
+}
+
+// newFireFlagSet declares the flags of `callevents fire` into a and o.
+func newFireFlagSet(a *fireActivity, o *fireOptions, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("fire", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, fireUsage); fs.PrintDefaults() }
-	var a fireActivity
-	var server, token, clientID, clientSecret string
-	fs.StringVar(&server, "server", "http://127.0.0.1:8080", "base URL of the callevents server")
-	fs.StringVar(&token, "token", "", "access token of a pbx or admin client")
-	fs.StringVar(&clientID, "client-id", "", "client id, to get a token")
-	fs.StringVar(&clientSecret, "client-secret", "", "client secret, to get a token")
+	fs.Usage = func() { fmt.Fprint(stderr, fireUsage); printDefaults(fs) }
+	fs.StringVar(&o.server, "server", "http://127.0.0.1:8080", "base URL of the callevents server")
+	fs.StringVar(&o.token, "token", "", "access token of a pbx or admin client")
+	fs.StringVar(&o.clientID, "client-id", "", "client id, to get a token")
+	fs.StringVar(&o.clientSecret, "client-secret", "", "client secret, to get a token")
 	fs.StringVar(&a.CallID, "call-id", "", "call id, the same for the whole call (required)")
 	fs.StringVar(&a.Phase, "phase", "", "dial, answer or hangup (required)")
 	fs.StringVar(&a.CallerExtension, "from", "", "calling extension, e.g. 0003*210")
@@ -59,9 +62,17 @@ func runFire(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&a.CalledDID, "called-did", "", "public number of the called extension")
 	fs.StringVar(&a.Status, "status", "", "hangup status: ANSWER, BUSY, NOANSWER, CANCEL, CONGESTION, CHANUNAVAIL")
 	fs.StringVar(&a.CallAPIID, "call-api-id", "", "id of a call started through the API")
-	if err := parseFlags(fs, args); err != nil {
+	return fs
+}
+
+// runFire posts one activity to the intake endpoint of a running server.
+func runFire(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var a fireActivity
+	var o fireOptions
+	if err := parseFlags(newFireFlagSet(&a, &o, stderr), args); err != nil {
 		return err
 	}
+	server, token, clientID, clientSecret := o.server, o.token, o.clientID, o.clientSecret
 	server = strings.TrimRight(server, "/")
 	client := &http.Client{Timeout: 30 * time.Second}
 	if token == "" {

@@ -9,7 +9,7 @@ import (
 // runMigrate applies pending migrations and prints the schema version.
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg config
-	_, db, err := openCommand(ctx, newFlagSet("migrate", &cfg, cmdOther, stderr), args, &cfg, stderr)
+	db, err := openTool(ctx, newFlagSet("migrate", &cfg, cmdOther, stderr), args, &cfg, stderr)
 	if err != nil {
 		return err
 	}

@@ -68,8 +68,16 @@ func startProc(t *testing.T, name string, args ...string) *proc {
 // runs the binary in a namespace of its own.
 func startProgram(t *testing.T, name, program string, args ...string) *proc {
 	t.Helper()
+	return startProgramIn(t, "", name, program, args...)
+}
+
+// startProgramIn is startProgram in the working directory dir ("": this
+// one's).
+func startProgramIn(t *testing.T, dir, name, program string, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, name: name, out: newE2ELines(), exited: make(chan struct{}), read: make(chan struct{})}
 	p.cmd = exec.Command(program, args...)
+	p.cmd.Dir = dir
 	p.cmd.Env = e2eEnv()
 	pr, pw := io.Pipe()
 	p.cmd.Stdout, p.cmd.Stderr = pw, pw

@@ -14,29 +14,24 @@ import (
 	"github.com/callevents/callevents"
 	"github.com/callevents/callevents/dispatcher"
 	"github.com/callevents/callevents/service"
+	"github.com/callevents/callevents/service/ami"
 	"github.com/callevents/callevents/store"
 )
 
-// runServe opens and migrates the database, creates the bootstrap admin
-// client on an empty database, and serves (and, unless --dispatch=false,
-// delivers) until ctx is cancelled. Shutdown is ordered: stop accepting and
+// runServe binds its listener, opens and migrates the database, creates
+// the bootstrap admin client on an empty database, and serves (and, unless
+// --dispatch=false, delivers) until ctx is cancelled. Whatever can fail
+// (flags, TLS files, the address, the database, the wiring) fails before
+// the admin is created: a start that fails prints no secret, and one that
+// cannot bind creates no database. Shutdown is ordered: stop accepting and
 // finish requests in flight, then let deliveries in flight finish and give
 // back what was claimed, then close the database.
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	var cfg config
-	log, db, err := openCommand(ctx, newFlagSet("serve", &cfg, cmdServe, stderr), args, &cfg, stderr)
+	log, err := parseCommand(newFlagSet("serve", &cfg, cmdServe, stderr), args, &cfg, stderr)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	if err := bootstrapAdmin(ctx, db, stderr); err != nil {
-		return err
-	}
-	a, err := newApp(db, cfg, log)
-	if err != nil {
-		return err
-	}
-
 	tlsConf, err := tlsConfig(cfg)
 	if err != nil {
 		return err
@@ -45,6 +40,27 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer ln.Close() // on an early return; Serve closes it otherwise
+	db, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	a, err := newApp(db, cfg, log)
+	if err != nil {
+		return err
+	}
+	var src *ami.Source
+	if cfg.AMIAddr != "" {
+		if src, err = newAMISource(cfg, a.activities, a.metrics, log); err != nil {
+			return fmt.Errorf("--ami-addr: %w", err)
+		}
+	}
+	dbName := store.Describe(cfg.DB)
+	if err := bootstrapAdmin(ctx, db, dbName, stderr); err != nil {
+		return err
+	}
+
 	srv := newHTTPServer(a.handler, log)
 	if cfg.Dispatch {
 		// Not ctx: cancelling Start's context stops the dispatcher abruptly;
@@ -58,11 +74,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	amiCtx, stopAMI := context.WithCancel(ctx)
 	defer stopAMI()
 	amiDone := make(chan struct{})
-	if cfg.AMIAddr != "" {
-		src, err := newAMISource(cfg, a.activities, a.metrics, log)
-		if err != nil {
-			return fmt.Errorf("--ami-addr: %w", err)
-		}
+	if src != nil {
 		go func() {
 			defer close(amiDone)
 			if err := src.Run(amiCtx); err != nil {
@@ -72,8 +84,8 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	} else {
 		close(amiDone)
 	}
-	log.Info("callevents: listening", "addr", ln.Addr().String(), "tls", tlsConf != nil, "db", callevents.RedactURL(cfg.DB), "dispatch", cfg.Dispatch, "ami_addr", cfg.AMIAddr,
-		"allow_targets", a.policy.String(), "version", versionString())
+	log.Info("callevents: listening", "addr", ln.Addr().String(), "tls", tlsConf != nil, "db", dbName, "dispatch", cfg.Dispatch, "ami_addr", cfg.AMIAddr,
+		"allow_targets", a.policy.String(), "version", build.String())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
@@ -146,7 +158,7 @@ func newApp(db *store.DB, cfg config, log *slog.Logger) (*app, error) {
 		RescueInterval:      cfg.RescueInterval,
 		Retention:           cfg.Retention,
 		Policy:              policy,
-		UserAgent:           "callevents/" + versionString(),
+		UserAgent:           build.UserAgent(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dispatcher: %w", err)
@@ -176,10 +188,7 @@ func newApp(db *store.DB, cfg config, log *slog.Logger) (*app, error) {
 // openCommand parses a command's flags, then builds its logger and opens and
 // migrates its database: the start of every command that uses the store.
 func openCommand(ctx context.Context, fs *flag.FlagSet, args []string, cfg *config, stderr io.Writer) (*slog.Logger, *store.DB, error) {
-	if err := parseFlags(fs, args); err != nil {
-		return nil, nil, err
-	}
-	log, err := newLogger(*cfg, stderr)
+	log, err := parseCommand(fs, args, cfg, stderr)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -188,6 +197,26 @@ func openCommand(ctx context.Context, fs *flag.FlagSet, args []string, cfg *conf
 		return nil, nil, err
 	}
 	return log, db, nil
+}
+
+// parseCommand parses a command's flags and builds its logger.
+func parseCommand(fs *flag.FlagSet, args []string, cfg *config, stderr io.Writer) (*slog.Logger, error) {
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	return newLogger(*cfg, stderr)
+}
+
+// openTool is openCommand for the one-shot tools (migrate, clients): it
+// first says on stderr which database they use, since the default is a
+// file in the working directory, which may not be the one serve uses.
+func openTool(ctx context.Context, fs *flag.FlagSet, args []string, cfg *config, stderr io.Writer) (*store.DB, error) {
+	log, err := parseCommand(fs, args, cfg, stderr)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stderr, "callevents: database %s\n", store.Describe(cfg.DB))
+	return openStore(ctx, *cfg, log)
 }
 
 func openStore(ctx context.Context, cfg config, log *slog.Logger) (*store.DB, error) {
@@ -202,9 +231,9 @@ func openStore(ctx context.Context, cfg config, log *slog.Logger) (*store.DB, er
 	return db, nil
 }
 
-// bootstrapAdmin creates an admin client when the database has none and
-// prints its credentials once, on stderr.
-func bootstrapAdmin(ctx context.Context, db *store.DB, stderr io.Writer) error {
+// bootstrapAdmin creates an admin client when the database (dbName) has
+// none and prints its credentials once, on stderr.
+func bootstrapAdmin(ctx context.Context, db *store.DB, dbName string, stderr io.Writer) error {
 	c, secret, err := callevents.NewClient("bootstrap admin", callevents.ScopeAdmin, time.Now())
 	if err != nil {
 		return err
@@ -217,6 +246,7 @@ func bootstrapAdmin(ctx context.Context, db *store.DB, stderr io.Writer) error {
 		return nil
 	}
 	line, _ := json.Marshal(clientJSON{ClientID: c.ID, ClientSecret: secret, Scope: string(c.Scope), Name: c.Name})
-	fmt.Fprintf(stderr, "callevents: created the bootstrap admin client; keep the secret now, it is not shown again:\n%s\n", line)
+	// One notice line, then the JSON line: scripts take the line after it.
+	fmt.Fprintf(stderr, "callevents: created the bootstrap admin client in %s; keep the secret now, it is not shown again (another: callevents clients add --name NAME --scope admin):\n%s\n", dbName, line)
 	return nil
 }

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"bufio"
+	"flag"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// Ensure every variable the packaged env file sets or suggests (in a
+// comment) is one of serve's, with a value serve accepts: the file is what
+// an operator edits first, and a misspelt name would be ignored silently.
+func TestPackagedEnvFile(t *testing.T) {
+	f, err := os.Open("packaging/callevents.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	line := regexp.MustCompile(`^#?(CALLEVENTS_[A-Z0-9_]+)=(.*)$`)
+	var cfg config
+	flags := map[string]bool{}
+	newFlagSet("serve", &cfg, cmdServe, io.Discard).VisitAll(func(fl *flag.Flag) { flags[envName(fl.Name)] = true })
+	seen := 0
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		m := line.FindStringSubmatch(sc.Text())
+		if m == nil {
+			if text := strings.TrimSpace(sc.Text()); text != "" && !strings.HasPrefix(text, "#") {
+				t.Errorf("line %d is neither a comment nor CALLEVENTS_…=value: %q", n, text)
+			}
+			continue
+		}
+		seen++
+		key, value := m[1], m[2]
+		if !flags[key] {
+			t.Errorf("line %d: %s is no variable of serve", n, key)
+			continue
+		}
+		if value == "" {
+			continue
+		}
+		t.Setenv(key, value)
+		var cfg config
+		if err := parseFlags(newFlagSet("serve", &cfg, cmdServe, io.Discard), nil); err != nil {
+			t.Errorf("line %d: %v", n, err)
+		}
+		os.Unsetenv(key)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if seen < 5 {
+		t.Errorf("found only %d variables in the env file", seen)
+	}
+}
