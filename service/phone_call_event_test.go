@@ -104,16 +104,16 @@ func TestPhoneCallEventsOperations(t *testing.T) {
 	_, body = b.call(t, "admin", `<v1:DelPhoneCallEvent><v1:extension>0003*210</v1:extension><v1:id>`+id+`</v1:id></v1:DelPhoneCallEvent>`)
 	del := bodyElement(t, body)
 	v.validate(t, del)
-	if ids := del.FindElements("id"); len(ids) != 1 || ids[0].Text() != id {
-		t.Errorf("delete by id returned %v", body)
+	if ids := del.FindElements("deletedId"); len(ids) != 1 || ids[0].Text() != id || del.FindElement("id") != nil {
+		t.Errorf("delete by id returned %v, want one deletedId", body)
 	}
 	b.call(t, "admin", `<v1:AddPhoneCallEvent><v1:extension>0003*210</v1:extension><v1:type>1</v1:type><v1:url>http://127.0.0.1:9/h</v1:url></v1:AddPhoneCallEvent>`)
 	_, body = b.call(t, "org:0003", `<v1:DelPhoneCallEvent><v1:extension>0003*210</v1:extension><v1:type>2</v1:type></v1:DelPhoneCallEvent>`)
-	if n := len(bodyElement(t, body).FindElements("id")); n != 2 {
+	if n := len(bodyElement(t, body).FindElements("deletedId")); n != 2 {
 		t.Errorf("delete by type removed %d, want 2\n%s", n, body)
 	}
 	_, body = b.call(t, "admin", `<v1:DelPhoneCallEvent><v1:extension>0003*210</v1:extension></v1:DelPhoneCallEvent>`)
-	if n := len(bodyElement(t, body).FindElements("id")); n != 1 {
+	if n := len(bodyElement(t, body).FindElements("deletedId")); n != 1 {
 		t.Errorf("delete all removed %d, want 1\n%s", n, body)
 	}
 	if n := b.count(t, "0003*210"); n != 0 {
