@@ -305,6 +305,10 @@ func checkE2EJavaPort(t *testing.T, ext string, p e2eJavaPort) {
 			t.Errorf("fault %s: empty faultstring or message (%+v)", name, f)
 		}
 	}
+	// Without the header, the fault says which one to send.
+	if f, want := p.Faults["noCredentials"], "Missing credentials: send a userCredentials header (namespace "+e2eNamespace+")"; !strings.HasPrefix(f.Message, want) {
+		t.Errorf("fault without credentials: message %q, want it to start %q", f.Message, want)
+	}
 }
 
 // e2eCheckEnvelopes checks that the responses saved under prefix are
