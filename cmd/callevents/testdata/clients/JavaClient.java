@@ -52,8 +52,8 @@ public class JavaClient {
     static final Map<String, Object> report = new LinkedHashMap<>();
     static final ObjectFactory of = new ObjectFactory();
     static int saved; // responses seen, numbering the files in CE_RAW_DIR
-    // SAAJ, which the response handler brings in, warns about its own
-    // factory lookup on every message; held so the setting is not collected.
+    // Debian's SAAJ warns about its own factory lookup on every message;
+    // held so the setting is not collected.
     static final Logger saajLog = Logger.getLogger("javax.xml.soap");
 
     static final class Mismatch extends RuntimeException {
