@@ -75,6 +75,7 @@ func (s *Server) serveSOAP(w http.ResponseWriter, r *http.Request) {
 	setOperation(r, req.op.Name.Local) // only known names: the label set stays bounded
 	principal, err := s.authenticate(w, r, req.credentials)
 	if err != nil {
+		// Nothing read from the header: say which header would have been.
 		var limited *rateLimitedError
 		if req.credentials == (callevents.Credentials{}) && !errors.As(err, &limited) {
 			err = req.missingCredentials()
