@@ -164,7 +164,7 @@ type DelPhoneCallEventResponse struct {
 
 	Result string `xml:"result,omitempty" json:"result,omitempty"`
 
-	Id []string `xml:"id,omitempty" json:"id,omitempty"`
+	DeletedId []string `xml:"deletedId,omitempty" json:"deletedId,omitempty"`
 }
 
 type GetPhoneCallEventDeliveries struct {

@@ -28,8 +28,30 @@ const (
 type request struct {
 	v12         bool
 	credentials callevents.Credentials
-	op          xml.StartElement
-	dec         *xml.Decoder
+	// ignoredCredentials is the namespace of a userCredentials header not
+	// read for its namespace, named by missingCredentials.
+	ignoredCredentials string
+	op                 xml.StartElement
+	dec                *xml.Decoder
+}
+
+// credentialsNamespace reports whether a userCredentials header in ns is
+// read: ours; VoipNow's (any http://4psa.com/HeaderData… one), so its
+// client code works unchanged; or none, which SOAP::Lite and strong-soap
+// send unless told otherwise (SPEC.md §4).
+func credentialsNamespace(ns string) bool {
+	return ns == wsdl.Namespace || ns == "" || strings.HasPrefix(ns, ns4PSAHeader)
+}
+
+// missingCredentials is fault 100 for a request that carried no
+// credentials the server read: it says which element, in which
+// namespace, would have been read.
+func (req *request) missingCredentials() error {
+	msg := "Missing credentials: send a userCredentials header (namespace " + wsdl.Namespace + ") with accessToken, or username and password."
+	if req.ignoredCredentials != "" {
+		msg += fmt.Sprintf(" The userCredentials header in namespace %q was not read.", truncateText(req.ignoredCredentials, 80))
+	}
+	return callevents.Errorf(callevents.CodeAuthInvalid, "%s", msg)
 }
 
 // credentialsHeader matches userCredentials children in any namespace:
@@ -270,13 +292,18 @@ func decodeHeader(d *xml.Decoder, req *request, envNS string) error {
 		case xml.Directive:
 			return malformed(req.v12, "Malformed request: DOCTYPE and entity declarations are not accepted.")
 		case xml.StartElement:
-			if t.Name.Local == "userCredentials" && (t.Name.Space == wsdl.Namespace || strings.HasPrefix(t.Name.Space, ns4PSAHeader)) {
-				var h credentialsHeader
-				if err := d.DecodeElement(&h, &t); err != nil {
-					return malformed(req.v12, "Malformed request: the userCredentials header is not well-formed (%s).", xmlErrorText(err))
+			if t.Name.Local == "userCredentials" {
+				if credentialsNamespace(t.Name.Space) {
+					var h credentialsHeader
+					if err := d.DecodeElement(&h, &t); err != nil {
+						return malformed(req.v12, "Malformed request: the userCredentials header is not well-formed (%s).", xmlErrorText(err))
+					}
+					req.credentials = h.credentials()
+					continue
 				}
-				req.credentials = h.credentials()
-				continue
+				if req.ignoredCredentials == "" {
+					req.ignoredCredentials = t.Name.Space
+				}
 			}
 			if mustUnderstand(t, envNS) {
 				return &envelopeError{faultCode: "MustUnderstand", v12: req.v12, message: "Header " + t.Name.Local + " is marked mustUnderstand and is not understood."}

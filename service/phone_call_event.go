@@ -220,7 +220,7 @@ func (s *Server) delPhoneCallEvent(ctx context.Context, p callevents.Principal, 
 	if err != nil {
 		return nil, err
 	}
-	return &gen.DelPhoneCallEventResponse{Result: resultSuccess, Id: ids}, nil
+	return &gen.DelPhoneCallEventResponse{Result: resultSuccess, DeletedId: ids}, nil
 }
 
 // phoneCallEventOut converts a Call Event to its wire form; the secret

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/callevents/callevents"
 	"github.com/callevents/callevents/service"
@@ -104,16 +105,16 @@ func TestPhoneCallEventsOperations(t *testing.T) {
 	_, body = b.call(t, "admin", `<v1:DelPhoneCallEvent><v1:extension>0003*210</v1:extension><v1:id>`+id+`</v1:id></v1:DelPhoneCallEvent>`)
 	del := bodyElement(t, body)
 	v.validate(t, del)
-	if ids := del.FindElements("id"); len(ids) != 1 || ids[0].Text() != id {
-		t.Errorf("delete by id returned %v", body)
+	if ids := del.FindElements("deletedId"); len(ids) != 1 || ids[0].Text() != id || del.FindElement("id") != nil {
+		t.Errorf("delete by id returned %v, want one deletedId", body)
 	}
 	b.call(t, "admin", `<v1:AddPhoneCallEvent><v1:extension>0003*210</v1:extension><v1:type>1</v1:type><v1:url>http://127.0.0.1:9/h</v1:url></v1:AddPhoneCallEvent>`)
 	_, body = b.call(t, "org:0003", `<v1:DelPhoneCallEvent><v1:extension>0003*210</v1:extension><v1:type>2</v1:type></v1:DelPhoneCallEvent>`)
-	if n := len(bodyElement(t, body).FindElements("id")); n != 2 {
+	if n := len(bodyElement(t, body).FindElements("deletedId")); n != 2 {
 		t.Errorf("delete by type removed %d, want 2\n%s", n, body)
 	}
 	_, body = b.call(t, "admin", `<v1:DelPhoneCallEvent><v1:extension>0003*210</v1:extension></v1:DelPhoneCallEvent>`)
-	if n := len(bodyElement(t, body).FindElements("id")); n != 1 {
+	if n := len(bodyElement(t, body).FindElements("deletedId")); n != 1 {
 		t.Errorf("delete all removed %d, want 1\n%s", n, body)
 	}
 	if n := b.count(t, "0003*210"); n != 0 {
@@ -202,8 +203,9 @@ func TestSoapUIStyleRequest(t *testing.T) {
 	}
 }
 
-// Ensure the VoipNow header namespaces and unqualified children (PHP's
-// SoapHeader with an array), and username/password credentials, work.
+// Ensure the VoipNow header namespaces, unqualified children (PHP's
+// SoapHeader with an array), a header in no namespace (SOAP::Lite,
+// strong-soap), and username/password credentials, work.
 func TestHeaderVariants(t *testing.T) {
 	b := setup(t, bundleOptions{})
 	idSecret := strings.SplitN(b.secret["admin"], ":", 2)
@@ -214,6 +216,10 @@ func TestHeaderVariants(t *testing.T) {
 		// What PHP's SoapHeader sends for an array outside the WSDL's namespace.
 		"php-apache-map": `<ns2:userCredentials xmlns:ns2="http://4psa.com/HeaderData.xsd/3.5.0" xmlns:ns3="http://xml.apache.org/xml-soap" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="ns3:Map"><item><key>username</key><value>` + idSecret[0] + `</value></item><item><key>password</key><value>` + idSecret[1] + `</value></item></ns2:userCredentials>`,
 		"password":       `<v1:userCredentials><v1:username>` + idSecret[0] + `</v1:username><v1:password>` + idSecret[1] + `</v1:password></v1:userCredentials>`,
+		// No namespace at all: what SOAP::Lite sends (typed children) and
+		// strong-soap (a header added without one).
+		"no-namespace-soaplite":   `<userCredentials><accessToken xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xsi:type="xsd:string">` + b.tokens["admin"] + `</accessToken></userCredentials>`,
+		"no-namespace-strongsoap": `<userCredentials xmlns=""><username>` + idSecret[0] + `</username><password>` + idSecret[1] + `</password></userCredentials>`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			status, body := b.post(t, service.PathSOAP, "text/xml", envelope11(header, get))
@@ -221,5 +227,70 @@ func TestHeaderVariants(t *testing.T) {
 				t.Errorf("HTTP %d\n%s", status, body)
 			}
 		})
+	}
+}
+
+// Ensure a request without credentials the server reads gets fault 100
+// naming the element and namespace it reads, and, when a userCredentials
+// header came in another namespace, that one; nothing is stored.
+func TestMissingCredentialsFault(t *testing.T) {
+	b := setup(t, bundleOptions{})
+	const want = "Missing credentials: send a userCredentials header (namespace urn:callevents:phonecallevents:1) with accessToken, or username and password."
+	add := `<v1:AddPhoneCallEvent><v1:extension>0003*210</v1:extension><v1:type>0</v1:type><v1:url>http://127.0.0.1:9/a</v1:url></v1:AddPhoneCallEvent>`
+	for _, tc := range []struct {
+		name, header, message string
+	}{
+		{"no-header", "", want},
+		{"empty-credentials", `<v1:userCredentials/>`, want},
+		{"unknown-children", `<userCredentials><token>` + b.tokens["admin"] + `</token></userCredentials>`, want},
+		{"other-namespace", `<o:userCredentials xmlns:o="urn:example:other"><o:accessToken>` + b.tokens["admin"] + `</o:accessToken></o:userCredentials>`,
+			want + ` The userCredentials header in namespace "urn:example:other" was not read.`},
+		{"default-namespace-of-another", `<userCredentials xmlns="urn:example:other"><accessToken>` + b.tokens["admin"] + `</accessToken></userCredentials>`,
+			want + ` The userCredentials header in namespace "urn:example:other" was not read.`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := b.post(t, service.PathSOAP, "text/xml", envelope11(tc.header, add))
+			f, ok := parseFault(t, body)
+			if status != http.StatusInternalServerError || !ok || f.faultCode != "Client" || f.code != "100" {
+				t.Fatalf("HTTP %d %+v\n%s", status, f, body)
+			}
+			if f.message != tc.message || f.reason != tc.message {
+				t.Errorf("message %q, faultstring %q,\nwant %q", f.message, f.reason, tc.message)
+			}
+		})
+	}
+	if n := b.count(t, "0003*210"); n != 0 {
+		t.Errorf("%d Call Events stored without credentials", n)
+	}
+
+	t.Run("soap12", func(t *testing.T) {
+		env := `<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" xmlns:v1="urn:callevents:phonecallevents:1"><env:Body>` + add + `</env:Body></env:Envelope>`
+		status, body := b.post(t, service.PathSOAP, "application/soap+xml; charset=utf-8", env)
+		if f, ok := parseFault(t, body); status != http.StatusBadRequest || !ok || f.faultCode != "Sender" || f.code != "100" || f.message != want {
+			t.Errorf("HTTP %d %+v\n%s", status, f, body)
+		}
+	})
+}
+
+// Ensure an address held for failed authentications is told so even when
+// it sends no credentials: the rate-limit message is not replaced by the
+// one about missing credentials.
+func TestMissingCredentialsWhenHeld(t *testing.T) {
+	b := setup(t, bundleOptions{limits: service.Limits{FailedAuthPerAddress: service.RateLimit{Burst: 2, Every: time.Hour}}})
+	get := `<v1:GetPhoneCallEvents><v1:extension>0003*210</v1:extension></v1:GetPhoneCallEvents>`
+	var messages []string
+	for range 3 {
+		_, body := b.post(t, service.PathSOAP, "text/xml", envelope11("", get))
+		f, ok := parseFault(t, body)
+		if !ok || f.code != "100" {
+			t.Fatalf("%+v\n%s", f, body)
+		}
+		messages = append(messages, f.message)
+	}
+	if !strings.HasPrefix(messages[0], "Missing credentials: ") || !strings.HasPrefix(messages[1], "Missing credentials: ") {
+		t.Errorf("first two faults: %q", messages[:2])
+	}
+	if !strings.Contains(messages[2], "Too many failed authentication attempts from this address") {
+		t.Errorf("third fault, past the limit: %q", messages[2])
 	}
 }

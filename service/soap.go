@@ -3,6 +3,7 @@ package service
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -74,6 +75,11 @@ func (s *Server) serveSOAP(w http.ResponseWriter, r *http.Request) {
 	setOperation(r, req.op.Name.Local) // only known names: the label set stays bounded
 	principal, err := s.authenticate(w, r, req.credentials)
 	if err != nil {
+		// Nothing read from the header: say which header would have been.
+		var limited *rateLimitedError
+		if req.credentials == (callevents.Credentials{}) && !errors.As(err, &limited) {
+			err = req.missingCredentials()
+		}
 		s.writeFault(w, r, v12, err, callevents.CodeRetrieveFailed)
 		return
 	}

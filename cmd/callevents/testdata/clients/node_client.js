@@ -171,7 +171,7 @@ async function main() {
   const d1 = await admin.call('DelPhoneCallEvent', { extension: EXT, id: idList[0] });
   const d2 = await admin.call('DelPhoneCallEvent', { extension: EXT, type: 2 });
   const d3 = await admin.call('DelPhoneCallEvent', { extension: EXT });
-  report.deleted = { byId: list(d1.id), byType: list(d2.id), all: list(d3.id) };
+  report.deleted = { byId: list(d1.deletedId), byType: list(d2.deletedId), all: list(d3.deletedId) };
   expect(d1.result === 'success' && d2.result === 'success' && d3.result === 'success', 'Del results');
   expect(show(report.deleted) === show({ byId: [idList[0]], byType: [idList[1]], all: [idList[2]] }), `deleted ${show(report.deleted)}`);
   const final = await admin.call('GetPhoneCallEvents', { extension: EXT });

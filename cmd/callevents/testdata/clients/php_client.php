@@ -246,7 +246,7 @@ try {
     $d1 = $admin->call('DelPhoneCallEvent', ['extension' => $EXT, 'id' => $ids[0]]);
     $d2 = $admin->call('DelPhoneCallEvent', ['extension' => $EXT, 'type' => 2]);
     $d3 = $admin->call('DelPhoneCallEvent', ['extension' => $EXT]);
-    $report['deleted'] = ['byId' => $d1->id ?? [], 'byType' => $d2->id ?? [], 'all' => $d3->id ?? []];
+    $report['deleted'] = ['byId' => $d1->deletedId ?? [], 'byType' => $d2->deletedId ?? [], 'all' => $d3->deletedId ?? []];
     expect($d1->result === 'success' && $d2->result === 'success' && $d3->result === 'success', 'Del results');
     expect($report['deleted'] === ['byId' => [$ids[0]], 'byType' => [$ids[1]], 'all' => [$ids[2]]], 'deleted ' . show($report['deleted']));
     $final = $admin->call('GetPhoneCallEvents', ['extension' => $EXT]);

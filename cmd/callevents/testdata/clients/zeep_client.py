@@ -195,7 +195,7 @@ expect(report["soap12"]["fault"]["faultcode"].endswith("Sender"), "SOAP 1.2 faul
 d1 = admin.call("DelPhoneCallEvent", extension=EXT, id=ids[0])
 d2 = admin.call("DelPhoneCallEvent", extension=EXT, type=2)
 d3 = admin.call("DelPhoneCallEvent", extension=EXT)
-report["deleted"] = {"byId": list(d1.id), "byType": list(d2.id), "all": list(d3.id)}
+report["deleted"] = {"byId": list(d1.deletedId), "byType": list(d2.deletedId), "all": list(d3.deletedId)}
 expect(d1.result == d2.result == d3.result == "success", "Del results")
 expect(report["deleted"] == {"byId": [ids[0]], "byType": [ids[1]], "all": [ids[2]]}, "deleted %r" % report["deleted"])
 final = admin.call("GetPhoneCallEvents", extension=EXT)
