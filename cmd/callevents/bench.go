@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/cmd/internal/cliflag"
 	"github.com/callevents/callevents/dispatcher"
 	"github.com/callevents/callevents/store"
 )
@@ -65,13 +66,13 @@ type benchOptions struct {
 func newBenchFlagSet(o *benchOptions, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, benchUsage); printDefaults(fs) }
+	fs.Usage = func() { fmt.Fprint(stderr, benchUsage); cliflag.PrintDefaults(fs) }
 	fs.StringVar(&o.dsn, "db", "", "database (default: a temporary SQLite file)")
-	intVar(fs, &o.events, "events", 20000, 1, "", "events reported at once for the throughput phase")
-	intVar(fs, &o.rate, "rate", 1000, 1, "", "events per second in the latency phase")
-	durationVar(fs, &o.rateFor, "rate-duration", 10*time.Second, "length of the latency phase")
-	durationVar(fs, &o.ceilingFor, "ceiling-duration", 3*time.Second, "length of the ceiling phase")
-	intVar(fs, &o.concurrency, "concurrency", 0, 0, "128", "dispatcher concurrency (0: the default)")
+	cliflag.Int(fs, &o.events, "events", 20000, 1, "", "events reported at once for the throughput phase")
+	cliflag.Int(fs, &o.rate, "rate", 1000, 1, "", "events per second in the latency phase")
+	cliflag.Duration(fs, &o.rateFor, "rate-duration", 10*time.Second, "length of the latency phase")
+	cliflag.Duration(fs, &o.ceilingFor, "ceiling-duration", 3*time.Second, "length of the ceiling phase")
+	cliflag.Int(fs, &o.concurrency, "concurrency", 0, 0, "128", "dispatcher concurrency (0: the default)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the throughput and latency phases to this file")
 	return fs
 }
@@ -79,7 +80,7 @@ func newBenchFlagSet(o *benchOptions, stderr io.Writer) *flag.FlagSet {
 // runBench runs the delivery benchmark and prints a table and a JSON line.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o benchOptions
-	if err := parseFlags(newBenchFlagSet(&o, stderr), args); err != nil {
+	if err := cliflag.Parse(newBenchFlagSet(&o, stderr), args); err != nil {
 		return err
 	}
 	dsn, events, rate, concurrency := o.dsn, o.events, o.rate, o.concurrency

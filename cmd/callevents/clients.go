@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/cmd/internal/cliflag"
 )
 
 // clientJSON is what the clients command prints; the secret only on add.
@@ -30,7 +31,7 @@ const clientsUsage = `usage:
 func runClients(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, clientsUsage)
-		return errUsage
+		return cliflag.ErrUsage
 	}
 	var cfg config
 	var name, scope string
@@ -42,7 +43,7 @@ func runClients(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	case "list", "remove":
 	default:
 		fmt.Fprint(stderr, clientsUsage)
-		return errUsage
+		return cliflag.ErrUsage
 	}
 	db, err := openTool(ctx, fs, args[1:], &cfg, stderr)
 	if err != nil {
@@ -81,7 +82,7 @@ func runClients(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	default: // remove
 		if fs.NArg() != 1 {
 			fmt.Fprint(stderr, clientsUsage)
-			return errUsage
+			return cliflag.ErrUsage
 		}
 		id := fs.Arg(0)
 		if err := db.DeleteClient(ctx, id); err != nil {

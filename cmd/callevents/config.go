@@ -1,21 +1,17 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/netip"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/cmd/internal/cliflag"
 	"github.com/callevents/callevents/dispatcher"
 )
-
-var errUsage = errors.New("usage")
 
 // config is every setting of the command, from flags and CALLEVENTS_* env.
 type config struct {
@@ -74,16 +70,16 @@ const (
 func newFlagSet(name string, cfg *config, command int, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprintf(stderr, "usage: callevents %s [flags]\n", name); printDefaults(fs) }
+	fs.Usage = func() { fmt.Fprintf(stderr, "usage: callevents %s [flags]\n", name); cliflag.PrintDefaults(fs) }
 	fs.StringVar(&cfg.DB, "db", dbDefault, "database: sqlite:PATH (embedded) or mysql://user:pass@host:3306/name")
-	textVar(fs, &cfg.LogFormat, "log-format", "json", oneOf("a log format", "json", "text"), "log format: json (one object per line) or text")
-	textVar(fs, &cfg.LogLevel, "log-level", "info", oneOf("a log level", "debug", "info", "warn", "error"), "log level: debug, info, warn or error")
+	cliflag.Text(fs, &cfg.LogFormat, "log-format", "json", cliflag.OneOf("a log format", "json", "text"), "log format: json (one object per line) or text")
+	cliflag.Text(fs, &cfg.LogLevel, "log-level", "info", cliflag.OneOf("a log level", "debug", "info", "warn", "error"), "log level: debug, info, warn or error")
 	if command == cmdServe {
 		fs.StringVar(&cfg.Listen, "listen", listenDefault, "HTTP listen address")
-		intVar(fs, &cfg.MaxPerExtension, "max-per-extension", callevents.MaxCallEventsPerExtensionDefault, 0, "", "most Call Events one extension may have")
-		durationVar(fs, &cfg.TokenTTL, "token-ttl", callevents.TokenTTLDefault, "lifetime of issued access tokens")
-		listVar(fs, &cfg.TrustedProxies, "trusted-proxies", "", checkTrustedProxies, "comma-separated CIDRs or addresses of reverse proxies whose X-Forwarded-For names the caller for the rate limits (e.g. 10.0.0.5,192.168.0.0/24)")
-		boolVar(fs, &cfg.Dispatch, "dispatch", true, "also deliver call events from this process (false: API only, with separate dispatch processes)")
+		cliflag.Int(fs, &cfg.MaxPerExtension, "max-per-extension", callevents.MaxCallEventsPerExtensionDefault, 0, "", "most Call Events one extension may have")
+		cliflag.Duration(fs, &cfg.TokenTTL, "token-ttl", callevents.TokenTTLDefault, "lifetime of issued access tokens")
+		cliflag.List(fs, &cfg.TrustedProxies, "trusted-proxies", "", checkTrustedProxies, "comma-separated CIDRs or addresses of reverse proxies whose X-Forwarded-For names the caller for the rate limits (e.g. 10.0.0.5,192.168.0.0/24)")
+		cliflag.Bool(fs, &cfg.Dispatch, "dispatch", true, "also deliver call events from this process (false: API only, with separate dispatch processes)")
 	}
 	if command == cmdServe || command == cmdDispatch || command == cmdAMI {
 		fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS instead of HTTP (with --tls-key)")
@@ -93,16 +89,16 @@ func newFlagSet(name string, cfg *config, command int, stderr io.Writer) *flag.F
 		fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "address to serve /metrics, /healthz and /readyz on, e.g. :9090 (empty: none)")
 	}
 	if command == cmdServe || command == cmdDispatch {
-		durationVar(fs, &cfg.ShutdownTimeout, "shutdown-timeout", shutdownTimeoutDefault, "how long a graceful shutdown waits for requests and deliveries in flight")
-		listVar(fs, &cfg.AllowTargets, "allow-targets", "", checkAllowTargets, "comma-separated CIDRs and host names that Call Event URLs may reach although private or loopback (e.g. 10.0.0.0/8,crm.internal)")
-		intVar(fs, &cfg.Concurrency, "concurrency", dispatcher.ConcurrencyDefault, 0, "", "deliveries in flight at once, per process")
-		intVar(fs, &cfg.ReceiverConcurrency, "receiver-concurrency", 0, 0, "32", "deliveries in flight at once to one receiver origin (scheme, host, port), per process; one that answers fast may borrow slots no other origin can use (0: a quarter of --concurrency, 32 by default)")
-		durationVar(fs, &cfg.OrderHold, "order-hold", dispatcher.OrderHoldDefault, "how long a due delivery waits behind an unfinished earlier one of its order key before it goes out anyway (0: no limit)")
-		intVar(fs, &cfg.BreakerFailures, "breaker-failures", dispatcher.BreakerFailuresDefault, 0, "", "failed attempts in a row (no answer, timeout, 5xx) that pause an organization's deliveries to a receiver origin until a probe gets an answer, per process")
-		durationVar(fs, &cfg.DeliveryTimeout, "delivery-timeout", dispatcher.TimeoutDefault, "HTTP timeout of one delivery attempt")
-		durationVar(fs, &cfg.Lease, "lease", dispatcher.LeaseDefault, "how long a claimed delivery stays with its process before another may take it (more than --delivery-timeout)")
-		durationVar(fs, &cfg.RescueInterval, "rescue-interval", dispatcher.RescueIntervalDefault, "how often expired leases are freed")
-		durationVar(fs, &cfg.Retention, "retention", dispatcher.RetentionDefault, "how long finished deliveries stay in the delivery log")
+		cliflag.Duration(fs, &cfg.ShutdownTimeout, "shutdown-timeout", shutdownTimeoutDefault, "how long a graceful shutdown waits for requests and deliveries in flight")
+		cliflag.List(fs, &cfg.AllowTargets, "allow-targets", "", checkAllowTargets, "comma-separated CIDRs and host names that Call Event URLs may reach although private or loopback (e.g. 10.0.0.0/8,crm.internal)")
+		cliflag.Int(fs, &cfg.Concurrency, "concurrency", dispatcher.ConcurrencyDefault, 0, "", "deliveries in flight at once, per process")
+		cliflag.Int(fs, &cfg.ReceiverConcurrency, "receiver-concurrency", 0, 0, "32", "deliveries in flight at once to one receiver origin (scheme, host, port), per process; one that answers fast may borrow slots no other origin can use (0: a quarter of --concurrency, 32 by default)")
+		cliflag.Duration(fs, &cfg.OrderHold, "order-hold", dispatcher.OrderHoldDefault, "how long a due delivery waits behind an unfinished earlier one of its order key before it goes out anyway (0: no limit)")
+		cliflag.Int(fs, &cfg.BreakerFailures, "breaker-failures", dispatcher.BreakerFailuresDefault, 0, "", "failed attempts in a row (no answer, timeout, 5xx) that pause an organization's deliveries to a receiver origin until a probe gets an answer, per process")
+		cliflag.Duration(fs, &cfg.DeliveryTimeout, "delivery-timeout", dispatcher.TimeoutDefault, "HTTP timeout of one delivery attempt")
+		cliflag.Duration(fs, &cfg.Lease, "lease", dispatcher.LeaseDefault, "how long a claimed delivery stays with its process before another may take it (more than --delivery-timeout)")
+		cliflag.Duration(fs, &cfg.RescueInterval, "rescue-interval", dispatcher.RescueIntervalDefault, "how often expired leases are freed")
+		cliflag.Duration(fs, &cfg.Retention, "retention", dispatcher.RetentionDefault, "how long finished deliveries stay in the delivery log")
 	}
 	switch command {
 	case cmdServe:
@@ -118,46 +114,9 @@ func declareAMIFlags(fs *flag.FlagSet, cfg *config, prefix, note string) {
 	fs.StringVar(&cfg.AMIAddr, prefix+"addr", "", "Asterisk Manager Interface host:port, e.g. 127.0.0.1:5038"+note)
 	fs.StringVar(&cfg.AMIUser, prefix+"user", "", "AMI user (manager.conf, with read = call)")
 	fs.StringVar(&cfg.AMISecret, prefix+"secret", "", "AMI secret")
-	textVar(fs, &cfg.AMIOrg, prefix+"org", "", checkOrg, "organization code: endpoint 210 becomes <org>*210")
-	listVar(fs, &cfg.AMIMap, prefix+"map", "", checkAMIMap, "explicit endpoint map, e.g. 210=0003*210,alice=0003*211 (wins over --"+prefix+"org)")
-	listVar(fs, &cfg.AMIDIDs, prefix+"dids", "", checkDIDs, "comma-separated public numbers (DIDs): a call dialled to one gets CalledDID")
-}
-
-// parseFlags sets each flag from CALLEVENTS_<NAME> first (dashes become
-// underscores), so that command-line flags win over the environment. A bad
-// value is a *flagError naming the variable or the flag it came from.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		key := envName(f.Name)
-		v, ok := os.LookupEnv(key)
-		if !ok || envErr != nil {
-			return
-		}
-		if err := f.Value.Set(v); err != nil {
-			envErr = fmt.Errorf("%s=%q: %v", key, v, err)
-		} else if c, ok := f.Value.(checkedValue); ok && c.complaint() != nil {
-			envErr = &flagError{c.complaint().message(key)}
-		}
-	})
-	if envErr != nil {
-		return envErr
-	}
-	if err := fs.Parse(args); err != nil {
-		return errUsage // the flag package has printed why
-	}
-	var flagErr error
-	fs.Visit(func(f *flag.Flag) {
-		if c, ok := f.Value.(checkedValue); ok && c.complaint() != nil && flagErr == nil {
-			flagErr = &flagError{c.complaint().message("--" + f.Name)}
-		}
-	})
-	return flagErr
-}
-
-// envName is the environment variable of a flag: CALLEVENTS_<NAME>.
-func envName(flagName string) string {
-	return "CALLEVENTS_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+	cliflag.Text(fs, &cfg.AMIOrg, prefix+"org", "", checkOrg, "organization code: endpoint 210 becomes <org>*210")
+	cliflag.List(fs, &cfg.AMIMap, prefix+"map", "", checkAMIMap, "explicit endpoint map, e.g. 210=0003*210,alice=0003*211 (wins over --"+prefix+"org)")
+	cliflag.List(fs, &cfg.AMIDIDs, prefix+"dids", "", checkDIDs, "comma-separated public numbers (DIDs): a call dialled to one gets CalledDID")
 }
 
 // newLogger builds the command's logger. Every attribute passes through
@@ -199,25 +158,4 @@ func redactAttr(_ []string, a slog.Attr) slog.Attr {
 		}
 	}
 	return a
-}
-
-// parseTrustedProxies reads --trusted-proxies: CIDRs or single addresses.
-func parseTrustedProxies(list string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, item := range strings.Split(list, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
-		if p, err := netip.ParsePrefix(item); err == nil {
-			out = append(out, p.Masked())
-			continue
-		}
-		addr, err := netip.ParseAddr(item)
-		if err != nil {
-			return nil, fmt.Errorf("--trusted-proxies: %q is neither a CIDR nor an IP address", item)
-		}
-		out = append(out, netip.PrefixFrom(addr, addr.BitLen()))
-	}
-	return out, nil
 }

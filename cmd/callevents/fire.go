@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/callevents/callevents/cmd/internal/cliflag"
 )
 
 // fireActivity is the intake's JSON form of one call activity (SPEC §7).
@@ -47,7 +49,7 @@ type fireOptions struct {
 func newFireFlagSet(a *fireActivity, o *fireOptions, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("fire", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, fireUsage); printDefaults(fs) }
+	fs.Usage = func() { fmt.Fprint(stderr, fireUsage); cliflag.PrintDefaults(fs) }
 	fs.StringVar(&o.server, "server", "http://127.0.0.1:8080", "base URL of the callevents server")
 	fs.StringVar(&o.token, "token", "", "access token of a pbx or admin client")
 	fs.StringVar(&o.clientID, "client-id", "", "client id, to get a token")
@@ -69,7 +71,7 @@ func newFireFlagSet(a *fireActivity, o *fireOptions, stderr io.Writer) *flag.Fla
 func runFire(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var a fireActivity
 	var o fireOptions
-	if err := parseFlags(newFireFlagSet(&a, &o, stderr), args); err != nil {
+	if err := cliflag.Parse(newFireFlagSet(&a, &o, stderr), args); err != nil {
 		return err
 	}
 	server, token, clientID, clientSecret := o.server, o.token, o.clientID, o.clientSecret

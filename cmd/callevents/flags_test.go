@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/callevents/callevents/cmd/internal/cliflag"
 )
 
 // flagSets returns a fresh flag set of every command, by command name.
@@ -70,9 +72,9 @@ var badFlagValues = map[string][]struct{ value, want string }{
 func TestFlagErrors(t *testing.T) {
 	for command := range flagSets() {
 		flagSets()[command].VisitAll(func(f *flag.Flag) {
-			if _, checked := f.Value.(checkedValue); !checked {
+			if _, checked := f.Value.(cliflag.Checked); !checked {
 				if typ := fmt.Sprintf("%T", f.Value); typ != "*flag.stringValue" {
-					t.Errorf("%s --%s is a %s: declare it with durationVar, intVar, boolVar or textVar", command, f.Name, typ)
+					t.Errorf("%s --%s is a %s: declare it with cliflag.Duration, Int, Bool, List or Text", command, f.Name, typ)
 				}
 				return
 			}
@@ -83,14 +85,14 @@ func TestFlagErrors(t *testing.T) {
 			for _, tc := range cases {
 				// The flag form.
 				fs := flagSets()[command]
-				err := parseFlags(fs, []string{"--" + f.Name + "=" + tc.value})
+				err := cliflag.Parse(fs, []string{"--" + f.Name + "=" + tc.value})
 				if want := fmt.Sprintf(tc.want, "--"+f.Name); err == nil || err.Error() != want {
 					t.Errorf("%s --%s=%q:\n got  %v\n want %s", command, f.Name, tc.value, err, want)
 				}
 				// The environment form, named by its variable.
-				key := envName(f.Name)
+				key := cliflag.EnvName(f.Name)
 				t.Setenv(key, tc.value)
-				err = parseFlags(flagSets()[command], nil)
+				err = cliflag.Parse(flagSets()[command], nil)
 				if want := fmt.Sprintf(tc.want, key); err == nil || err.Error() != want {
 					t.Errorf("%s %s=%q:\n got  %v\n want %s", command, key, tc.value, err, want)
 				}
@@ -107,7 +109,7 @@ func TestFlagValuesParse(t *testing.T) {
 	t.Setenv("CALLEVENTS_RETENTION", "48h")
 	t.Setenv("CALLEVENTS_LEASE", "90s")
 	fs := newFlagSet("serve", &cfg, cmdServe, io.Discard)
-	err := parseFlags(fs, []string{"--lease", "2m", "--dispatch=false", "--concurrency", " 7 ", "--allow-targets", "10.0.0.0/8, *.example.com",
+	err := cliflag.Parse(fs, []string{"--lease", "2m", "--dispatch=false", "--concurrency", " 7 ", "--allow-targets", "10.0.0.0/8, *.example.com",
 		"--ami-map", "210=0003*210", "--ami-dids", "+4930123456", "--ami-org", "0003", "--log-level", "debug"})
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +120,7 @@ func TestFlagValuesParse(t *testing.T) {
 	}
 	// Defaults are untouched by an empty environment.
 	var dflt config
-	if err := parseFlags(newFlagSet("dispatch", &dflt, cmdDispatch, io.Discard), nil); err != nil {
+	if err := cliflag.Parse(newFlagSet("dispatch", &dflt, cmdDispatch, io.Discard), nil); err != nil {
 		t.Fatal(err)
 	}
 	if dflt.Lease != 90*time.Second || dflt.OrderHold != 60*time.Second || dflt.Concurrency != 128 || dflt.LogFormat != "json" {

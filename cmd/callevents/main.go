@@ -6,12 +6,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/callevents/callevents/cmd/internal/cliflag"
 )
 
 func main() {
@@ -69,15 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "callevents: unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
-	if err != nil {
-		if err == errUsage {
-			return 2
-		}
+	if err != nil && err != cliflag.ErrUsage { // the flag package has printed why
 		fmt.Fprintln(stderr, "callevents:", err)
-		if _, bad := errors.AsType[*flagError](err); bad {
-			return 2
-		}
-		return 1
 	}
-	return 0
+	return cliflag.ExitCode(err)
 }

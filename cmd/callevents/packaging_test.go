@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/callevents/callevents/cmd/internal/cliflag"
 )
 
 // Ensure every variable the packaged env file sets or suggests (in a
@@ -22,7 +24,7 @@ func TestPackagedEnvFile(t *testing.T) {
 	line := regexp.MustCompile(`^#?(CALLEVENTS_[A-Z0-9_]+)=(.*)$`)
 	var cfg config
 	flags := map[string]bool{}
-	newFlagSet("serve", &cfg, cmdServe, io.Discard).VisitAll(func(fl *flag.Flag) { flags[envName(fl.Name)] = true })
+	newFlagSet("serve", &cfg, cmdServe, io.Discard).VisitAll(func(fl *flag.Flag) { flags[cliflag.EnvName(fl.Name)] = true })
 	seen := 0
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
@@ -44,7 +46,7 @@ func TestPackagedEnvFile(t *testing.T) {
 		}
 		t.Setenv(key, value)
 		var cfg config
-		if err := parseFlags(newFlagSet("serve", &cfg, cmdServe, io.Discard), nil); err != nil {
+		if err := cliflag.Parse(newFlagSet("serve", &cfg, cmdServe, io.Discard), nil); err != nil {
 			t.Errorf("line %d: %v", n, err)
 		}
 		os.Unsetenv(key)

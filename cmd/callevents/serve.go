@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/cmd/internal/cliflag"
 	"github.com/callevents/callevents/dispatcher"
 	"github.com/callevents/callevents/service"
 	"github.com/callevents/callevents/service/ami"
@@ -201,7 +202,7 @@ func openCommand(ctx context.Context, fs *flag.FlagSet, args []string, cfg *conf
 
 // parseCommand parses a command's flags and builds its logger.
 func parseCommand(fs *flag.FlagSet, args []string, cfg *config, stderr io.Writer) (*slog.Logger, error) {
-	if err := parseFlags(fs, args); err != nil {
+	if err := cliflag.Parse(fs, args); err != nil {
 		return nil, err
 	}
 	return newLogger(*cfg, stderr)
