@@ -3,69 +3,57 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"io"
-	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/callevents/callevents"
-	"github.com/callevents/callevents/service/ami"
 	"github.com/callevents/callevents/store"
 )
 
-// amiPrincipal is who the AMI source reports as: a pbx client, so its
-// activity takes exactly the intake's path (validation, dedupe, durability).
-var amiPrincipal = callevents.Principal{ClientID: "ami", Scope: callevents.ScopePBX}
+// amiConfig is what ami reads.
+type amiConfig struct {
+	DB      dbFlags
+	Log     logFlags
+	Metrics metricsFlags
+	AMI     amiFlags
+}
 
-// newAMISource builds the AMI source of cfg, submitting through activities;
-// obs (nil: none) sees its connection state.
-func newAMISource(cfg config, activities *callevents.ActivityService, obs callevents.Observer, log *slog.Logger) (*ami.Source, error) {
-	if cfg.AMIUser == "" || cfg.AMISecret == "" {
-		return nil, errors.New("the AMI source needs a user and a secret")
-	}
-	extensions, err := ami.ParseExtensionMap(cfg.AMIOrg, cfg.AMIMap)
-	if err != nil {
-		return nil, err
-	}
-	dids := map[string]bool{}
-	for _, d := range strings.Split(cfg.AMIDIDs, ",") {
-		if d = strings.TrimSpace(d); d != "" {
-			dids[d] = true
-		}
-	}
-	return ami.New(ami.Config{
-		Addr:       cfg.AMIAddr,
-		Username:   cfg.AMIUser,
-		Secret:     cfg.AMISecret,
-		Extensions: extensions,
-		DIDs:       dids,
-		Logger:     log,
-		Observer:   obs,
-		Submit: func(ctx context.Context, acts []callevents.CallActivity) (callevents.ActivityResult, error) {
-			return activities.AcceptActivity(ctx, amiPrincipal, acts)
-		},
-	})
+// flagSet declares ami's flags into c.
+func (c *amiConfig) flagSet(stderr io.Writer) *flag.FlagSet {
+	fs := newFlagSet("ami", stderr)
+	c.DB.register(fs)
+	c.Log.register(fs)
+	c.Metrics.register(fs)
+	c.AMI.register(fs, "", "")
+	return fs
 }
 
 // runAMI reads calls from Asterisk and queues their deliveries in the
 // database, without serving HTTP or delivering (pair it with serve or
 // dispatch on the same database).
 func runAMI(ctx context.Context, args []string, stderr io.Writer) error {
-	var cfg config
-	log, db, err := openCommand(ctx, newFlagSet("ami", &cfg, cmdAMI, stderr), args, &cfg, stderr)
+	var cfg amiConfig
+	log, err := parseCommand(cfg.flagSet(stderr), args, &cfg.Log, stderr)
+	if err != nil {
+		return err
+	}
+	db, err := openStore(ctx, cfg.DB, log)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if cfg.AMIAddr == "" {
+	if cfg.AMI.Addr == "" {
 		return errors.New("ami: --addr is required")
 	}
 	m := newMetrics(db, log)
-	src, err := newAMISource(cfg, &callevents.ActivityService{Store: db, Observer: m}, m, log)
+	// No Queued: the dispatchers, in other processes, find the deliveries
+	// by polling.
+	src, err := newAMI(cfg.AMI, &callevents.ActivityService{Store: db, Observer: m}, m, log)
 	if err != nil {
 		return err
 	}
-	stopOps, err := startOpsServer(cfg, db, m, log)
+	stopOps, err := startOpsServer(cfg.Metrics, db, m, log)
 	if err != nil {
 		return err
 	}
@@ -74,7 +62,7 @@ func runAMI(ctx context.Context, args []string, stderr io.Writer) error {
 		defer cancel()
 		stopOps(ctx)
 	}()
-	log.Info("callevents: reading calls from Asterisk", "ami_addr", cfg.AMIAddr, "db", store.Describe(cfg.DB), "version", build.String())
+	log.Info("callevents: reading calls from Asterisk", "ami_addr", cfg.AMI.Addr, "db", store.Describe(cfg.DB.DSN), "version", build.String())
 	err = src.Run(ctx)
 	log.Info("callevents: stopped")
 	return err

@@ -39,28 +39,37 @@ func openTestStore(tb testing.TB, dsn string) (*store.DB, string) {
 	return db, token
 }
 
-// startTestApp wires serve's app in this process with serve's flags args
-// and log, starts its dispatcher (stopped gracefully at cleanup) and
-// serves its handler; it returns the app and an API client for it.
-func startTestApp(t *testing.T, db *store.DB, token string, log *slog.Logger, args ...string) (*app, *apiClient) {
+// startTestApp wires serve's dispatcher and API in this process with
+// serve's flags args and log, starts the dispatcher (stopped gracefully at
+// cleanup) and serves the API; it returns an API client for it.
+func startTestApp(t *testing.T, db *store.DB, token string, log *slog.Logger, args ...string) *apiClient {
 	t.Helper()
-	var cfg config
-	if err := newFlagSet("serve", &cfg, cmdServe, io.Discard).Parse(args); err != nil {
+	var cfg serveConfig
+	if err := cfg.flagSet(io.Discard).Parse(args); err != nil {
 		t.Fatal(err)
 	}
-	a, err := newApp(db, cfg, log)
+	m := newMetrics(db, log)
+	policy, err := cfg.Outbound.policy()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.dispatcher.Start(context.Background()); err != nil {
+	disp, err := newDispatcher(db, cfg.Delivery, policy, m, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newAPI(db, cfg.API, policy, disp, m, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := disp.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		a.dispatcher.Stop(stopCtx)
+		disp.Stop(stopCtx)
 	})
 	srv := httptest.NewServer(a.handler)
 	t.Cleanup(srv.Close)
-	return a, &apiClient{t: t, base: srv.URL, token: token}
+	return &apiClient{t: t, base: srv.URL, token: token}
 }

@@ -93,7 +93,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer os.RemoveAll(dir)
 		dsn = "sqlite:" + filepath.Join(dir, "bench.db")
 	}
-	db, err := openStore(ctx, config{DB: dsn}, slog.New(slog.DiscardHandler))
+	db, err := openStore(ctx, dbFlags{DSN: dsn}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
@@ -141,7 +141,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // benchRig is the service under test, its receiver and an admin token.
 type benchRig struct {
-	app         *app
+	disp        *dispatcher.Dispatcher
 	api         *httptest.Server
 	rcv         *httptest.Server
 	token       string
@@ -172,14 +172,23 @@ func newBenchRig(ctx context.Context, db *store.DB, concurrency int) (*benchRig,
 		}
 	}))
 	// The defaults of serve, but for the loopback receiver.
-	a, err := newApp(db, config{AllowTargets: "127.0.0.0/8", Concurrency: concurrency, OrderHold: dispatcher.OrderHoldDefault}, slog.New(slog.DiscardHandler))
+	log := slog.New(slog.DiscardHandler)
+	m := newMetrics(db, log)
+	policy, err := outboundFlags{AllowTargets: "127.0.0.0/8"}.policy()
+	if err == nil {
+		b.disp, err = newDispatcher(db, deliveryFlags{Concurrency: concurrency, OrderHold: dispatcher.OrderHoldDefault}, policy, m, log)
+	}
+	var a *api
+	if err == nil {
+		a, err = newAPI(db, apiFlags{}, policy, b.disp, m, log)
+	}
 	if err != nil {
 		b.rcv.Close()
 		return nil, err
 	}
-	b.app, b.concurrency = a, a.dispatcher.Config().Concurrency
+	b.concurrency = b.disp.Config().Concurrency
 	b.api = httptest.NewServer(a.handler)
-	if err := a.dispatcher.Start(context.WithoutCancel(ctx)); err != nil {
+	if err := b.disp.Start(context.WithoutCancel(ctx)); err != nil {
 		b.close()
 		return nil, err
 	}
@@ -206,8 +215,8 @@ func newBenchRig(ctx context.Context, db *store.DB, concurrency int) (*benchRig,
 func (b *benchRig) close() {
 	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if b.app != nil {
-		b.app.dispatcher.Stop(stopCtx)
+	if b.disp != nil {
+		b.disp.Stop(stopCtx)
 	}
 	if b.api != nil {
 		b.api.Close()

@@ -77,8 +77,17 @@ func benchServer(b *testing.B, backend string) (string, string) {
 	db, token := openTestStore(b, dsn)
 	// The benchmark's URLs are on an allowlisted host, so Add does not wait
 	// for a DNS answer.
-	cfg := config{MaxPerExtension: 1 << 30, AllowTargets: "crm.example.com"}
-	a, err := newApp(db, cfg, slog.New(slog.DiscardHandler))
+	log := slog.New(slog.DiscardHandler)
+	m := newMetrics(db, log)
+	policy, err := outboundFlags{AllowTargets: "crm.example.com"}.policy()
+	if err != nil {
+		b.Fatal(err)
+	}
+	disp, err := newDispatcher(db, deliveryFlags{}, policy, m, log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, err := newAPI(db, apiFlags{MaxPerExtension: 1 << 30}, policy, disp, m, log)
 	if err != nil {
 		b.Fatal(err)
 	}

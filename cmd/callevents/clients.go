@@ -33,9 +33,9 @@ func runClients(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprint(stderr, clientsUsage)
 		return cliflag.ErrUsage
 	}
-	var cfg config
+	var cfg toolConfig
 	var name, scope string
-	fs := newFlagSet("clients "+args[0], &cfg, cmdOther, stderr)
+	fs := cfg.flagSet("clients "+args[0], stderr)
 	switch args[0] {
 	case "add":
 		fs.StringVar(&name, "name", "", "a name for the client")

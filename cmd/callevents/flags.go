@@ -1,7 +1,9 @@
 package main
 
 import (
+	"flag"
 	"fmt"
+	"io"
 	"net/netip"
 	"regexp"
 	"strconv"
@@ -15,6 +17,15 @@ import (
 // Every flag that takes more than free text is a checked flag of package
 // cliflag, so that a bad value is named with the flag or variable it came
 // in by and one that would work. The checks below are this command's.
+
+// newFlagSet returns the empty flag set of a command (name: "serve",
+// "clients add", …), printing its usage and errors on stderr.
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintf(stderr, "usage: callevents %s [flags]\n", name); cliflag.PrintDefaults(fs) }
+	return fs
+}
 
 // checkAllowTargets checks --allow-targets item by item, with the rules of
 // dispatcher.ParseAllowTargets.

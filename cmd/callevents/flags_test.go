@@ -18,10 +18,10 @@ import (
 // flagSets returns a fresh flag set of every command, by command name.
 func flagSets() map[string]*flag.FlagSet {
 	sets := map[string]*flag.FlagSet{}
-	for name, command := range map[string]int{"serve": cmdServe, "dispatch": cmdDispatch, "ami": cmdAMI, "migrate": cmdOther} {
-		var cfg config
-		sets[name] = newFlagSet(name, &cfg, command, io.Discard)
-	}
+	sets["serve"] = (&serveConfig{}).flagSet(io.Discard)
+	sets["dispatch"] = (&dispatchConfig{}).flagSet(io.Discard)
+	sets["ami"] = (&amiConfig{}).flagSet(io.Discard)
+	sets["migrate"] = (&toolConfig{}).flagSet("migrate", io.Discard)
 	sets["bench"] = newBenchFlagSet(&benchOptions{}, io.Discard)
 	sets["fire"] = newFireFlagSet(&fireActivity{}, &fireOptions{}, io.Discard)
 	return sets
@@ -105,25 +105,25 @@ func TestFlagErrors(t *testing.T) {
 // Ensure good values still parse to what they say, from a flag or the
 // environment, with the flag winning.
 func TestFlagValuesParse(t *testing.T) {
-	var cfg config
+	var cfg serveConfig
 	t.Setenv("CALLEVENTS_RETENTION", "48h")
 	t.Setenv("CALLEVENTS_LEASE", "90s")
-	fs := newFlagSet("serve", &cfg, cmdServe, io.Discard)
+	fs := cfg.flagSet(io.Discard)
 	err := cliflag.Parse(fs, []string{"--lease", "2m", "--dispatch=false", "--concurrency", " 7 ", "--allow-targets", "10.0.0.0/8, *.example.com",
 		"--ami-map", "210=0003*210", "--ami-dids", "+4930123456", "--ami-org", "0003", "--log-level", "debug"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Retention != 48*time.Hour || cfg.Lease != 2*time.Minute || cfg.Dispatch || cfg.Concurrency != 7 ||
-		cfg.AllowTargets != "10.0.0.0/8, *.example.com" || cfg.AMIMap != "210=0003*210" || cfg.AMIDIDs != "+4930123456" || cfg.AMIOrg != "0003" || cfg.LogLevel != "debug" {
+	if cfg.Delivery.Retention != 48*time.Hour || cfg.Delivery.Lease != 2*time.Minute || cfg.Dispatch || cfg.Delivery.Concurrency != 7 ||
+		cfg.Outbound.AllowTargets != "10.0.0.0/8, *.example.com" || cfg.AMI.Map != "210=0003*210" || cfg.AMI.DIDs != "+4930123456" || cfg.AMI.Org != "0003" || cfg.Log.Level != "debug" {
 		t.Errorf("parsed %+v", cfg)
 	}
 	// Defaults are untouched by an empty environment.
-	var dflt config
-	if err := cliflag.Parse(newFlagSet("dispatch", &dflt, cmdDispatch, io.Discard), nil); err != nil {
+	var dflt dispatchConfig
+	if err := cliflag.Parse(dflt.flagSet(io.Discard), nil); err != nil {
 		t.Fatal(err)
 	}
-	if dflt.Lease != 90*time.Second || dflt.OrderHold != 60*time.Second || dflt.Concurrency != 128 || dflt.LogFormat != "json" {
+	if dflt.Delivery.Lease != 90*time.Second || dflt.Delivery.OrderHold != 60*time.Second || dflt.Delivery.Concurrency != 128 || dflt.Log.Format != "json" {
 		t.Errorf("defaults %+v", dflt)
 	}
 }

@@ -33,17 +33,17 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	}
 }
 
-// tlsConfig loads --tls-cert and --tls-key, or returns nil when neither is
+// config loads --tls-cert and --tls-key, or returns nil when neither is
 // set. The files are read at start, so a wrong path or a key that does not
 // match fails the start rather than the first handshake.
-func tlsConfig(cfg config) (*tls.Config, error) {
+func (f tlsFlags) config() (*tls.Config, error) {
 	switch {
-	case cfg.TLSCert == "" && cfg.TLSKey == "":
+	case f.Cert == "" && f.Key == "":
 		return nil, nil
-	case cfg.TLSCert == "" || cfg.TLSKey == "":
+	case f.Cert == "" || f.Key == "":
 		return nil, errors.New("--tls-cert and --tls-key go together: set both, or neither for plain HTTP")
 	}
-	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+	cert, err := tls.LoadX509KeyPair(f.Cert, f.Key)
 	if err != nil {
 		return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
 	}
@@ -87,15 +87,15 @@ func opsRoutes(mux *http.ServeMux, db *store.DB, m *metrics, log *slog.Logger) {
 // startOpsServer serves opsRoutes on --metrics-listen for the processes
 // without an API (dispatch, ami); it returns a stop function, which is a
 // no-op when the flag is unset.
-func startOpsServer(cfg config, db *store.DB, m *metrics, log *slog.Logger) (func(context.Context), error) {
-	if cfg.MetricsListen == "" {
+func startOpsServer(f metricsFlags, db *store.DB, m *metrics, log *slog.Logger) (func(context.Context), error) {
+	if f.Listen == "" {
 		return func(context.Context) {}, nil
 	}
-	tlsConf, err := tlsConfig(cfg)
+	tlsConf, err := f.TLS.config()
 	if err != nil {
 		return nil, err
 	}
-	ln, err := listen(cfg.MetricsListen, tlsConf)
+	ln, err := listen(f.Listen, tlsConf)
 	if err != nil {
 		return nil, fmt.Errorf("--metrics-listen: %w", err)
 	}

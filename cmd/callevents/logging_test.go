@@ -19,16 +19,16 @@ import (
 // ever reaches them.
 func TestLogsAreJSONAndRedacted(t *testing.T) {
 	db, token := openTestStore(t, "sqlite:"+filepath.Join(t.TempDir(), "logs.db"))
-	var cfg config
-	if err := newFlagSet("serve", &cfg, cmdServe, io.Discard).Parse([]string{"--log-level", "debug"}); err != nil {
+	var cfg serveConfig
+	if err := cfg.flagSet(io.Discard).Parse([]string{"--log-level", "debug"}); err != nil {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	log, err := newLogger(cfg, logs)
+	log, err := newLogger(cfg.Log, logs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, api := startTestApp(t, db, token, log, "--allow-targets", "127.0.0.0/8")
+	api := startTestApp(t, db, token, log, "--allow-targets", "127.0.0.0/8")
 
 	// A receiver that is down: a port nothing listens on any more.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

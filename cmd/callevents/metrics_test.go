@@ -19,7 +19,7 @@ import (
 // one intake post whose delivery reaches a receiver, and the queue gauges.
 func TestMetricsEndpoint(t *testing.T) {
 	db, token := openTestStore(t, "sqlite:"+filepath.Join(t.TempDir(), "metrics.db"))
-	_, api := startTestApp(t, db, token, slog.New(slog.DiscardHandler), "--allow-targets", "127.0.0.0/8")
+	api := startTestApp(t, db, token, slog.New(slog.DiscardHandler), "--allow-targets", "127.0.0.0/8")
 	rcv := newReceiver(t)
 
 	api.addCallEvent("0003*211", int(callevents.DialIn), rcv.srv.URL+"/in", "")
@@ -119,7 +119,7 @@ func scrape(t *testing.T, url string) map[string]float64 {
 // failures: /metrics shows one breaker open and the transition counted.
 func TestMetricsBreaker(t *testing.T) {
 	db, token := openTestStore(t, "sqlite:"+filepath.Join(t.TempDir(), "breaker.db"))
-	_, api := startTestApp(t, db, token, slog.New(slog.DiscardHandler), "--allow-targets", "127.0.0.0/8", "--breaker-failures", "1")
+	api := startTestApp(t, db, token, slog.New(slog.DiscardHandler), "--allow-targets", "127.0.0.0/8", "--breaker-failures", "1")
 	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusInternalServerError)
 	}))

@@ -8,8 +8,8 @@ import (
 
 // runMigrate applies pending migrations and prints the schema version.
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var cfg config
-	db, err := openTool(ctx, newFlagSet("migrate", &cfg, cmdOther, stderr), args, &cfg, stderr)
+	var cfg toolConfig
+	db, err := openTool(ctx, cfg.flagSet("migrate", stderr), args, &cfg, stderr)
 	if err != nil {
 		return err
 	}

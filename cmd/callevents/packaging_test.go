@@ -22,9 +22,9 @@ func TestPackagedEnvFile(t *testing.T) {
 	}
 	defer f.Close()
 	line := regexp.MustCompile(`^#?(CALLEVENTS_[A-Z0-9_]+)=(.*)$`)
-	var cfg config
+	var cfg serveConfig
 	flags := map[string]bool{}
-	newFlagSet("serve", &cfg, cmdServe, io.Discard).VisitAll(func(fl *flag.Flag) { flags[cliflag.EnvName(fl.Name)] = true })
+	cfg.flagSet(io.Discard).VisitAll(func(fl *flag.Flag) { flags[cliflag.EnvName(fl.Name)] = true })
 	seen := 0
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
@@ -45,8 +45,8 @@ func TestPackagedEnvFile(t *testing.T) {
 			continue
 		}
 		t.Setenv(key, value)
-		var cfg config
-		if err := cliflag.Parse(newFlagSet("serve", &cfg, cmdServe, io.Discard), nil); err != nil {
+		var cfg serveConfig
+		if err := cliflag.Parse(cfg.flagSet(io.Discard), nil); err != nil {
 			t.Errorf("line %d: %v", n, err)
 		}
 		os.Unsetenv(key)

@@ -7,57 +7,103 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/callevents/callevents"
 	"github.com/callevents/callevents/cmd/internal/cliflag"
-	"github.com/callevents/callevents/dispatcher"
-	"github.com/callevents/callevents/service"
 	"github.com/callevents/callevents/service/ami"
 	"github.com/callevents/callevents/store"
 )
+
+// serveConfig is what serve reads.
+type serveConfig struct {
+	DB       dbFlags
+	Log      logFlags
+	API      apiFlags
+	Outbound outboundFlags
+	Delivery deliveryFlags
+	Shutdown shutdownFlags
+	AMI      amiFlags // read calls from Asterisk when AMI.Addr is set
+	Dispatch bool     // also deliver from this process
+}
+
+// flagSet declares serve's flags into c.
+func (c *serveConfig) flagSet(stderr io.Writer) *flag.FlagSet {
+	fs := newFlagSet("serve", stderr)
+	c.DB.register(fs)
+	c.Log.register(fs)
+	c.API.register(fs)
+	c.Outbound.register(fs)
+	c.Delivery.register(fs)
+	c.Shutdown.register(fs)
+	c.AMI.register(fs, "ami-", " (serve: read calls from Asterisk when set)")
+	cliflag.Bool(fs, &c.Dispatch, "dispatch", true, "also deliver call events from this process (false: API only, with separate dispatch processes)")
+	return fs
+}
 
 // runServe binds its listener, opens and migrates the database, creates
 // the bootstrap admin client on an empty database, and serves (and, unless
 // --dispatch=false, delivers) until ctx is cancelled. Whatever can fail
 // (flags, TLS files, the address, the database, the wiring) fails before
 // the admin is created: a start that fails prints no secret, and one that
-// cannot bind creates no database. Shutdown is ordered: stop accepting and
-// finish requests in flight, then let deliveries in flight finish and give
-// back what was claimed, then close the database.
+// cannot bind creates no database.
+//
+// The stop is ordered, each step taking in nothing the next cannot finish:
+//
+//  1. the AMI source stops reading calls, so nothing is taken in that
+//     cannot be queued;
+//  2. the HTTP server stops accepting and lets requests in flight finish;
+//  3. the dispatcher claims nothing more, lets deliveries in flight finish
+//     and gives back what it had claimed, attempts unspent;
+//  4. the database closes.
+//
+// Steps 2 and 3 share one budget, --shutdown-timeout: what requests in
+// flight take is not left for deliveries. A
+// delivery still running when it ends is interrupted and goes back to the
+// queue, to be sent again (by this process after a restart, or another).
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
-	var cfg config
-	log, err := parseCommand(newFlagSet("serve", &cfg, cmdServe, stderr), args, &cfg, stderr)
+	var cfg serveConfig
+	log, err := parseCommand(cfg.flagSet(stderr), args, &cfg.Log, stderr)
 	if err != nil {
 		return err
 	}
-	tlsConf, err := tlsConfig(cfg)
+	tlsConf, err := cfg.API.TLS.config()
 	if err != nil {
 		return err
 	}
-	ln, err := listen(cfg.Listen, tlsConf)
+	ln, err := listen(cfg.API.Listen, tlsConf)
 	if err != nil {
 		return err
 	}
 	defer ln.Close() // on an early return; Serve closes it otherwise
-	db, err := openStore(ctx, cfg, log)
+	db, err := openStore(ctx, cfg.DB, log)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	a, err := newApp(db, cfg, log)
+	m := newMetrics(db, log)
+	policy, err := cfg.Outbound.policy()
+	if err != nil {
+		return err
+	}
+	// Built even with --dispatch=false: the API notifies it (a no-op
+	// unless started) and TestPhoneCallEvent sends through it.
+	disp, err := newDispatcher(db, cfg.Delivery, policy, m, log)
+	if err != nil {
+		return err
+	}
+	a, err := newAPI(db, cfg.API, policy, disp, m, log)
 	if err != nil {
 		return err
 	}
 	var src *ami.Source
-	if cfg.AMIAddr != "" {
-		if src, err = newAMISource(cfg, a.activities, a.metrics, log); err != nil {
+	if cfg.AMI.Addr != "" {
+		if src, err = newAMI(cfg.AMI, a.activities, m, log); err != nil {
 			return fmt.Errorf("--ami-addr: %w", err)
 		}
 	}
-	dbName := store.Describe(cfg.DB)
+	dbName := store.Describe(cfg.DB.DSN)
 	if err := bootstrapAdmin(ctx, db, dbName, stderr); err != nil {
 		return err
 	}
@@ -66,12 +112,10 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if cfg.Dispatch {
 		// Not ctx: cancelling Start's context stops the dispatcher abruptly;
 		// the signal must lead to the graceful Stop below instead.
-		if err := a.dispatcher.Start(context.WithoutCancel(ctx)); err != nil {
+		if err := disp.Start(context.WithoutCancel(ctx)); err != nil {
 			return fmt.Errorf("start the dispatcher: %w", err)
 		}
 	}
-	// The AMI source, when configured, reads calls until shutdown starts;
-	// it stops first, so nothing is taken in that cannot be queued.
 	amiCtx, stopAMI := context.WithCancel(ctx)
 	defer stopAMI()
 	amiDone := make(chan struct{})
@@ -85,8 +129,8 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	} else {
 		close(amiDone)
 	}
-	log.Info("callevents: listening", "addr", ln.Addr().String(), "tls", tlsConf != nil, "db", dbName, "dispatch", cfg.Dispatch, "ami_addr", cfg.AMIAddr,
-		"allow_targets", a.policy.String(), "version", build.String())
+	log.Info("callevents: listening", "addr", ln.Addr().String(), "tls", tlsConf != nil, "db", dbName, "dispatch", cfg.Dispatch, "ami_addr", cfg.AMI.Addr,
+		"allow_targets", policy.String(), "version", build.String())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
@@ -96,11 +140,11 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	case <-ctx.Done():
 	}
 	log.Info("callevents: shutting down")
-	stopAMI()
+	stopAMI() // 1
 	<-amiDone
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.Timeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	if err := srv.Shutdown(shutdownCtx); err != nil { // 2
 		log.Warn("callevents: requests in flight did not finish in time", "error", err.Error())
 	}
 	if serveErr == nil {
@@ -109,7 +153,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 	if cfg.Dispatch {
-		if err := a.dispatcher.Stop(shutdownCtx); err != nil {
+		if err := disp.Stop(shutdownCtx); err != nil { // 3, in what is left of the budget
 			log.Warn("callevents: dispatcher stop", "error", err.Error())
 		}
 	}
@@ -117,119 +161,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("serve: %w", serveErr)
 	}
 	log.Info("callevents: stopped")
-	return nil
-}
-
-// app is the wired service: the HTTP handler and the dispatcher behind it.
-type app struct {
-	handler    http.Handler
-	dispatcher *dispatcher.Dispatcher
-	policy     *dispatcher.OutboundPolicy
-	activities *callevents.ActivityService
-	metrics    *metrics // served at GET /metrics
-}
-
-// orderHold maps --order-hold to dispatcher.Config.OrderHold: 0 is no
-// limit there, a negative value in the config.
-func orderHold(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
-	}
-	return d
-}
-
-// newApp wires the domain services, the dispatcher (not started) and the
-// HTTP routes: SOAP, OAuth, intake, health, readiness and metrics.
-func newApp(db *store.DB, cfg config, log *slog.Logger) (*app, error) {
-	m := newMetrics(db, log)
-	policy, err := dispatcher.ParseAllowTargets(cfg.AllowTargets)
-	if err != nil {
-		return nil, fmt.Errorf("--allow-targets: %w", err)
-	}
-	disp, err := dispatcher.New(dispatcher.Config{
-		Store:               db,
-		Logger:              log,
-		Observer:            m,
-		Concurrency:         cfg.Concurrency,
-		ReceiverConcurrency: cfg.ReceiverConcurrency,
-		OrderHold:           orderHold(cfg.OrderHold),
-		BreakerFailures:     cfg.BreakerFailures,
-		Timeout:             cfg.DeliveryTimeout,
-		Lease:               cfg.Lease,
-		RescueInterval:      cfg.RescueInterval,
-		Retention:           cfg.Retention,
-		Policy:              policy,
-		UserAgent:           build.UserAgent(),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("dispatcher: %w", err)
-	}
-	proxies, err := parseTrustedProxies(cfg.TrustedProxies)
-	if err != nil {
-		return nil, err
-	}
-	callEvents := &callevents.CallEventService{Store: db, MaxPerExtension: cfg.MaxPerExtension, CheckTarget: policy.CheckURL}
-	queued := func(int) { disp.Notify() }
-	activities := &callevents.ActivityService{Store: db, Queued: queued, Observer: m}
-	soap := service.New(service.Config{
-		CallEvents: callEvents,
-		Auth:       &callevents.Authenticator{Store: db, TokenTTL: cfg.TokenTTL},
-		Activities: activities,
-		Deliveries: &callevents.DeliveryService{Store: db, CallEvents: db, Tester: disp, Queued: queued},
-		Logger:     log,
-		Observer:   m,
-		Limits:     service.Limits{TrustedProxies: proxies},
-	})
-	mux := http.NewServeMux()
-	soap.Register(mux)
-	opsRoutes(mux, db, m, log)
-	return &app{handler: mux, dispatcher: disp, policy: policy, activities: activities, metrics: m}, nil
-}
-
-// openCommand parses a command's flags, then builds its logger and opens and
-// migrates its database: the start of every command that uses the store.
-func openCommand(ctx context.Context, fs *flag.FlagSet, args []string, cfg *config, stderr io.Writer) (*slog.Logger, *store.DB, error) {
-	log, err := parseCommand(fs, args, cfg, stderr)
-	if err != nil {
-		return nil, nil, err
-	}
-	db, err := openStore(ctx, *cfg, log)
-	if err != nil {
-		return nil, nil, err
-	}
-	return log, db, nil
-}
-
-// parseCommand parses a command's flags and builds its logger.
-func parseCommand(fs *flag.FlagSet, args []string, cfg *config, stderr io.Writer) (*slog.Logger, error) {
-	if err := cliflag.Parse(fs, args); err != nil {
-		return nil, err
-	}
-	return newLogger(*cfg, stderr)
-}
-
-// openTool is openCommand for the one-shot tools (migrate, clients): it
-// first says on stderr which database they use, since the default is a
-// file in the working directory, which may not be the one serve uses.
-func openTool(ctx context.Context, fs *flag.FlagSet, args []string, cfg *config, stderr io.Writer) (*store.DB, error) {
-	log, err := parseCommand(fs, args, cfg, stderr)
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(stderr, "callevents: database %s\n", store.Describe(cfg.DB))
-	return openStore(ctx, *cfg, log)
-}
-
-func openStore(ctx context.Context, cfg config, log *slog.Logger) (*store.DB, error) {
-	db, err := store.Open(ctx, cfg.DB, store.Options{Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	if err := db.Migrate(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("migrate: %w", err)
-	}
-	return db, nil
+	return nil // 4: the deferred db.Close
 }
 
 // bootstrapAdmin creates an admin client when the database (dbName) has
