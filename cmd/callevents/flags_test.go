@@ -22,7 +22,6 @@ func flagSets() map[string]*flag.FlagSet {
 	sets["dispatch"] = (&dispatchConfig{}).flagSet(io.Discard)
 	sets["ami"] = (&amiConfig{}).flagSet(io.Discard)
 	sets["migrate"] = (&toolConfig{}).flagSet("migrate", io.Discard)
-	sets["bench"] = newBenchFlagSet(&benchOptions{}, io.Discard)
 	sets["fire"] = newFireFlagSet(&fireActivity{}, &fireOptions{}, io.Discard)
 	return sets
 }
@@ -56,13 +55,9 @@ var badFlagValues = map[string][]struct{ value, want string }{
 		{"210:0003*210", `%s: "210:0003*210" is not endpoint=extended number; write 210=0003*210,alice=0003*211`},
 		{"210=0003*210,210=0003*211", `%s: "210=0003*211" maps endpoint "210" a second time; write 210=0003*210,alice=0003*211`},
 	},
-	"map":              {{"alice=211", `%s: "alice=211" is not endpoint=extended number; write 210=0003*210,alice=0003*211`}},
-	"ami-dids":         {{"4930123456;4930123457", `%s: "4930123456;4930123457" is not a phone number; write 4930123456,+4930123457`}},
-	"dids":             {{"4930123456, 030 1234", `%s: "030 1234" is not a phone number; write 4930123456,+4930123457`}},
-	"events":           {{"0", `%s: "0" is less than 1; write 20000`}},
-	"rate":             {{"fast", `%s: "fast" is not a whole number; write 1000`}},
-	"rate-duration":    {{"10", `%s: "10" is not a duration; write 10s`}},
-	"ceiling-duration": {{"-3s", `%s: "-3s" is negative; write 3s`}},
+	"map":      {{"alice=211", `%s: "alice=211" is not endpoint=extended number; write 210=0003*210,alice=0003*211`}},
+	"ami-dids": {{"4930123456;4930123457", `%s: "4930123456;4930123457" is not a phone number; write 4930123456,+4930123457`}},
+	"dids":     {{"4930123456, 030 1234", `%s: "030 1234" is not a phone number; write 4930123456,+4930123457`}},
 }
 
 // Ensure every flag that takes more than free text names itself, the bad
@@ -137,7 +132,6 @@ func TestBadFlagValueStopsTheCommand(t *testing.T) {
 		{"serve", "--listen", "127.0.0.1:0", "--db", db, "--lease", "60"},
 		{"dispatch", "--db", db, "--retention", "7d"},
 		{"ami", "--db", db, "--addr", "127.0.0.1:1", "--map", "nonsense"},
-		{"bench", "--rate-duration", "10"},
 		{"migrate", "--db", db, "--log-level", "loud"},
 		{"clients", "list", "--db", db, "--log-format", "xml"},
 	} {

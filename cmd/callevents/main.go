@@ -30,7 +30,6 @@ commands:
   migrate    apply database migrations and print the schema version
   clients    manage API clients: clients add --name N --scope S | clients list | clients remove ID
   ami        read calls from Asterisk (AMI) into the queue: ami --addr 127.0.0.1:5038 --user U --secret S --org 0003
-  bench      measure delivery throughput and latency against a loopback receiver
   fire       report call activity to a running server, as a PBX would (--call-id, --phase, --from, --to)
   version    print the version
 
@@ -58,8 +57,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runClients(ctx, args[1:], stdout, stderr)
 	case "fire":
 		err = runFire(ctx, args[1:], stdout, stderr)
-	case "bench":
-		err = runBench(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "callevents", build)
 		return 0

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"io"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -56,5 +57,22 @@ func TestPackagedEnvFile(t *testing.T) {
 	}
 	if seen < 5 {
 		t.Errorf("found only %d variables in the env file", seen)
+	}
+}
+
+// Ensure the shipped binary links no test scaffolding: the bench, with its
+// loopback servers and profiler, is cmd/callevents-bench.
+func TestBinaryLinksNoBenchRig(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	for _, pkg := range []string{"net/http/httptest", "runtime/pprof", "testing"} {
+		for _, dep := range deps {
+			if dep == pkg {
+				t.Errorf("callevents depends on %s", pkg)
+			}
+		}
 	}
 }

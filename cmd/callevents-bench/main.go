@@ -1,0 +1,157 @@
+// Command callevents-bench measures delivery: it starts the service in its
+// own process (intake, store, dispatcher) with a webhook receiver on
+// loopback, and reports the loopback ceiling, sustained deliveries per
+// second and the latency from intake to receiver. It is a tool for
+// developers, like pgbench, and ships apart from callevents.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
+	"syscall"
+	"time"
+
+	"github.com/callevents/callevents/cmd/internal/cliflag"
+	"github.com/callevents/callevents/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// report is what a run measures, printed last as one JSON line.
+type report struct {
+	Dialect          string  `json:"dialect"`
+	CeilingPerSec    float64 `json:"ceilingPerSec"`
+	Events           int     `json:"events"`
+	DeliveriesPerSec float64 `json:"deliveriesPerSec"`
+	VersusCeiling    float64 `json:"versusCeiling"`
+	Rate             int     `json:"rate"`
+	RateEvents       int     `json:"rateEvents"`
+	P50Ms            float64 `json:"p50Ms"`
+	P95Ms            float64 `json:"p95Ms"`
+	P99Ms            float64 `json:"p99Ms"`
+	MaxMs            float64 `json:"maxMs"`
+	// IntakeP99Ms is the p99 of the intake's own answer (send to 202) in the
+	// latency phase: the part of the latency spent before delivery starts.
+	IntakeP99Ms float64 `json:"intakeP99Ms"`
+}
+
+const usage = `usage: callevents-bench [--db DSN] [flags]
+
+Starts the service in this process (intake, store, dispatcher) with a
+receiver on loopback, and measures, in one run:
+  ceiling     a plain Go client posting the same form to the same receiver
+  throughput  deliveries per second while --events are reported at once
+  latency     from the intake request to the receiver, at a steady --rate
+Without --db it uses a fresh SQLite file in a temporary folder. A MySQL DSN
+must name a scratch database: the bench adds its own clients and Call Events.
+Every flag can also be set as CALLEVENTS_<FLAG>, as for callevents.
+`
+
+// options are the flags.
+type options struct {
+	dsn, cpuProfile           string
+	events, rate, concurrency int
+	rateFor, ceilingFor       time.Duration
+}
+
+// flagSet declares the flags into o.
+func (o *options) flagSet(stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("callevents-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage); cliflag.PrintDefaults(fs) }
+	fs.StringVar(&o.dsn, "db", "", "database (default: a temporary SQLite file)")
+	cliflag.Int(fs, &o.events, "events", 20000, 1, "", "events reported at once for the throughput phase")
+	cliflag.Int(fs, &o.rate, "rate", 1000, 1, "", "events per second in the latency phase")
+	cliflag.Duration(fs, &o.rateFor, "rate-duration", 10*time.Second, "length of the latency phase")
+	cliflag.Duration(fs, &o.ceilingFor, "ceiling-duration", 3*time.Second, "length of the ceiling phase")
+	cliflag.Int(fs, &o.concurrency, "concurrency", 0, 0, "128", "dispatcher concurrency (0: the default)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the throughput and latency phases to this file")
+	return fs
+}
+
+// run runs the bench and returns the process exit code: 2 for a bad flag,
+// 1 when the bench failed.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	err := bench(ctx, args, stdout, stderr)
+	if err != nil && err != cliflag.ErrUsage { // the flag package has printed why
+		fmt.Fprintln(stderr, "callevents-bench:", err)
+	}
+	return cliflag.ExitCode(err)
+}
+
+// bench runs the three phases and prints a table and a JSON line.
+func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var o options
+	if err := cliflag.Parse(o.flagSet(stderr), args); err != nil {
+		return err
+	}
+	dsn := o.dsn
+	if dsn == "" {
+		dir, err := os.MkdirTemp("", "callevents-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		dsn = "sqlite:" + filepath.Join(dir, "bench.db")
+	}
+	db, err := store.Open(ctx, dsn, store.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	r, err := newRig(ctx, db, o.concurrency)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+
+	rep := report{Dialect: db.Dialect(), Events: o.events, Rate: o.rate}
+	fmt.Fprintf(stderr, "bench: ceiling for %v …\n", o.ceilingFor)
+	rep.CeilingPerSec = r.ceiling(ctx, o.ceilingFor, r.concurrency)
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	fmt.Fprintf(stderr, "bench: %d events at once …\n", o.events)
+	if rep.DeliveriesPerSec, err = r.throughput(ctx, o.events); err != nil {
+		return err
+	}
+	rep.VersusCeiling = rep.DeliveriesPerSec / rep.CeilingPerSec
+	fmt.Fprintf(stderr, "bench: %d events/s for %v …\n", o.rate, o.rateFor)
+	lat, intake, err := r.latency(ctx, o.rate, o.rateFor)
+	if err != nil {
+		return err
+	}
+	rep.IntakeP99Ms = percentileMs(intake, 0.99)
+	rep.RateEvents = len(lat)
+	rep.P50Ms, rep.P95Ms, rep.P99Ms, rep.MaxMs = percentileMs(lat, 0.50), percentileMs(lat, 0.95), percentileMs(lat, 0.99), percentileMs(lat, 1)
+
+	fmt.Fprintf(stdout, "store %s, dispatcher concurrency %d\n", rep.Dialect, r.concurrency)
+	fmt.Fprintf(stdout, "  loopback ceiling      %8.0f requests/s\n", rep.CeilingPerSec)
+	fmt.Fprintf(stdout, "  sustained deliveries  %8.0f /s  (%.2f× the ceiling, %d events)\n", rep.DeliveriesPerSec, rep.VersusCeiling, rep.Events)
+	fmt.Fprintf(stdout, "  latency at %d/s       p50 %.1f ms  p95 %.1f ms  p99 %.1f ms  max %.1f ms  (%d events; intake alone p99 %.1f ms)\n", rep.Rate, rep.P50Ms, rep.P95Ms, rep.P99Ms, rep.MaxMs, rep.RateEvents, rep.IntakeP99Ms)
+	return json.NewEncoder(stdout).Encode(rep)
+}
