@@ -1,7 +1,8 @@
-// Command callevents runs the callevents service (serve), applies database
-// migrations (migrate), manages API clients (clients) and prints its version.
-// It is the only place that reads flags and CALLEVENTS_* environment
-// variables and the only one that wires the packages together.
+// Command callevents runs the callevents service (serve, or a part of it:
+// dispatch, ami), applies database migrations (migrate), manages API
+// clients (clients), reports call activity (fire) and prints its version.
+// With callevents-bench, it is the only place that reads flags and
+// CALLEVENTS_* environment variables and that wires the packages together.
 package main
 
 import (
