@@ -22,8 +22,8 @@ import (
 	"github.com/callevents/callevents/store"
 )
 
-// rig is the service under test, as serve wires it (intake, store,
-// dispatcher) with serve's defaults, its receiver and an admin token.
+// rig is the service under test (intake, store, dispatcher, with serve's
+// defaults but no metrics), its receiver and an admin token.
 type rig struct {
 	disp        *dispatcher.Dispatcher
 	api         *httptest.Server
@@ -49,7 +49,7 @@ func newRig(ctx context.Context, db *store.DB, concurrency int) (*rig, error) {
 		r.close()
 		return nil, err
 	}
-	cfg := dispatcher.Config{Store: db, Logger: log, Concurrency: concurrency, OrderHold: dispatcher.OrderHoldDefault, Policy: policy}
+	cfg := dispatcher.Config{Store: db, Logger: log, Concurrency: concurrency, Policy: policy}
 	r.concurrency = cfg.WithDefaults().Concurrency
 	if r.disp, err = dispatcher.New(cfg); err != nil {
 		r.close()
