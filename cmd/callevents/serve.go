@@ -49,7 +49,7 @@ func (c *serveConfig) flagSet(stderr io.Writer) *flag.FlagSet {
 // the admin is created: a start that fails prints no secret, and one that
 // cannot bind creates no database.
 //
-// The stop is ordered, each step taking in nothing the next cannot finish:
+// The stop is ordered from where work comes in to where it ends:
 //
 //  1. the AMI source stops reading calls, so nothing is taken in that
 //     cannot be queued;
@@ -59,9 +59,9 @@ func (c *serveConfig) flagSet(stderr io.Writer) *flag.FlagSet {
 //  4. the database closes.
 //
 // Steps 2 and 3 share one budget, --shutdown-timeout: what requests in
-// flight take is not left for deliveries. A
-// delivery still running when it ends is interrupted and goes back to the
-// queue, to be sent again (by this process after a restart, or another).
+// flight take is not left for deliveries. A delivery still running when
+// the budget ends is interrupted and goes back to the queue, its attempt
+// not counted, for the next process that claims it.
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	var cfg serveConfig
 	log, err := parseCommand(cfg.flagSet(stderr), args, &cfg.Log, stderr)
