@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/dispatcher/dispatchertest"
 )
 
 // outage makes a store unavailable for a while, as a stopped database is.
@@ -65,7 +66,7 @@ func TestRecordWaitsOutDatabaseOutage(t *testing.T) {
 		calls.Add(1)
 		return down.err()
 	}
-	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
+	rc := dispatchertest.NewReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		if n == 1 {
 			down.start(2 * time.Second) // the database goes away while the request is out
 		}
@@ -120,7 +121,7 @@ func TestRecordGivesUpAtLeaseEnd(t *testing.T) {
 	var down outage
 	down.start(time.Hour)
 	st.RecordAttemptFunc = func(callevents.AttemptOutcome) error { return down.err() }
-	rc := newReceiver(t, nil)
+	rc := dispatchertest.NewReceiver(t, nil)
 	mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
 	var logs lockedBuffer
 	cfg := testConfig(t, st)
@@ -130,7 +131,7 @@ func TestRecordGivesUpAtLeaseEnd(t *testing.T) {
 	cfg.MaxStoreBackoff = 200 * time.Millisecond
 	mustStart(t, cfg)
 	mustAccept(t, st, time.Now(), dial("c1"))
-	waitFor(t, "the outcome to be given up", func() bool { return strings.Contains(logs.String(), "could not record an attempt") })
+	dispatchertest.WaitFor(t, "the outcome to be given up", func() bool { return strings.Contains(logs.String(), "could not record an attempt") })
 	checkLogged(t, &logs, map[string]int{"cannot record attempts, the database is unavailable": 1})
 }
 
@@ -139,7 +140,7 @@ func TestRecordGivesUpAtLeaseEnd(t *testing.T) {
 func TestClaimBacksOffDuringOutage(t *testing.T) {
 	t.Parallel()
 	st := &outageStore{fakeStore: newFakeStore(), down: &outage{}}
-	rc := newReceiver(t, nil)
+	rc := dispatchertest.NewReceiver(t, nil)
 	mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
 	var logs lockedBuffer
 	cfg := testConfig(t, st)
@@ -168,7 +169,7 @@ func TestRecordTriesOnceMoreBeforeLeaseEnds(t *testing.T) {
 	st := newFakeStore()
 	var down outage
 	st.RecordAttemptFunc = func(callevents.AttemptOutcome) error { return down.err() }
-	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) { down.start(1800 * time.Millisecond) })
+	rc := dispatchertest.NewReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) { down.start(1800 * time.Millisecond) })
 	mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
 	var logs lockedBuffer
 	cfg := testConfig(t, st)
