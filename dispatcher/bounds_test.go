@@ -70,7 +70,7 @@ func TestResponseHeadersBounded(t *testing.T) {
 	t.Run("test event", func(t *testing.T) {
 		t.Parallel()
 		rc := dispatchertest.NewReceiver(t, oversized)
-		d, err := dispatcher.New(testConfig(t, newFakeStore()))
+		d, err := dispatcher.New(testConfig(t, sqliteStore(t)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,7 +120,7 @@ func TestTestCallEventBounded(t *testing.T) {
 	var once sync.Once
 	release := func() { once.Do(func() { close(f.release) }) }
 	t.Cleanup(release)
-	d, err := dispatcher.New(testConfig(t, newFakeStore()))
+	d, err := dispatcher.New(testConfig(t, sqliteStore(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestTestCallEventPerOrganization(t *testing.T) {
 	// then the receivers close.
 	t.Cleanup(flood.Wait)
 	t.Cleanup(func() { close(f.release) })
-	d, err := dispatcher.New(testConfig(t, newFakeStore()))
+	d, err := dispatcher.New(testConfig(t, sqliteStore(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +208,7 @@ func TestTestCallEventBusy(t *testing.T) {
 	t.Parallel()
 	f := &inFlight{release: make(chan struct{})}
 	rc := dispatchertest.NewReceiver(t, f.handle)
-	d, err := dispatcher.New(testConfig(t, newFakeStore()))
+	d, err := dispatcher.New(testConfig(t, sqliteStore(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

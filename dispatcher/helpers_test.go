@@ -13,35 +13,6 @@ import (
 	"github.com/callevents/callevents/dispatcher/dispatchertest"
 )
 
-// testStore is what the tests need of a store: the delivery queue, and
-// Call Events to deliver to.
-type testStore interface {
-	callevents.DeliveryStore
-	callevents.CallEventStore
-}
-
-// backend opens a fresh, empty store for one test.
-type backend struct {
-	name string
-	open func(t *testing.T) testStore
-}
-
-// backends lists the stores the behaviour tests run against: the real
-// ones (store_test.go). The in-memory fake serves only the tests that
-// inject store failures.
-var backends []backend
-
-// forEachStore runs f as a parallel subtest for every backend.
-func forEachStore(t *testing.T, f func(t *testing.T, st testStore)) {
-	t.Helper()
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			f(t, b.open(t))
-		})
-	}
-}
-
 const (
 	extA = callevents.Extension("0003*210")
 	extB = callevents.Extension("0003*211")

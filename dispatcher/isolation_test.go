@@ -382,72 +382,74 @@ func TestBreakerPausesHangingReceiver(t *testing.T) {
 // rest of the queue follows. Times are the dispatcher's clock.
 func TestBreakerBackoffDoubles(t *testing.T) {
 	t.Parallel()
-	st := &claimCounter{testStore: newFakeStore()}
-	clk := dispatchertest.NewClock()
-	var up atomic.Bool
-	rc := dispatchertest.NewReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
-		if !up.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
+	forEachStore(t, func(t *testing.T, db testStore) {
+		st := &claimCounter{testStore: db}
+		clk := dispatchertest.NewClock()
+		var up atomic.Bool
+		rc := dispatchertest.NewReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+			if !up.Load() {
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+		})
+		mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
+		obs := &breakerLog{}
+		cfg := testConfig(t, st)
+		cfg.Now = clk.Now
+		cfg.Observer = obs
+		cfg.ReceiverConcurrency = 1
+		cfg.BreakerFailures = 2
+		cfg.BreakerBackoff = time.Minute
+		cfg.BreakerMaxBackoff = 4 * time.Minute
+		cfg.RetrySchedule = slices.Repeat([]time.Duration{time.Millisecond}, 50)
+		cfg.Jitter = -1
+		mustStart(t, cfg)
+		for i := range 5 {
+			mustAccept(t, st, clk.Now(), dial("backoff-"+strconv.Itoa(i)))
 		}
-	})
-	mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
-	obs := &breakerLog{}
-	cfg := testConfig(t, st)
-	cfg.Now = clk.Now
-	cfg.Observer = obs
-	cfg.ReceiverConcurrency = 1
-	cfg.BreakerFailures = 2
-	cfg.BreakerBackoff = time.Minute
-	cfg.BreakerMaxBackoff = 4 * time.Minute
-	cfg.RetrySchedule = slices.Repeat([]time.Duration{time.Millisecond}, 50)
-	cfg.Jitter = -1
-	mustStart(t, cfg)
-	for i := range 5 {
-		mustAccept(t, st, clk.Now(), dial("backoff-"+strconv.Itoa(i)))
-	}
-	dispatchertest.WaitFor(t, "the breaker to open after 2 failures", func() bool { return obs.seen(callevents.BreakerOpen) == 1 })
-	if n := len(rc.Hits()); n != 2 {
-		t.Fatalf("%d requests before the breaker opened, want 2", n)
-	}
-	// quiet advances the clock and waits for two more claims: none of
-	// them may send anything.
-	quiet := func(d time.Duration) {
-		t.Helper()
-		before := len(rc.Hits())
-		clk.Advance(d)
-		calls, _, _ := st.stats()
-		dispatchertest.WaitFor(t, "two claims", func() bool { c, _, _ := st.stats(); return c >= calls+2 })
-		if n := len(rc.Hits()); n != before {
-			t.Fatalf("%d requests reached a paused receiver %s into its pause", n-before, d)
+		dispatchertest.WaitFor(t, "the breaker to open after 2 failures", func() bool { return obs.seen(callevents.BreakerOpen) == 1 })
+		if n := len(rc.Hits()); n != 2 {
+			t.Fatalf("%d requests before the breaker opened, want 2", n)
 		}
-	}
-	probe := func(wantOpen int) {
-		t.Helper()
-		before := len(rc.Hits())
-		clk.Advance(time.Second)
-		dispatchertest.WaitFor(t, "a probe", func() bool { return len(rc.Hits()) == before+1 })
-		dispatchertest.WaitFor(t, "the probe's outcome", func() bool { return obs.seen(callevents.BreakerOpen) == wantOpen })
-	}
-	for i, pause := range []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 4 * time.Minute} {
-		quiet(pause - time.Second)
-		probe(i + 2)
-	}
-	up.Store(true)
-	quiet(4*time.Minute - time.Second)
-	clk.Advance(time.Second)
-	dispatchertest.WaitFor(t, "the breaker to close", func() bool { return obs.seen(callevents.BreakerClosed) == 1 })
-	clk.Advance(time.Second) // retries of the failed ones are due
-	dispatchertest.WaitFor(t, "every delivery delivered", func() bool {
-		for _, d := range deliveries(t, st, extA) {
-			if d.State != callevents.DeliveryDelivered {
-				return false
+		// quiet advances the clock and waits for two more claims: none of
+		// them may send anything.
+		quiet := func(d time.Duration) {
+			t.Helper()
+			before := len(rc.Hits())
+			clk.Advance(d)
+			calls, _, _ := st.stats()
+			dispatchertest.WaitFor(t, "two claims", func() bool { c, _, _ := st.stats(); return c >= calls+2 })
+			if n := len(rc.Hits()); n != before {
+				t.Fatalf("%d requests reached a paused receiver %s into its pause", n-before, d)
 			}
 		}
-		return true
+		probe := func(wantOpen int) {
+			t.Helper()
+			before := len(rc.Hits())
+			clk.Advance(time.Second)
+			dispatchertest.WaitFor(t, "a probe", func() bool { return len(rc.Hits()) == before+1 })
+			dispatchertest.WaitFor(t, "the probe's outcome", func() bool { return obs.seen(callevents.BreakerOpen) == wantOpen })
+		}
+		for i, pause := range []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 4 * time.Minute} {
+			quiet(pause - time.Second)
+			probe(i + 2)
+		}
+		up.Store(true)
+		quiet(4*time.Minute - time.Second)
+		clk.Advance(time.Second)
+		dispatchertest.WaitFor(t, "the breaker to close", func() bool { return obs.seen(callevents.BreakerClosed) == 1 })
+		clk.Advance(time.Second) // retries of the failed ones are due
+		dispatchertest.WaitFor(t, "every delivery delivered", func() bool {
+			for _, d := range deliveries(t, st, extA) {
+				if d.State != callevents.DeliveryDelivered {
+					return false
+				}
+			}
+			return true
+		})
+		if got := obs.seen(callevents.BreakerHalfOpen); got != 5 {
+			t.Errorf("%d probes, want 5", got)
+		}
 	})
-	if got := obs.seen(callevents.BreakerHalfOpen); got != 5 {
-		t.Errorf("%d probes, want 5", got)
-	}
 }
 
 // Two organizations on one CRM host: org 0003's endpoint answers 500,

@@ -238,7 +238,7 @@ func TestStop(t *testing.T) {
 
 	t.Run("before start and twice", func(t *testing.T) {
 		t.Parallel()
-		d, err := dispatcher.New(testConfig(t, newFakeStore()))
+		d, err := dispatcher.New(testConfig(t, sqliteStore(t)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -248,7 +248,7 @@ func TestStop(t *testing.T) {
 		if err := d.Start(context.Background()); err == nil {
 			t.Errorf("Start after Stop succeeded")
 		}
-		d2 := mustStart(t, testConfig(t, newFakeStore()))
+		d2 := mustStart(t, testConfig(t, sqliteStore(t)))
 		if err := d2.Start(context.Background()); err == nil {
 			t.Errorf("a second Start succeeded")
 		}
@@ -323,43 +323,44 @@ func TestRecordAttemptRetried(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			st := newFakeStore()
-			var calls atomic.Int32
-			st.RecordAttemptFunc = func(callevents.AttemptOutcome) error {
-				if int(calls.Add(1)) <= tc.failures {
-					return callevents.UpdateFailed(errors.New("database is locked"))
+			forEachStore(t, func(t *testing.T, db testStore) {
+				var calls atomic.Int32
+				st := &faultyStore{testStore: db, RecordAttemptsFunc: func([]callevents.AttemptOutcome) error {
+					if int(calls.Add(1)) <= tc.failures {
+						return callevents.UpdateFailed(errors.New("database is locked"))
+					}
+					return nil
+				}}
+				rc := dispatchertest.NewReceiver(t, nil)
+				mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
+				var logs lockedBuffer
+				cfg := testConfig(t, st)
+				cfg.Logger = slogTo(&logs)
+				d := mustStart(t, cfg)
+				mustAccept(t, st, time.Now(), dial("c1"))
+				if tc.failures < 100 {
+					waitDelivery(t, st, extA, string(tc.wantState), inState(tc.wantState))
+					if n := calls.Load(); n != int32(tc.failures)+1 {
+						t.Errorf("RecordAttempt called %d times", n)
+					}
+					return
 				}
-				return nil
-			}
-			rc := dispatchertest.NewReceiver(t, nil)
-			mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
-			var logs lockedBuffer
-			cfg := testConfig(t, st)
-			cfg.Logger = slogTo(&logs)
-			d := mustStart(t, cfg)
-			mustAccept(t, st, time.Now(), dial("c1"))
-			if tc.failures < 100 {
-				waitDelivery(t, st, extA, string(tc.wantState), inState(tc.wantState))
-				if n := calls.Load(); n != int32(tc.failures)+1 {
-					t.Errorf("RecordAttempt called %d times", n)
+				dispatchertest.WaitFor(t, "the failure to be logged", func() bool { return strings.Contains(logs.String(), "could not record an attempt") })
+				if err := d.Stop(context.Background()); err != nil {
+					t.Fatal(err)
 				}
-				return
-			}
-			dispatchertest.WaitFor(t, "the failure to be logged", func() bool { return strings.Contains(logs.String(), "could not record an attempt") })
-			if err := d.Stop(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			if n := strings.Count(logs.String(), "could not record an attempt"); n != 1 {
-				t.Errorf("logged %d times, want once:\n%s", n, logs.String())
-			}
-			for _, attr := range []string{"delivery_id=dlv_", "next_state=delivered", "status_code=200", "store_error="} {
-				if !strings.Contains(logs.String(), attr) {
-					t.Errorf("the log lacks %s:\n%s", attr, logs.String())
+				if n := strings.Count(logs.String(), "could not record an attempt"); n != 1 {
+					t.Errorf("logged %d times, want once:\n%s", n, logs.String())
 				}
-			}
-			if got := onlyDelivery(t, st, extA); got.State != tc.wantState {
-				t.Errorf("state %s, want %s (left for the rescuer)", got.State, tc.wantState)
-			}
+				for _, attr := range []string{"delivery_id=dlv_", "next_state=delivered", "status_code=200", "store_error="} {
+					if !strings.Contains(logs.String(), attr) {
+						t.Errorf("the log lacks %s:\n%s", attr, logs.String())
+					}
+				}
+				if got := onlyDelivery(t, st, extA); got.State != tc.wantState {
+					t.Errorf("state %s, want %s (left for the rescuer)", got.State, tc.wantState)
+				}
+			})
 		})
 	}
 }
@@ -368,37 +369,41 @@ func TestRecordAttemptRetried(t *testing.T) {
 // Not parallel: parallel tests wait until it is over, so every goroutine
 // running in package dispatcher belongs to it.
 func TestStopEndsGoroutines(t *testing.T) {
-	st := newFakeStore()
-	rc := dispatchertest.NewReceiver(t, nil)
-	mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
-	cfg := testConfig(t, st)
-	d, err := dispatcher.New(cfg)
-	if err != nil {
-		t.Fatal(err)
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			st := b.open(t)
+			rc := dispatchertest.NewReceiver(t, nil)
+			mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
+			cfg := testConfig(t, st)
+			d, err := dispatcher.New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range []string{"c1", "c2", "c3"} {
+				mustAccept(t, st, time.Now(), dial(id))
+			}
+			d.Notify()
+			rc.WaitHits(t, 3)
+			if _, err := d.TestCallEvent(context.Background(), callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL}); err != nil {
+				t.Fatal(err)
+			}
+			if goroutines("callevents/dispatcher.") == "" {
+				t.Fatal("found no dispatcher goroutine while it runs: the check below would prove nothing")
+			}
+			if err := d.Stop(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if g := goroutines("callevents/dispatcher."); g != "" {
+				t.Errorf("goroutines left after Stop:\n%s", g)
+			}
+			// The client's idle connections close too (their goroutines end
+			// shortly after the connection does).
+			dispatchertest.WaitFor(t, "idle connections to close", func() bool { return goroutines("net/http.(*persistConn)") == "" })
+		})
 	}
-	if err := d.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range []string{"c1", "c2", "c3"} {
-		mustAccept(t, st, time.Now(), dial(id))
-	}
-	d.Notify()
-	rc.WaitHits(t, 3)
-	if _, err := d.TestCallEvent(context.Background(), callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL}); err != nil {
-		t.Fatal(err)
-	}
-	if goroutines("callevents/dispatcher.") == "" {
-		t.Fatal("found no dispatcher goroutine while it runs: the check below would prove nothing")
-	}
-	if err := d.Stop(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if g := goroutines("callevents/dispatcher."); g != "" {
-		t.Errorf("goroutines left after Stop:\n%s", g)
-	}
-	// The client's idle connections close too (their goroutines end
-	// shortly after the connection does).
-	dispatchertest.WaitFor(t, "idle connections to close", func() bool { return goroutines("net/http.(*persistConn)") == "" })
 }
 
 // goroutines returns the stacks of the goroutines with a frame containing s.

@@ -65,7 +65,7 @@ func TestRetryDelay(t *testing.T) {
 
 func TestConfigValidation(t *testing.T) {
 	t.Parallel()
-	st := newFakeStore()
+	st := sqliteStore(t)
 	for name, cfg := range map[string]dispatcher.Config{
 		"no store":             {},
 		"lease below timeout":  {Store: st, Timeout: time.Minute, Lease: 30 * time.Second},

@@ -184,7 +184,7 @@ func TestAddRefusesEmbeddedIPv4(t *testing.T) {
 	t.Parallel()
 	policy := dispatcher.DefaultPolicy()
 	policy.Resolver = newResolver(map[string][]string{"nat64.example": {"64:ff9b:1::7f00:1"}})
-	svc := &callevents.CallEventService{Store: newFakeStore(), CheckTarget: policy.CheckURL}
+	svc := &callevents.CallEventService{Store: sqliteStore(t), CheckTarget: policy.CheckURL}
 	admin, err := callevents.ParseScope("admin")
 	if err != nil {
 		t.Fatal(err)
@@ -321,7 +321,7 @@ func TestPolicyAtDialTime(t *testing.T) {
 		dns := newResolver(map[string][]string{})
 		policy := dispatcher.DefaultPolicy()
 		policy.Resolver = dns
-		cfg := testConfig(t, newFakeStore())
+		cfg := testConfig(t, sqliteStore(t))
 		cfg.Policy = policy
 		d, err := dispatcher.New(cfg)
 		if err != nil {
@@ -388,7 +388,7 @@ func TestTestCallEvent(t *testing.T) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 	})
-	cfg := testConfig(t, newFakeStore())
+	cfg := testConfig(t, sqliteStore(t))
 	d, err := dispatcher.New(cfg) // never started: testing needs no Start
 	if err != nil {
 		t.Fatal(err)
@@ -426,7 +426,7 @@ func TestTestCallEvent(t *testing.T) {
 		t.Errorf("unsigned GET test request: %+v", h)
 	}
 
-	refusing, err := dispatcher.New(dispatcher.Config{Store: newFakeStore()})
+	refusing, err := dispatcher.New(dispatcher.Config{Store: sqliteStore(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
