@@ -40,7 +40,7 @@ func TestResponseHeadersBounded(t *testing.T) {
 			mustStart(t, cfg)
 			mustAccept(t, st, time.Now(), dial("call-1"))
 			d := waitDelivery(t, st, extA, "a failed attempt", retrying(1))
-			if d.State != callevents.DeliveryPending || d.LastError != dispatcher.ClassResponseTooLarge || d.LastStatus != 0 {
+			if d.State != callevents.DeliveryPending || d.LastError != "response_too_large" || d.LastStatus != 0 {
 				t.Errorf("after an oversized answer: state %s, status %d, class %q", d.State, d.LastStatus, d.LastError)
 			}
 			if a := d.History[0]; a.StatusCode != 0 || a.ErrorClass != "response_too_large" {
@@ -75,7 +75,7 @@ func TestResponseHeadersBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL}
-		if res, err := d.TestCallEvent(context.Background(), c); err != nil || res.StatusCode != 0 || res.ErrorClass != dispatcher.ClassResponseTooLarge {
+		if res, err := d.TestCallEvent(context.Background(), c); err != nil || res.StatusCode != 0 || res.ErrorClass != "response_too_large" {
 			t.Errorf("TestCallEvent of an oversized answer = %+v, %v", res, err)
 		}
 	})

@@ -55,7 +55,9 @@ const MaxResponseBody = 64 << 10
 
 // MaxResponseHeader bounds the headers of a receiver's answer (status line
 // included; the HTTP/2 header list): a larger answer is read no further and
-// the attempt fails with ClassResponseTooLarge.
+// the attempt fails with callevents.ErrorClassResponseTooLarge, which has no
+// status and so counts against the receiver's circuit breaker as an
+// attempt without an answer does.
 const MaxResponseHeader = 64 << 10
 
 // MaxConcurrentTests is how many TestCallEvent requests one dispatcher has

@@ -438,7 +438,7 @@ func (d *Dispatcher) outcome(del callevents.Delivery, res result, at, now time.T
 		DeliveryID: del.ID,
 		Attempt: callevents.DeliveryAttempt{
 			Attempt: del.Attempts, At: at, StatusCode: res.status,
-			ErrorClass: res.class, Latency: res.latency,
+			ErrorClass: string(res.class), Latency: res.latency,
 		},
 	}
 	switch {
@@ -447,7 +447,7 @@ func (d *Dispatcher) outcome(del callevents.Delivery, res result, at, now time.T
 	case res.status == 410:
 		o.Next = callevents.DeliveryCancelled
 		o.DisableCallEvent = true
-	case res.class == ClassPolicy:
+	case res.class == callevents.ErrorClassPolicy:
 		o.Next = callevents.DeliveryFailed // retrying will not help
 	default:
 		delay, ok := d.cfg.RetryDelay(del.Attempts)
@@ -510,7 +510,7 @@ func (d *Dispatcher) record(del callevents.Delivery, o callevents.AttemptOutcome
 			append(attrs, "next_state", string(o.Next), "store_error", err.Error())...)
 		return
 	}
-	callevents.ObserverOrNop(d.cfg.Observer).DeliveryAttempted(o.Next, res.class, res.latency)
+	callevents.ObserverOrNop(d.cfg.Observer).DeliveryAttempted(o.Next, string(res.class), res.latency)
 	switch o.Next {
 	case callevents.DeliveryDelivered:
 		d.log.Debug("dispatcher: delivered", attrs...)
@@ -519,7 +519,7 @@ func (d *Dispatcher) record(del callevents.Delivery, o callevents.AttemptOutcome
 	case callevents.DeliveryCancelled:
 		d.log.Warn("dispatcher: receiver answered 410 Gone; Call Event disabled", attrs...)
 	case callevents.DeliveryFailed:
-		if res.class == ClassPolicy {
+		if res.class == callevents.ErrorClassPolicy {
 			d.log.Warn("dispatcher: delivery failed; target refused by the outbound policy", attrs...)
 		} else {
 			d.log.Warn("dispatcher: delivery failed; no attempt left", attrs...)
