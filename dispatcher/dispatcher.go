@@ -28,6 +28,7 @@ const recordTries = 4
 type Dispatcher struct {
 	cfg    Config
 	log    *slog.Logger
+	retry  RetryPolicy
 	sender *sender
 	rec    *recorder // commits attempt outcomes in batches
 
@@ -94,6 +95,7 @@ func New(cfg Config) (*Dispatcher, error) {
 	return &Dispatcher{
 		cfg:      cfg,
 		log:      cfg.Logger,
+		retry:    cfg.RetryPolicy(),
 		sender:   newSender(cfg),
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
@@ -413,7 +415,7 @@ func (d *Dispatcher) deliver(del callevents.Delivery, leaseEnd time.Time, probe 
 	if interrupted {
 		return
 	}
-	o := d.outcome(del, res, at, d.cfg.Now())
+	o := outcome(d.retry, del, res, at, d.cfg.Now())
 	d.record(del, o, res, leaseEnd)
 }
 
@@ -430,40 +432,6 @@ func (d *Dispatcher) slotFree() {
 	if wake {
 		d.signal()
 	}
-}
-
-// outcome decides where an attempt leaves its delivery (SPEC.md §6).
-func (d *Dispatcher) outcome(del callevents.Delivery, res result, at, now time.Time) callevents.AttemptOutcome {
-	o := callevents.AttemptOutcome{
-		DeliveryID: del.ID,
-		Attempt: callevents.DeliveryAttempt{
-			Attempt: del.Attempts, At: at, StatusCode: res.status,
-			ErrorClass: string(res.class), Latency: res.latency,
-		},
-	}
-	switch {
-	case res.class == "":
-		o.Next = callevents.DeliveryDelivered
-	case res.status == 410:
-		o.Next = callevents.DeliveryCancelled
-		o.DisableCallEvent = true
-	case res.class == callevents.ErrorClassPolicy:
-		o.Next = callevents.DeliveryFailed // retrying will not help
-	default:
-		delay, ok := d.cfg.RetryDelay(del.Attempts)
-		if !ok {
-			o.Next = callevents.DeliveryFailed
-			break
-		}
-		if res.status == 429 || res.status == 503 {
-			if ra, ok := parseRetryAfter(res.retryAfter, now); ok {
-				delay = retryAfterDelay(delay, ra)
-			}
-		}
-		o.Next = callevents.DeliveryPending
-		o.NextAttemptAt = now.Add(delay)
-	}
-	return o
 }
 
 // record stores an outcome, trying again on an internal (151/152, or
@@ -511,20 +479,11 @@ func (d *Dispatcher) record(del callevents.Delivery, o callevents.AttemptOutcome
 		return
 	}
 	callevents.ObserverOrNop(d.cfg.Observer).DeliveryAttempted(o.Next, string(res.class), res.latency)
-	switch o.Next {
-	case callevents.DeliveryDelivered:
-		d.log.Debug("dispatcher: delivered", attrs...)
-	case callevents.DeliveryPending:
-		d.log.Info("dispatcher: attempt failed; retrying", append(attrs, "next_attempt_at", o.NextAttemptAt)...)
-	case callevents.DeliveryCancelled:
-		d.log.Warn("dispatcher: receiver answered 410 Gone; Call Event disabled", attrs...)
-	case callevents.DeliveryFailed:
-		if res.class == callevents.ErrorClassPolicy {
-			d.log.Warn("dispatcher: delivery failed; target refused by the outbound policy", attrs...)
-		} else {
-			d.log.Warn("dispatcher: delivery failed; no attempt left", attrs...)
-		}
+	if o.Next == callevents.DeliveryPending {
+		attrs = append(attrs, "next_attempt_at", o.NextAttemptAt)
 	}
+	level, msg := outcomeMessage(o.Next, res.class)
+	d.log.Log(context.Background(), level, msg, attrs...)
 }
 
 // recordPause is the first pause of a delivery whose outcome cannot be

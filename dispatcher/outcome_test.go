@@ -13,9 +13,9 @@ import (
 
 func TestRetryDelay(t *testing.T) {
 	t.Parallel()
-	cfg := dispatcher.Config{}.WithDefaults()
-	if cfg.MaxAttempts() != 9 {
-		t.Fatalf("MaxAttempts() = %d, want 9", cfg.MaxAttempts())
+	p := dispatcher.Config{}.WithDefaults().RetryPolicy()
+	if p.MaxAttempts() != 9 {
+		t.Fatalf("MaxAttempts() = %d, want 9", p.MaxAttempts())
 	}
 	for _, tc := range []struct {
 		attempts int
@@ -35,30 +35,30 @@ func TestRetryDelay(t *testing.T) {
 		lo, hi := time.Duration(float64(tc.want)*0.8), time.Duration(float64(tc.want)*1.2)
 		var seenLow, seenHigh bool
 		for range 2000 {
-			got, ok := cfg.RetryDelay(tc.attempts)
+			got, ok := p.Delay(tc.attempts)
 			if ok != (tc.want != 0) {
-				t.Fatalf("RetryDelay(%d) ok = %v, want %v", tc.attempts, ok, tc.want != 0)
+				t.Fatalf("Delay(%d) ok = %v, want %v", tc.attempts, ok, tc.want != 0)
 			}
 			if !ok {
 				break
 			}
 			if got < lo || got > hi {
-				t.Fatalf("RetryDelay(%d) = %s, outside [%s, %s]", tc.attempts, got, lo, hi)
+				t.Fatalf("Delay(%d) = %s, outside [%s, %s]", tc.attempts, got, lo, hi)
 			}
 			seenLow = seenLow || got < tc.want*9/10
 			seenHigh = seenHigh || got > tc.want*11/10
 		}
 		if tc.want != 0 && !(seenLow && seenHigh) {
-			t.Errorf("RetryDelay(%d) is not spread over ±20%% (low %v, high %v)", tc.attempts, seenLow, seenHigh)
+			t.Errorf("Delay(%d) is not spread over ±20%% (low %v, high %v)", tc.attempts, seenLow, seenHigh)
 		}
 	}
 
-	exact := dispatcher.Config{Jitter: -1, RetrySchedule: []time.Duration{time.Second}}.WithDefaults()
-	if got, ok := exact.RetryDelay(1); !ok || got != time.Second {
-		t.Errorf("without jitter RetryDelay(1) = %s, %v", got, ok)
+	exact := dispatcher.Config{Jitter: -1, RetrySchedule: []time.Duration{time.Second}}.WithDefaults().RetryPolicy()
+	if got, ok := exact.Delay(1); !ok || got != time.Second {
+		t.Errorf("without jitter Delay(1) = %s, %v", got, ok)
 	}
-	single := dispatcher.Config{RetrySchedule: []time.Duration{}}.WithDefaults()
-	if _, ok := single.RetryDelay(1); ok || single.MaxAttempts() != 1 {
+	single := dispatcher.Config{RetrySchedule: []time.Duration{}}.WithDefaults().RetryPolicy()
+	if _, ok := single.Delay(1); ok || single.MaxAttempts() != 1 {
 		t.Errorf("an empty schedule must mean one attempt")
 	}
 }
