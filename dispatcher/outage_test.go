@@ -1,6 +1,7 @@
 package dispatcher_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/dispatcher"
 	"github.com/callevents/callevents/dispatcher/dispatchertest"
 )
 
@@ -61,7 +63,7 @@ func TestRecordWaitsOutDatabaseOutage(t *testing.T) {
 		cfg.Logger = slogTo(&logs)
 		cfg.MaxStoreBackoff = 400 * time.Millisecond
 		cfg.Lease = 20 * time.Second
-		mustStart(t, cfg)
+		d := mustStart(t, cfg)
 		begin := time.Now()
 		mustAccept(t, st, time.Now(), dial("c1"))
 		waitDelivery(t, st, extA, "delivered", inState(callevents.DeliveryDelivered))
@@ -78,6 +80,7 @@ func TestRecordWaitsOutDatabaseOutage(t *testing.T) {
 		if n := calls.Load(); n < 6 || n > 14 {
 			t.Errorf("RecordAttempt called %d times over a 2 s outage with pauses up to 400 ms", n)
 		}
+		stopNow(t, d) // it logs the end of the outage after the store has the outcome
 		checkLogged(t, &logs, map[string]int{
 			"cannot record attempts, the database is unavailable": 1,
 			"recording attempts again":                            1,
@@ -143,7 +146,7 @@ func TestClaimBacksOffDuringOutage(t *testing.T) {
 		cfg.PollInterval = 10 * time.Millisecond
 		cfg.MaxStoreBackoff = 200 * time.Millisecond
 		down.start(4 * time.Second)
-		mustStart(t, cfg)
+		d := mustStart(t, cfg)
 		mustAccept(t, st, time.Now(), dial("c1"))
 		waitDelivery(t, st, extA, "delivered", inState(callevents.DeliveryDelivered))
 		// 20, 40, 80, 160, then 200 ms pauses over 4 s: about 23 claims, where
@@ -153,6 +156,7 @@ func TestClaimBacksOffDuringOutage(t *testing.T) {
 		if n := claims.Load(); n < 12 || n > 40 {
 			t.Errorf("ClaimDue failed %d times over a 4 s outage, polling every 10 ms with pauses up to 200 ms", n)
 		}
+		stopNow(t, d) // it logs the end of the outage after the claim that ended it
 		checkLogged(t, &logs, map[string]int{"cannot claim deliveries": 1, "claiming deliveries again": 1})
 	})
 }
@@ -183,4 +187,12 @@ func TestRecordTriesOnceMoreBeforeLeaseEnds(t *testing.T) {
 			t.Errorf("the receiver got %d requests, want 1", n)
 		}
 	})
+}
+
+// stopNow stops d, so that everything it logs is in.
+func stopNow(t *testing.T, d *dispatcher.Dispatcher) {
+	t.Helper()
+	if err := d.Stop(context.Background()); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
 }
