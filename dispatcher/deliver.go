@@ -82,15 +82,14 @@ func (d *Dispatcher) record(del callevents.Delivery, o callevents.AttemptOutcome
 			// The last try comes a little before the lease ends, not a
 			// whole backoff after the database is back.
 			left := leaseEnd.Sub(d.cfg.Now()) - min(d.cfg.Lease/10, time.Second)
-			if left <= 0 || !d.sleep(min(d.backoff(recordPause, try), left)) {
+			if left <= 0 || !sleep(d.hardCtx, min(d.backoff(recordPause, try), left)) {
 				break // the lease ends, or Stop's deadline passed
 			}
 			continue
 		}
-		if try >= recordTries-1 {
+		if try >= recordTries-1 || !pause(d.hardCtx, try) {
 			break
 		}
-		pause(try)
 	}
 	if err == nil {
 		d.recordSucceeded()

@@ -17,8 +17,8 @@ import (
 // storeTimeout bounds one store call made by the dispatcher.
 const storeTimeout = 30 * time.Second
 
-// recordTries is how often RecordAttempt and ReleaseClaims are tried before
-// the dispatcher gives up and logs (RecordAttempt keeps trying longer while
+// recordTries is how often RecordAttempts and ReleaseClaims are tried before
+// the dispatcher gives up and logs (RecordAttempts keeps trying longer while
 // the database is unavailable: see record).
 const recordTries = 4
 
@@ -227,8 +227,8 @@ func (d *Dispatcher) release(ctx context.Context, ids []string) error {
 		if err == nil {
 			return nil
 		}
-		if try < recordTries-1 {
-			pause(try)
+		if try < recordTries-1 && !pause(ctx, try) {
+			break
 		}
 	}
 	d.log.Error("dispatcher: could not release claimed deliveries; they are sent again when their lease ends",
@@ -393,22 +393,22 @@ func (d *Dispatcher) backoff(base time.Duration, failures int) time.Duration {
 	return min(base<<min(failures, 16), d.cfg.MaxStoreBackoff)
 }
 
-// sleep waits for wait, or until Stop's deadline (false).
-func (d *Dispatcher) sleep(wait time.Duration) bool {
+// sleep waits for wait, or until ctx ends (false).
+func sleep(ctx context.Context, wait time.Duration) bool {
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return true
-	case <-d.hardCtx.Done():
+	case <-ctx.Done():
 		return false
 	}
 }
 
-// pause waits a little before try+1: 50 ms, 200 ms, 800 ms, ...
-func pause(try int) {
-	t := time.NewTimer(50 * time.Millisecond << (2 * try))
-	<-t.C
+// pause waits a little before try+1 of a store call that failed: 50 ms,
+// 200 ms, 800 ms, ... It returns false, at once, when ctx ends.
+func pause(ctx context.Context, try int) bool {
+	return sleep(ctx, 50*time.Millisecond<<(2*try))
 }
 
 // periodic runs fn now and then every interval until Stop. A call in
