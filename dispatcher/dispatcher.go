@@ -36,9 +36,8 @@ type Dispatcher struct {
 	// free) and by a rescue.
 	wake chan struct{}
 
-	mu    sync.Mutex
-	state runState
-	busy  int // requests in flight
+	mu   sync.Mutex
+	busy int // requests in flight
 	// starved is set when a claim was limited by free slots and may have
 	// left due deliveries behind: only then does a request that ends wake
 	// the claim loop (otherwise every delivery would cost an extra, empty
@@ -61,29 +60,22 @@ type Dispatcher struct {
 	passCost   time.Duration
 	passEvery  time.Duration
 	fresh      atomic.Bool
-	done       chan struct{}
 	// unrecorded counts consecutive records that failed because the
 	// database is unavailable, across the delivery goroutines, so that
 	// an outage is logged when it starts and when it ends, not per try.
 	unrecorded int
 
-	stopping   chan struct{} // closed when claiming must stop
-	stopOnce   sync.Once
-	hardCtx    context.Context // requests and store calls; cancelled at Stop's deadline
-	hardCancel context.CancelFunc
-	unwatch    func() bool // stops watching Start's context
-	loops      sync.WaitGroup
-	sends      sync.WaitGroup
+	// run is the dispatcher's own lifecycle; rescuer and cleaner have
+	// theirs (maintenance.go).
+	run     startStop
+	rescuer *rescuer
+	cleaner *cleaner
+	// hardCtx is what requests and store calls run with: cancelled at
+	// Stop's deadline (run.hardStop).
+	hardCtx  context.Context
+	claiming sync.WaitGroup // the claim loop
+	sends    sync.WaitGroup // the delivery goroutines, and give-backs
 }
-
-type runState int
-
-const (
-	stateNew runState = iota
-	stateStarted
-	stateStopping
-	stateStopped
-)
 
 // New returns a dispatcher for cfg, with its defaults filled in. It returns
 // an error when cfg is invalid (no Store, Lease not above Timeout, ...).
@@ -92,16 +84,30 @@ func New(cfg Config) (*Dispatcher, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Dispatcher{
+	d := &Dispatcher{
 		cfg:      cfg,
 		log:      cfg.Logger,
 		retry:    cfg.RetryPolicy(),
 		sender:   newSender(cfg),
 		wake:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
 		origins:  map[string]*origin{},
 		breakers: map[callevents.PausedReceiver]*breaker{},
-	}, nil
+	}
+	var err error
+	d.rescuer, err = newRescuer(rescuerConfig{
+		Store: cfg.Store, Interval: cfg.RescueInterval, Logger: cfg.Logger, Worker: cfg.WorkerID, Now: cfg.Now,
+		Rescued: func(int) { d.Notify() }, // they may be any origin's
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dispatcher: %w", err)
+	}
+	d.cleaner, err = newCleaner(cleanerConfig{
+		Store: cfg.Store, Interval: cfg.CleanInterval, Retention: cfg.Retention, Logger: cfg.Logger, Worker: cfg.WorkerID, Now: cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dispatcher: %w", err)
+	}
+	return d, nil
 }
 
 // Config returns the dispatcher's configuration, defaults filled in.
@@ -113,36 +119,26 @@ func (d *Dispatcher) Config() Config { return d.cfg }
 // deadline has passed: call Stop all the same, to wait for its goroutines
 // and give back what it had claimed. A dispatcher starts only once.
 func (d *Dispatcher) Start(ctx context.Context) error {
+	// Under mu, so that a Stop racing Start finds everything set up.
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.state != stateNew {
+	hardCtx, ok := d.run.startInit(ctx)
+	if !ok {
 		return errors.New("dispatcher: Start called twice, or after Stop")
 	}
-	d.state = stateStarted
-	d.stopping = make(chan struct{})
-	d.hardCtx, d.hardCancel = context.WithCancel(context.WithoutCancel(ctx))
-	d.unwatch = context.AfterFunc(ctx, func() {
-		d.stopClaiming()
-		d.hardCancel()
-	})
+	d.hardCtx = hardCtx
 	// The recorder outlives the loops and the sends (Stop ends it last),
 	// so every outcome can still be committed while Stop drains.
 	d.rec = newRecorder()
 	go d.rec.run(d.cfg.Store, d.cfg.WorkerID, func() (context.Context, context.CancelFunc) {
 		return context.WithTimeout(context.WithoutCancel(d.hardCtx), storeTimeout)
 	})
-	d.loops.Add(3)
+	d.claiming.Add(1)
 	go d.claimLoop()
-	go d.periodic(d.cfg.RescueInterval, d.rescue)
-	go d.periodic(d.cfg.CleanInterval, d.clean)
+	d.rescuer.Start(hardCtx)
+	d.cleaner.Start(hardCtx)
 	d.log.Info("dispatcher: started", "worker", d.cfg.WorkerID, "concurrency", d.cfg.Concurrency)
 	return nil
-}
-
-func (d *Dispatcher) stopClaiming() {
-	d.stopOnce.Do(func() {
-		close(d.stopping)
-	})
 }
 
 // Stop stops the dispatcher gracefully: it claims nothing more, lets the
@@ -158,33 +154,25 @@ func (d *Dispatcher) stopClaiming() {
 // waits for the first).
 func (d *Dispatcher) Stop(ctx context.Context) error {
 	d.mu.Lock()
-	switch d.state {
-	case stateNew:
-		d.state = stateStopped
-		close(d.done)
-		d.mu.Unlock()
-		return nil
-	case stateStopping, stateStopped:
-		d.mu.Unlock()
+	first, stopped := d.run.stop()
+	busy := d.busy
+	d.mu.Unlock()
+	if !first {
 		select {
-		case <-d.done:
+		case <-stopped:
 		case <-ctx.Done():
 		}
 		return nil
 	}
-	d.state = stateStopping
-	d.mu.Unlock()
 
-	d.unwatch()
-	d.stopClaiming()
-	d.mu.Lock()
-	busy := d.busy
-	d.mu.Unlock()
 	d.log.Info("dispatcher: stopping", "worker", d.cfg.WorkerID, "in_flight", busy)
+	rescued, cleaned := d.rescuer.Stop(), d.cleaner.Stop()
 	finished := make(chan struct{})
 	go func() {
-		d.loops.Wait() // no more sends.Add after the claim loop ends
+		d.claiming.Wait() // no more sends.Add after the claim loop ends
 		d.sends.Wait()
+		<-rescued
+		<-cleaned
 		close(finished)
 	}()
 	interrupted := false
@@ -192,12 +180,12 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 	case <-finished:
 	case <-ctx.Done():
 		interrupted = true
-		d.hardCancel()
+		d.run.hardStop()
+		d.rescuer.hardStop()
+		d.cleaner.hardStop()
 		<-finished
 	}
-	d.hardCancel()
-	close(d.rec.in)
-	<-d.rec.stopped
+	d.rec.stop()
 
 	d.mu.Lock()
 	leftovers := append(d.leftovers, d.drainQueues()...)
@@ -206,11 +194,7 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 	err := d.release(ctx, leftovers)
 	d.sender.transport.CloseIdleConnections()
 	d.log.Info("dispatcher: stopped", "worker", d.cfg.WorkerID, "interrupted", interrupted, "released", len(leftovers))
-
-	d.mu.Lock()
-	d.state = stateStopped
-	close(d.done)
-	d.mu.Unlock()
+	d.run.stopDone()
 	return err
 }
 
@@ -256,13 +240,13 @@ func (d *Dispatcher) signal() {
 // flight. After a full batch it claims again at once; otherwise it waits
 // for PollInterval, Notify or a free slot.
 func (d *Dispatcher) claimLoop() {
-	defer d.loops.Done()
+	defer d.claiming.Done()
 	timer := time.NewTimer(d.cfg.PollInterval)
 	defer timer.Stop()
 	var failing streak
 	for {
 		select {
-		case <-d.stopping:
+		case <-d.run.Stopping():
 			return
 		default:
 		}
@@ -286,7 +270,7 @@ func (d *Dispatcher) claimLoop() {
 		}
 		timer.Reset(wait)
 		select {
-		case <-d.stopping:
+		case <-d.run.Stopping():
 			return
 		case <-d.wake:
 		case <-timer.C:
@@ -335,7 +319,7 @@ func (d *Dispatcher) claim() (full bool, err error) {
 	}
 	d.mu.Lock()
 	select {
-	case <-d.stopping:
+	case <-d.run.Stopping():
 		// Stop came while claiming: give these back, unsent.
 		for _, del := range deliveries {
 			d.leftovers = append(d.leftovers, del.ID)
@@ -409,73 +393,4 @@ func sleep(ctx context.Context, wait time.Duration) bool {
 // 200 ms, 800 ms, ... It returns false, at once, when ctx ends.
 func pause(ctx context.Context, try int) bool {
 	return sleep(ctx, 50*time.Millisecond<<(2*try))
-}
-
-// periodic runs fn now and then every interval until Stop. A call in
-// progress at Stop is let finish (until Stop's deadline): cancelling it
-// would only waste the work and, on MySQL, the connection.
-func (d *Dispatcher) periodic(interval time.Duration, fn func(context.Context, *streak)) {
-	defer d.loops.Done()
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
-	var failing streak
-	for {
-		fn(d.hardCtx, &failing)
-		select {
-		case <-d.stopping:
-			return
-		case <-ticker.C:
-		}
-	}
-}
-
-// rescue makes deliveries whose lease expired pending again.
-func (d *Dispatcher) rescue(ctx context.Context, failing *streak) {
-	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
-	defer cancel()
-	n, err := d.cfg.Store.RescueExpired(ctx, d.cfg.Now())
-	if err != nil {
-		if d.hardCtx.Err() == nil && failing.fail() {
-			d.log.Error("dispatcher: cannot rescue expired leases; retrying", "worker", d.cfg.WorkerID, "error", err)
-		}
-		return
-	}
-	failing.recover()
-	if n > 0 {
-		d.log.Info("dispatcher: rescued deliveries whose lease expired", "count", n)
-		d.Notify() // they may be any origin's
-	}
-}
-
-// clean deletes deliveries finished more than Retention ago.
-func (d *Dispatcher) clean(ctx context.Context, failing *streak) {
-	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
-	defer cancel()
-	n, err := d.cfg.Store.CleanFinished(ctx, d.cfg.Now().Add(-d.cfg.Retention))
-	if err != nil {
-		if d.hardCtx.Err() == nil && failing.fail() {
-			d.log.Error("dispatcher: cannot delete old deliveries; retrying", "worker", d.cfg.WorkerID, "error", err)
-		}
-		return
-	}
-	failing.recover()
-	if n > 0 {
-		d.log.Debug("dispatcher: deleted old deliveries", "count", n)
-	}
-}
-
-// streak counts consecutive failures, so that an outage is logged once.
-type streak struct{ count int }
-
-// fail counts a failure and reports whether it is the first of a streak.
-func (s *streak) fail() bool {
-	s.count++
-	return s.count == 1
-}
-
-// recover ends a streak and returns how long it was.
-func (s *streak) recover() int {
-	n := s.count
-	s.count = 0
-	return n
 }

@@ -183,7 +183,7 @@ func (d *Dispatcher) leaseCap(o *origin) int {
 // leased in one process. Nothing starts once Stop began.
 func (d *Dispatcher) pump(now time.Time) (starts []start, back []string) {
 	select {
-	case <-d.stopping:
+	case <-d.run.Stopping():
 		return nil, nil
 	default:
 	}
