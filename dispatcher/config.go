@@ -15,16 +15,16 @@ import (
 
 // Defaults of Config.
 const (
-	ConcurrencyDefault    = 128
-	PollIntervalDefault   = 50 * time.Millisecond
-	TimeoutDefault        = 10 * time.Second
-	LeaseDefault          = 60 * time.Second
-	JitterDefault         = 0.2
-	UserAgentDefault      = "callevents/dev"
-	RetentionDefault      = 7 * 24 * time.Hour
-	CleanIntervalDefault  = time.Minute
-	RescueIntervalDefault = 10 * time.Second
-	StoreBackoffDefault   = 5 * time.Second
+	ConcurrencyDefault     = 128
+	PollIntervalDefault    = 50 * time.Millisecond
+	TimeoutDefault         = 10 * time.Second
+	LeaseDefault           = 60 * time.Second
+	JitterDefault          = 0.2
+	UserAgentDefault       = "callevents/dev"
+	RetentionDefault       = 7 * 24 * time.Hour
+	CleanIntervalDefault   = time.Minute
+	RescueIntervalDefault  = 10 * time.Second
+	MaxStoreBackoffDefault = 5 * time.Second
 	// OrderHoldDefault is callevents.OrderHoldDefault (60 s).
 	OrderHoldDefault         = callevents.OrderHoldDefault
 	BreakerFailuresDefault   = 5
@@ -156,7 +156,7 @@ type Config struct {
 	// cannot be recorded because the database is unavailable
 	// (callevents.ErrUnavailable) tries again after 50 ms doubled, both up
 	// to MaxStoreBackoff, so an outage costs neither a hot loop nor, while
-	// the lease lasts, a second send. 0 means StoreBackoffDefault (5 s).
+	// the lease lasts, a second send. 0 means MaxStoreBackoffDefault (5 s).
 	MaxStoreBackoff time.Duration
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
@@ -222,7 +222,7 @@ func (c Config) WithDefaults() Config {
 		c.RescueInterval = RescueIntervalDefault
 	}
 	if c.MaxStoreBackoff == 0 {
-		c.MaxStoreBackoff = StoreBackoffDefault
+		c.MaxStoreBackoff = MaxStoreBackoffDefault
 	}
 	if c.Now == nil {
 		c.Now = time.Now
