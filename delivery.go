@@ -66,7 +66,7 @@ type Delivery struct {
 	Created       time.Time // when the activity was accepted
 	Finished      time.Time // zero until delivered, failed or cancelled
 	LastStatus    int       // HTTP status of the last attempt; 0 if none
-	LastError     string    // error class of the last attempt; "" if none
+	LastError     string    // ErrorClass of the last attempt; "" if none
 
 	// Set by ClaimDue from the Call Event as it is now.
 	URL    string
@@ -82,9 +82,30 @@ type DeliveryAttempt struct {
 	Attempt    int
 	At         time.Time
 	StatusCode int    // 0 when there was no HTTP response
-	ErrorClass string // "" on success; e.g. "timeout", "connect", "http_status", "policy"
+	ErrorClass string // an ErrorClass; "" on success
 	Latency    time.Duration
 }
+
+// ErrorClass is why an attempt failed (SPEC.md §8). The values are on the
+// wire (the delivery log's lastError and error, the test result) and in
+// the metrics: they never change.
+type ErrorClass string
+
+// Error classes of a failed attempt.
+const (
+	ErrorClassTimeout    ErrorClass = "timeout"     // no answer within the dispatcher's timeout
+	ErrorClassConnect    ErrorClass = "connect"     // the connection could not be made (refused, unreachable)
+	ErrorClassDNS        ErrorClass = "dns"         // the host name did not resolve
+	ErrorClassTLS        ErrorClass = "tls"         // TLS handshake or certificate failure
+	ErrorClassPolicy     ErrorClass = "policy"      // refused by the outbound policy: never retried
+	ErrorClassHTTPStatus ErrorClass = "http_status" // an answer other than 2xx or 3xx
+	ErrorClassRedirect   ErrorClass = "redirect"    // a 3xx answer (redirects are not followed)
+	ErrorClassIO         ErrorClass = "io"          // the connection broke, or the answer was not HTTP
+	// ErrorClassResponseTooLarge is an answer whose headers exceed the
+	// dispatcher's bound (64 KiB): read no further, and retried like any
+	// other failure.
+	ErrorClassResponseTooLarge ErrorClass = "response_too_large"
+)
 
 // NewDeliveryID returns a webhook-id: "dlv_" and 26 alphanumerics (no '.',
 // as Standard Webhooks requires).
@@ -244,7 +265,7 @@ type DeliveryStore interface {
 // TestResult is the outcome of a synthetic request sent now.
 type TestResult struct {
 	StatusCode int
-	ErrorClass string
+	ErrorClass string // an ErrorClass; "" on a 2xx answer
 	Latency    time.Duration
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/callevents/callevents"
 	"github.com/callevents/callevents/dispatcher"
+	"github.com/callevents/callevents/dispatcher/dispatchertest"
 )
 
 // oversized answers 200 with headers larger than MaxResponseHeader.
@@ -29,7 +30,7 @@ func TestResponseHeadersBounded(t *testing.T) {
 	t.Run("delivery", func(t *testing.T) {
 		t.Parallel()
 		forEachStore(t, func(t *testing.T, st testStore) {
-			rc := newReceiver(t, oversized)
+			rc := dispatchertest.NewReceiver(t, oversized)
 			mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
 			obs := &breakerLog{}
 			cfg := testConfig(t, st)
@@ -39,13 +40,13 @@ func TestResponseHeadersBounded(t *testing.T) {
 			mustStart(t, cfg)
 			mustAccept(t, st, time.Now(), dial("call-1"))
 			d := waitDelivery(t, st, extA, "a failed attempt", retrying(1))
-			if d.State != callevents.DeliveryPending || d.LastError != dispatcher.ClassResponseTooLarge || d.LastStatus != 0 {
+			if d.State != callevents.DeliveryPending || d.LastError != "response_too_large" || d.LastStatus != 0 {
 				t.Errorf("after an oversized answer: state %s, status %d, class %q", d.State, d.LastStatus, d.LastError)
 			}
 			if a := d.History[0]; a.StatusCode != 0 || a.ErrorClass != "response_too_large" {
 				t.Errorf("attempt recorded as %+v", a)
 			}
-			waitFor(t, "the breaker to open on the oversized answer", func() bool { return obs.seen(callevents.BreakerOpen) >= 1 })
+			dispatchertest.WaitFor(t, "the breaker to open on the oversized answer", func() bool { return obs.seen(callevents.BreakerOpen) >= 1 })
 		})
 	})
 
@@ -54,7 +55,7 @@ func TestResponseHeadersBounded(t *testing.T) {
 	t.Run("under the bound", func(t *testing.T) {
 		t.Parallel()
 		forEachStore(t, func(t *testing.T, st testStore) {
-			rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+			rc := dispatchertest.NewReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
 				w.Header().Set("X-Padding", strings.Repeat("p", dispatcher.MaxResponseHeader-1024))
 			})
 			mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
@@ -68,13 +69,13 @@ func TestResponseHeadersBounded(t *testing.T) {
 
 	t.Run("test event", func(t *testing.T) {
 		t.Parallel()
-		rc := newReceiver(t, oversized)
-		d, err := dispatcher.New(testConfig(t, newFakeStore()))
+		rc := dispatchertest.NewReceiver(t, oversized)
+		d, err := dispatcher.New(testConfig(t, sqliteStore(t)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		c := callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL}
-		if res, err := d.TestCallEvent(context.Background(), c); err != nil || res.StatusCode != 0 || res.ErrorClass != dispatcher.ClassResponseTooLarge {
+		if res, err := d.TestCallEvent(context.Background(), c); err != nil || res.StatusCode != 0 || res.ErrorClass != "response_too_large" {
 			t.Errorf("TestCallEvent of an oversized answer = %+v, %v", res, err)
 		}
 	})
@@ -115,11 +116,11 @@ func orgExtension(n int) callevents.Extension {
 func TestTestCallEventBounded(t *testing.T) {
 	t.Parallel()
 	f := &inFlight{release: make(chan struct{})}
-	rc := newReceiver(t, f.handle)
+	rc := dispatchertest.NewReceiver(t, f.handle)
 	var once sync.Once
 	release := func() { once.Do(func() { close(f.release) }) }
 	t.Cleanup(release)
-	d, err := dispatcher.New(testConfig(t, newFakeStore()))
+	d, err := dispatcher.New(testConfig(t, sqliteStore(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +142,7 @@ func TestTestCallEventBounded(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, "the receiver to hold MaxConcurrentTests requests", func() bool {
+	dispatchertest.WaitFor(t, "the receiver to hold MaxConcurrentTests requests", func() bool {
 		return f.now.Load() >= dispatcher.MaxConcurrentTests
 	})
 	release()
@@ -165,14 +166,14 @@ func TestTestCallEventBounded(t *testing.T) {
 func TestTestCallEventPerOrganization(t *testing.T) {
 	t.Parallel()
 	f := &inFlight{release: make(chan struct{})}
-	hanging := newReceiver(t, f.handle)
-	healthy := newReceiver(t, nil)
+	hanging := dispatchertest.NewReceiver(t, f.handle)
+	healthy := dispatchertest.NewReceiver(t, nil)
 	var flood sync.WaitGroup
 	// Cleanups run last first: the receiver lets the flood go, it ends,
 	// then the receivers close.
 	t.Cleanup(flood.Wait)
 	t.Cleanup(func() { close(f.release) })
-	d, err := dispatcher.New(testConfig(t, newFakeStore()))
+	d, err := dispatcher.New(testConfig(t, sqliteStore(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,14 +186,14 @@ func TestTestCallEventPerOrganization(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, "the hostile organization's tests to hold their slots", func() bool {
+	dispatchertest.WaitFor(t, "the hostile organization's tests to hold their slots", func() bool {
 		return f.now.Load() == dispatcher.MaxConcurrentTestsPerOrganization
 	})
 	res, err := d.TestCallEvent(context.Background(), callevents.CallEvent{Extension: orgExtension(4), Type: callevents.DialIn, URL: healthy.URL})
 	if err != nil || res.StatusCode != 200 {
 		t.Errorf("another organization's test during the flood: %+v, %v; want 200", res, err)
 	}
-	waitFor(t, "the hostile organization's waiting tests to be refused", func() bool {
+	dispatchertest.WaitFor(t, "the hostile organization's waiting tests to be refused", func() bool {
 		return refused.Load() == 3*dispatcher.MaxConcurrentTests-dispatcher.MaxConcurrentTestsPerOrganization
 	})
 	if n := f.max.Load(); n != dispatcher.MaxConcurrentTestsPerOrganization {
@@ -206,8 +207,8 @@ func TestTestCallEventPerOrganization(t *testing.T) {
 func TestTestCallEventBusy(t *testing.T) {
 	t.Parallel()
 	f := &inFlight{release: make(chan struct{})}
-	rc := newReceiver(t, f.handle)
-	d, err := dispatcher.New(testConfig(t, newFakeStore()))
+	rc := dispatchertest.NewReceiver(t, f.handle)
+	d, err := dispatcher.New(testConfig(t, sqliteStore(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +223,7 @@ func TestTestCallEventBusy(t *testing.T) {
 		holder.Extension = orgExtension(i / dispatcher.MaxConcurrentTestsPerOrganization)
 		holders.Go(func() { d.TestCallEvent(context.Background(), holder) })
 	}
-	waitFor(t, "every test slot taken", func() bool { return f.now.Load() == dispatcher.MaxConcurrentTests })
+	dispatchertest.WaitFor(t, "every test slot taken", func() bool { return f.now.Load() == dispatcher.MaxConcurrentTests })
 
 	short, cancelShort := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancelShort()

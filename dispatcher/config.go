@@ -7,10 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	mathrand "math/rand/v2"
-	"net/http"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/callevents/callevents"
@@ -18,16 +15,16 @@ import (
 
 // Defaults of Config.
 const (
-	ConcurrencyDefault    = 128
-	PollIntervalDefault   = 50 * time.Millisecond
-	TimeoutDefault        = 10 * time.Second
-	LeaseDefault          = 60 * time.Second
-	JitterDefault         = 0.2
-	UserAgentDefault      = "callevents/dev"
-	RetentionDefault      = 7 * 24 * time.Hour
-	CleanIntervalDefault  = time.Minute
-	RescueIntervalDefault = 10 * time.Second
-	StoreBackoffDefault   = 5 * time.Second
+	ConcurrencyDefault     = 128
+	PollIntervalDefault    = 50 * time.Millisecond
+	TimeoutDefault         = 10 * time.Second
+	LeaseDefault           = 60 * time.Second
+	JitterDefault          = 0.2
+	UserAgentDefault       = "callevents/dev"
+	RetentionDefault       = 7 * 24 * time.Hour
+	CleanIntervalDefault   = time.Minute
+	RescueIntervalDefault  = 10 * time.Second
+	MaxStoreBackoffDefault = 5 * time.Second
 	// OrderHoldDefault is callevents.OrderHoldDefault (60 s).
 	OrderHoldDefault         = callevents.OrderHoldDefault
 	BreakerFailuresDefault   = 5
@@ -45,17 +42,15 @@ func RetryScheduleDefault() []time.Duration {
 	}
 }
 
-// MaxRetryAfter bounds how long a receiver's Retry-After may park a
-// delivery (see Config.RetryDelay).
-const MaxRetryAfter = time.Hour
-
 // MaxResponseBody is how much of a response body is read (and discarded)
 // before the connection is closed or reused.
 const MaxResponseBody = 64 << 10
 
 // MaxResponseHeader bounds the headers of a receiver's answer (status line
 // included; the HTTP/2 header list): a larger answer is read no further and
-// the attempt fails with ClassResponseTooLarge.
+// the attempt fails with callevents.ErrorClassResponseTooLarge, which has no
+// status and so counts against the receiver's circuit breaker as an
+// attempt without an answer does.
 const MaxResponseHeader = 64 << 10
 
 // MaxConcurrentTests is how many TestCallEvent requests one dispatcher has
@@ -161,7 +156,7 @@ type Config struct {
 	// cannot be recorded because the database is unavailable
 	// (callevents.ErrUnavailable) tries again after 50 ms doubled, both up
 	// to MaxStoreBackoff, so an outage costs neither a hot loop nor, while
-	// the lease lasts, a second send. 0 means StoreBackoffDefault (5 s).
+	// the lease lasts, a second send. 0 means MaxStoreBackoffDefault (5 s).
 	MaxStoreBackoff time.Duration
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
@@ -227,7 +222,7 @@ func (c Config) WithDefaults() Config {
 		c.RescueInterval = RescueIntervalDefault
 	}
 	if c.MaxStoreBackoff == 0 {
-		c.MaxStoreBackoff = StoreBackoffDefault
+		c.MaxStoreBackoff = MaxStoreBackoffDefault
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -283,59 +278,11 @@ func (c Config) validate() error {
 	return nil
 }
 
-// MaxAttempts is how many attempts a delivery gets: len(RetrySchedule)+1.
-func (c Config) MaxAttempts() int { return len(c.RetrySchedule) + 1 }
-
-// RetryDelay returns the delay before the next attempt of a delivery whose
-// attempts-th attempt failed: RetrySchedule[attempts-1] spread by ±Jitter.
-// It returns false when no attempt is left (attempts >= MaxAttempts()).
-// c must have its defaults filled in.
-func (c Config) RetryDelay(attempts int) (time.Duration, bool) {
-	if attempts < 1 {
-		attempts = 1
-	}
-	if attempts > len(c.RetrySchedule) {
-		return 0, false
-	}
-	d := c.RetrySchedule[attempts-1]
-	if c.Jitter > 0 {
-		// Uniform over [d·(1-j), d·(1+j)].
-		f := 1 + c.Jitter*(2*mathrand.Float64()-1)
-		d = time.Duration(float64(d) * f)
-	}
-	return d, true
-}
-
-// retryAfterDelay applies a receiver's Retry-After (429, 503) to the
-// scheduled delay. The receiver may lengthen the wait, but only up to
-// MaxRetryAfter: the result is ra clamped to [scheduled, max(scheduled,
-// MaxRetryAfter)]. A receiver cannot make us retry sooner than the schedule
-// (that would let a struggling receiver be hammered, or a hostile one burn
-// the attempts in seconds), nor park a delivery for days on its word alone.
-func retryAfterDelay(scheduled, ra time.Duration) time.Duration {
-	if ra > MaxRetryAfter {
-		ra = MaxRetryAfter
-	}
-	return max(ra, scheduled)
-}
-
-// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP
-// date (RFC 9110 §10.2.3). ok is false when it is absent or malformed.
-func parseRetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseUint(v, 10, 63); err == nil {
-		if secs > uint64(math.MaxInt64/int64(time.Second)) {
-			return time.Duration(math.MaxInt64), true
-		}
-		return time.Duration(secs) * time.Second, true
-	}
-	t, err := http.ParseTime(v)
-	if err != nil {
-		return 0, false
-	}
-	return max(t.Sub(now), 0), true
+// RetryPolicy is the retry policy of RetrySchedule and Jitter. c must
+// have its defaults filled in (WithDefaults): a zero Jitter here means
+// none.
+func (c Config) RetryPolicy() RetryPolicy {
+	return RetryPolicy{Schedule: c.RetrySchedule, Jitter: c.Jitter}
 }
 
 func defaultWorkerID() string {

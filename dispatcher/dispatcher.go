@@ -17,8 +17,8 @@ import (
 // storeTimeout bounds one store call made by the dispatcher.
 const storeTimeout = 30 * time.Second
 
-// recordTries is how often RecordAttempt and ReleaseClaims are tried before
-// the dispatcher gives up and logs (RecordAttempt keeps trying longer while
+// recordTries is how often RecordAttempts and ReleaseClaims are tried before
+// the dispatcher gives up and logs (RecordAttempts keeps trying longer while
 // the database is unavailable: see record).
 const recordTries = 4
 
@@ -28,6 +28,7 @@ const recordTries = 4
 type Dispatcher struct {
 	cfg    Config
 	log    *slog.Logger
+	retry  RetryPolicy
 	sender *sender
 	rec    *recorder // commits attempt outcomes in batches
 
@@ -35,9 +36,8 @@ type Dispatcher struct {
 	// free) and by a rescue.
 	wake chan struct{}
 
-	mu    sync.Mutex
-	state runState
-	busy  int // requests in flight
+	mu   sync.Mutex
+	busy int // requests in flight
 	// starved is set when a claim was limited by free slots and may have
 	// left due deliveries behind: only then does a request that ends wake
 	// the claim loop (otherwise every delivery would cost an extra, empty
@@ -60,29 +60,22 @@ type Dispatcher struct {
 	passCost   time.Duration
 	passEvery  time.Duration
 	fresh      atomic.Bool
-	done       chan struct{}
 	// unrecorded counts consecutive records that failed because the
 	// database is unavailable, across the delivery goroutines, so that
 	// an outage is logged when it starts and when it ends, not per try.
 	unrecorded int
 
-	stopping   chan struct{} // closed when claiming must stop
-	stopOnce   sync.Once
-	hardCtx    context.Context // requests and store calls; cancelled at Stop's deadline
-	hardCancel context.CancelFunc
-	unwatch    func() bool // stops watching Start's context
-	loops      sync.WaitGroup
-	sends      sync.WaitGroup
+	// run is the dispatcher's own lifecycle; rescuer and cleaner have
+	// theirs (maintenance.go).
+	run     startStop
+	rescuer *rescuer
+	cleaner *cleaner
+	// hardCtx is what requests and store calls run with: cancelled at
+	// Stop's deadline (run.hardStop).
+	hardCtx  context.Context
+	claiming sync.WaitGroup // the claim loop
+	sends    sync.WaitGroup // the delivery goroutines, and give-backs
 }
-
-type runState int
-
-const (
-	stateNew runState = iota
-	stateStarted
-	stateStopping
-	stateStopped
-)
 
 // New returns a dispatcher for cfg, with its defaults filled in. It returns
 // an error when cfg is invalid (no Store, Lease not above Timeout, ...).
@@ -91,15 +84,30 @@ func New(cfg Config) (*Dispatcher, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Dispatcher{
+	d := &Dispatcher{
 		cfg:      cfg,
 		log:      cfg.Logger,
+		retry:    cfg.RetryPolicy(),
 		sender:   newSender(cfg),
 		wake:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
 		origins:  map[string]*origin{},
 		breakers: map[callevents.PausedReceiver]*breaker{},
-	}, nil
+	}
+	var err error
+	d.rescuer, err = newRescuer(rescuerConfig{
+		Store: cfg.Store, Interval: cfg.RescueInterval, Logger: cfg.Logger, Worker: cfg.WorkerID, Now: cfg.Now,
+		Rescued: func(int) { d.Notify() }, // they may be any origin's
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dispatcher: %w", err)
+	}
+	d.cleaner, err = newCleaner(cleanerConfig{
+		Store: cfg.Store, Interval: cfg.CleanInterval, Retention: cfg.Retention, Logger: cfg.Logger, Worker: cfg.WorkerID, Now: cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dispatcher: %w", err)
+	}
+	return d, nil
 }
 
 // Config returns the dispatcher's configuration, defaults filled in.
@@ -111,36 +119,26 @@ func (d *Dispatcher) Config() Config { return d.cfg }
 // deadline has passed: call Stop all the same, to wait for its goroutines
 // and give back what it had claimed. A dispatcher starts only once.
 func (d *Dispatcher) Start(ctx context.Context) error {
+	// Under mu, so that a Stop racing Start finds everything set up.
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.state != stateNew {
+	hardCtx, ok := d.run.startInit(ctx)
+	if !ok {
 		return errors.New("dispatcher: Start called twice, or after Stop")
 	}
-	d.state = stateStarted
-	d.stopping = make(chan struct{})
-	d.hardCtx, d.hardCancel = context.WithCancel(context.WithoutCancel(ctx))
-	d.unwatch = context.AfterFunc(ctx, func() {
-		d.stopClaiming()
-		d.hardCancel()
-	})
+	d.hardCtx = hardCtx
 	// The recorder outlives the loops and the sends (Stop ends it last),
 	// so every outcome can still be committed while Stop drains.
 	d.rec = newRecorder()
 	go d.rec.run(d.cfg.Store, d.cfg.WorkerID, func() (context.Context, context.CancelFunc) {
 		return context.WithTimeout(context.WithoutCancel(d.hardCtx), storeTimeout)
 	})
-	d.loops.Add(3)
+	d.claiming.Add(1)
 	go d.claimLoop()
-	go d.periodic(d.cfg.RescueInterval, d.rescue)
-	go d.periodic(d.cfg.CleanInterval, d.clean)
+	d.rescuer.Start(hardCtx)
+	d.cleaner.Start(hardCtx)
 	d.log.Info("dispatcher: started", "worker", d.cfg.WorkerID, "concurrency", d.cfg.Concurrency)
 	return nil
-}
-
-func (d *Dispatcher) stopClaiming() {
-	d.stopOnce.Do(func() {
-		close(d.stopping)
-	})
 }
 
 // Stop stops the dispatcher gracefully: it claims nothing more, lets the
@@ -156,33 +154,25 @@ func (d *Dispatcher) stopClaiming() {
 // waits for the first).
 func (d *Dispatcher) Stop(ctx context.Context) error {
 	d.mu.Lock()
-	switch d.state {
-	case stateNew:
-		d.state = stateStopped
-		close(d.done)
-		d.mu.Unlock()
-		return nil
-	case stateStopping, stateStopped:
-		d.mu.Unlock()
+	first, stopped := d.run.stop()
+	busy := d.busy
+	d.mu.Unlock()
+	if !first {
 		select {
-		case <-d.done:
+		case <-stopped:
 		case <-ctx.Done():
 		}
 		return nil
 	}
-	d.state = stateStopping
-	d.mu.Unlock()
 
-	d.unwatch()
-	d.stopClaiming()
-	d.mu.Lock()
-	busy := d.busy
-	d.mu.Unlock()
 	d.log.Info("dispatcher: stopping", "worker", d.cfg.WorkerID, "in_flight", busy)
+	rescued, cleaned := d.rescuer.Stop(), d.cleaner.Stop()
 	finished := make(chan struct{})
 	go func() {
-		d.loops.Wait() // no more sends.Add after the claim loop ends
+		d.claiming.Wait() // no more sends.Add after the claim loop ends
 		d.sends.Wait()
+		<-rescued
+		<-cleaned
 		close(finished)
 	}()
 	interrupted := false
@@ -190,12 +180,12 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 	case <-finished:
 	case <-ctx.Done():
 		interrupted = true
-		d.hardCancel()
+		d.run.hardStop()
+		d.rescuer.hardStop()
+		d.cleaner.hardStop()
 		<-finished
 	}
-	d.hardCancel()
-	close(d.rec.in)
-	<-d.rec.stopped
+	d.rec.stop()
 
 	d.mu.Lock()
 	leftovers := append(d.leftovers, d.drainQueues()...)
@@ -204,11 +194,7 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 	err := d.release(ctx, leftovers)
 	d.sender.transport.CloseIdleConnections()
 	d.log.Info("dispatcher: stopped", "worker", d.cfg.WorkerID, "interrupted", interrupted, "released", len(leftovers))
-
-	d.mu.Lock()
-	d.state = stateStopped
-	close(d.done)
-	d.mu.Unlock()
+	d.run.stopDone()
 	return err
 }
 
@@ -225,8 +211,8 @@ func (d *Dispatcher) release(ctx context.Context, ids []string) error {
 		if err == nil {
 			return nil
 		}
-		if try < recordTries-1 {
-			pause(try)
+		if try < recordTries-1 && !pause(ctx, try) {
+			break
 		}
 	}
 	d.log.Error("dispatcher: could not release claimed deliveries; they are sent again when their lease ends",
@@ -254,13 +240,13 @@ func (d *Dispatcher) signal() {
 // flight. After a full batch it claims again at once; otherwise it waits
 // for PollInterval, Notify or a free slot.
 func (d *Dispatcher) claimLoop() {
-	defer d.loops.Done()
+	defer d.claiming.Done()
 	timer := time.NewTimer(d.cfg.PollInterval)
 	defer timer.Stop()
 	var failing streak
 	for {
 		select {
-		case <-d.stopping:
+		case <-d.run.Stopping():
 			return
 		default:
 		}
@@ -284,7 +270,7 @@ func (d *Dispatcher) claimLoop() {
 		}
 		timer.Reset(wait)
 		select {
-		case <-d.stopping:
+		case <-d.run.Stopping():
 			return
 		case <-d.wake:
 		case <-timer.C:
@@ -333,7 +319,7 @@ func (d *Dispatcher) claim() (full bool, err error) {
 	}
 	d.mu.Lock()
 	select {
-	case <-d.stopping:
+	case <-d.run.Stopping():
 		// Stop came while claiming: give these back, unsent.
 		for _, del := range deliveries {
 			d.leftovers = append(d.leftovers, del.ID)
@@ -385,265 +371,26 @@ func (d *Dispatcher) passOver(now time.Time) bool {
 	return since >= max(d.passEvery, floor)
 }
 
-// deliver makes one attempt of del, leased to this worker until leaseEnd,
-// and records its outcome. probe marks the one request a half-open
-// breaker lets through. Its origin's room is free again once the request
-// has ended, its slot of Concurrency once the outcome is recorded.
-func (d *Dispatcher) deliver(del callevents.Delivery, leaseEnd time.Time, probe bool) {
-	defer d.sends.Done()
-	defer d.slotFree()
-	at := d.cfg.Now()
-	res := d.sender.send(d.hardCtx, request{
-		id: del.ID, typ: del.Type, attempt: del.Attempts, sequence: del.Sequence,
-		url: del.URL, method: del.Method, secret: del.Secret, payload: del.Payload,
-	})
-	// Interrupted by Stop, not the receiver's doing: Stop gives it back.
-	interrupted := res.status == 0 && d.hardCtx.Err() != nil
-	d.mu.Lock()
-	back, wake := d.requestEnded(del, res, probe, !interrupted)
-	if interrupted {
-		d.leftovers = append(d.leftovers, del.ID)
-	}
-	starts, expired := d.pump(d.cfg.Now())
-	d.mu.Unlock()
-	d.launch(starts, append(back, expired...))
-	if wake {
-		d.signal()
-	}
-	if interrupted {
-		return
-	}
-	o := d.outcome(del, res, at, d.cfg.Now())
-	d.record(del, o, res, leaseEnd)
-}
-
-// slotFree ends a delivery's hold on one of the Concurrency slots, and
-// starts what may start in its place.
-func (d *Dispatcher) slotFree() {
-	d.mu.Lock()
-	d.busy--
-	wake := d.starved
-	d.starved = false
-	starts, expired := d.pump(d.cfg.Now())
-	d.mu.Unlock()
-	d.launch(starts, expired)
-	if wake {
-		d.signal()
-	}
-}
-
-// outcome decides where an attempt leaves its delivery (SPEC.md §6).
-func (d *Dispatcher) outcome(del callevents.Delivery, res result, at, now time.Time) callevents.AttemptOutcome {
-	o := callevents.AttemptOutcome{
-		DeliveryID: del.ID,
-		Attempt: callevents.DeliveryAttempt{
-			Attempt: del.Attempts, At: at, StatusCode: res.status,
-			ErrorClass: res.class, Latency: res.latency,
-		},
-	}
-	switch {
-	case res.class == "":
-		o.Next = callevents.DeliveryDelivered
-	case res.status == 410:
-		o.Next = callevents.DeliveryCancelled
-		o.DisableCallEvent = true
-	case res.class == ClassPolicy:
-		o.Next = callevents.DeliveryFailed // retrying will not help
-	default:
-		delay, ok := d.cfg.RetryDelay(del.Attempts)
-		if !ok {
-			o.Next = callevents.DeliveryFailed
-			break
-		}
-		if res.status == 429 || res.status == 503 {
-			if ra, ok := parseRetryAfter(res.retryAfter, now); ok {
-				delay = retryAfterDelay(delay, ra)
-			}
-		}
-		o.Next = callevents.DeliveryPending
-		o.NextAttemptAt = now.Add(delay)
-	}
-	return o
-}
-
-// record stores an outcome, trying again on an internal (151/152, or
-// uncoded) store error, and logs it; an outcome the store would not take
-// is logged at Error with everything it would have recorded. While the
-// database is unavailable it keeps trying, backing off, for as long as
-// the lease (until leaseEnd) keeps the delivery this worker's: the
-// receiver has had it, and giving up would send it again once the lease
-// ends. Later the store would skip the outcome anyway.
-func (d *Dispatcher) record(del callevents.Delivery, o callevents.AttemptOutcome, res result, leaseEnd time.Time) {
-	attrs := []any{
-		"delivery_id", del.ID, "call_event_id", del.CallEventID, "extension", string(del.Extension),
-		"event", del.Type.String(), "attempt", del.Attempts,
-		"status_code", res.status, "error_class", res.class, "latency_ms", res.latency.Milliseconds(),
-	}
-	if res.err != nil {
-		attrs = append(attrs, "error", res.err.Error())
-	}
-	var err error
-	for try := 0; ; try++ {
-		err = d.rec.record(o)
-		if err == nil || !callevents.ErrorCode(err, callevents.CodeUpdateFailed).Internal() {
-			break // done, or an answer that asking again will not change
-		}
-		if errors.Is(err, callevents.ErrUnavailable) {
-			d.recordFailed(err)
-			// The last try comes a little before the lease ends, not a
-			// whole backoff after the database is back.
-			left := leaseEnd.Sub(d.cfg.Now()) - min(d.cfg.Lease/10, time.Second)
-			if left <= 0 || !d.sleep(min(d.backoff(recordPause, try), left)) {
-				break // the lease ends, or Stop's deadline passed
-			}
-			continue
-		}
-		if try >= recordTries-1 {
-			break
-		}
-		pause(try)
-	}
-	if err == nil {
-		d.recordSucceeded()
-	} else {
-		d.log.Error("dispatcher: could not record an attempt; the delivery is sent again when its lease ends",
-			append(attrs, "next_state", string(o.Next), "store_error", err.Error())...)
-		return
-	}
-	callevents.ObserverOrNop(d.cfg.Observer).DeliveryAttempted(o.Next, res.class, res.latency)
-	switch o.Next {
-	case callevents.DeliveryDelivered:
-		d.log.Debug("dispatcher: delivered", attrs...)
-	case callevents.DeliveryPending:
-		d.log.Info("dispatcher: attempt failed; retrying", append(attrs, "next_attempt_at", o.NextAttemptAt)...)
-	case callevents.DeliveryCancelled:
-		d.log.Warn("dispatcher: receiver answered 410 Gone; Call Event disabled", attrs...)
-	case callevents.DeliveryFailed:
-		if res.class == ClassPolicy {
-			d.log.Warn("dispatcher: delivery failed; target refused by the outbound policy", attrs...)
-		} else {
-			d.log.Warn("dispatcher: delivery failed; no attempt left", attrs...)
-		}
-	}
-}
-
-// recordPause is the first pause of a delivery whose outcome cannot be
-// recorded because the database is unavailable (see backoff).
-const recordPause = 50 * time.Millisecond
-
 // backoff is the pause after failures failures in a row of a store call:
 // base doubled failures times, at most MaxStoreBackoff.
 func (d *Dispatcher) backoff(base time.Duration, failures int) time.Duration {
 	return min(base<<min(failures, 16), d.cfg.MaxStoreBackoff)
 }
 
-// sleep waits for wait, or until Stop's deadline (false).
-func (d *Dispatcher) sleep(wait time.Duration) bool {
+// sleep waits for wait, or until ctx ends (false).
+func sleep(ctx context.Context, wait time.Duration) bool {
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return true
-	case <-d.hardCtx.Done():
+	case <-ctx.Done():
 		return false
 	}
 }
 
-// recordFailed notes a record that failed because the database is
-// unavailable, and logs the first of an outage.
-func (d *Dispatcher) recordFailed(err error) {
-	d.mu.Lock()
-	d.unrecorded++
-	first := d.unrecorded == 1
-	d.mu.Unlock()
-	if first {
-		d.log.Error("dispatcher: cannot record attempts, the database is unavailable; retrying until it is back",
-			"worker", d.cfg.WorkerID, "error", err.Error())
-	}
-}
-
-// recordSucceeded ends an outage that recordFailed logged, if any.
-func (d *Dispatcher) recordSucceeded() {
-	d.mu.Lock()
-	n := d.unrecorded
-	d.unrecorded = 0
-	d.mu.Unlock()
-	if n > 0 {
-		d.log.Info("dispatcher: recording attempts again", "worker", d.cfg.WorkerID, "failures", n)
-	}
-}
-
-// pause waits a little before try+1: 50 ms, 200 ms, 800 ms, ...
-func pause(try int) {
-	t := time.NewTimer(50 * time.Millisecond << (2 * try))
-	<-t.C
-}
-
-// periodic runs fn now and then every interval until Stop. A call in
-// progress at Stop is let finish (until Stop's deadline): cancelling it
-// would only waste the work and, on MySQL, the connection.
-func (d *Dispatcher) periodic(interval time.Duration, fn func(context.Context, *streak)) {
-	defer d.loops.Done()
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
-	var failing streak
-	for {
-		fn(d.hardCtx, &failing)
-		select {
-		case <-d.stopping:
-			return
-		case <-ticker.C:
-		}
-	}
-}
-
-// rescue makes deliveries whose lease expired pending again.
-func (d *Dispatcher) rescue(ctx context.Context, failing *streak) {
-	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
-	defer cancel()
-	n, err := d.cfg.Store.RescueExpired(ctx, d.cfg.Now())
-	if err != nil {
-		if d.hardCtx.Err() == nil && failing.fail() {
-			d.log.Error("dispatcher: cannot rescue expired leases; retrying", "worker", d.cfg.WorkerID, "error", err)
-		}
-		return
-	}
-	failing.recover()
-	if n > 0 {
-		d.log.Info("dispatcher: rescued deliveries whose lease expired", "count", n)
-		d.Notify() // they may be any origin's
-	}
-}
-
-// clean deletes deliveries finished more than Retention ago.
-func (d *Dispatcher) clean(ctx context.Context, failing *streak) {
-	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
-	defer cancel()
-	n, err := d.cfg.Store.CleanFinished(ctx, d.cfg.Now().Add(-d.cfg.Retention))
-	if err != nil {
-		if d.hardCtx.Err() == nil && failing.fail() {
-			d.log.Error("dispatcher: cannot delete old deliveries; retrying", "worker", d.cfg.WorkerID, "error", err)
-		}
-		return
-	}
-	failing.recover()
-	if n > 0 {
-		d.log.Debug("dispatcher: deleted old deliveries", "count", n)
-	}
-}
-
-// streak counts consecutive failures, so that an outage is logged once.
-type streak struct{ count int }
-
-// fail counts a failure and reports whether it is the first of a streak.
-func (s *streak) fail() bool {
-	s.count++
-	return s.count == 1
-}
-
-// recover ends a streak and returns how long it was.
-func (s *streak) recover() int {
-	n := s.count
-	s.count = 0
-	return n
+// pause waits a little before try+1 of a store call that failed: 50 ms,
+// 200 ms, 800 ms, ... It returns false, at once, when ctx ends.
+func pause(ctx context.Context, try int) bool {
+	return sleep(ctx, 50*time.Millisecond<<(2*try))
 }

@@ -183,7 +183,7 @@ func (d *Dispatcher) leaseCap(o *origin) int {
 // leased in one process. Nothing starts once Stop began.
 func (d *Dispatcher) pump(now time.Time) (starts []start, back []string) {
 	select {
-	case <-d.stopping:
+	case <-d.run.Stopping():
 		return nil, nil
 	default:
 	}
@@ -302,7 +302,7 @@ func (d *Dispatcher) drainQueues() []string {
 // receiver: no answer (refused, unreachable, timed out, broken) or a 5xx.
 // A refusal by our own outbound policy says nothing of the receiver.
 func breakerFailure(res result) bool {
-	if res.class == ClassPolicy {
+	if res.class == callevents.ErrorClassPolicy {
 		return false
 	}
 	return res.status == 0 && res.class != "" || res.status >= 500
@@ -321,7 +321,7 @@ func (d *Dispatcher) requestEnded(del callevents.Delivery, res result, probe, co
 	key := breakerKey(del)
 	b := d.breakers[key]
 	switch {
-	case !counted || res.class == ClassPolicy:
+	case !counted || res.class == callevents.ErrorClassPolicy:
 		// Interrupted by Stop, or refused by our own policy: says
 		// nothing of the receiver. A probe goes again at once.
 		if probe && b != nil && b.state == callevents.BreakerHalfOpen {

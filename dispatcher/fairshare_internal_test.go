@@ -54,7 +54,7 @@ func TestPolicyRefusalLeavesBreakerAlone(t *testing.T) {
 	d.breakers[key] = &breaker{key: key, failures: 2}
 	del := callevents.Delivery{ID: "dlv_x", Extension: "0003*210", Origin: key.Origin}
 	d.originFor(key.Origin).inFlight = 1
-	d.requestEnded(del, result{class: ClassPolicy}, false, true)
+	d.requestEnded(del, result{class: callevents.ErrorClassPolicy}, false, true)
 	if b := d.breakers[key]; b == nil || b.failures != 2 || !b.closed() {
 		t.Errorf("breaker after a policy refusal: %+v, want 2 failures, closed", b)
 	}

@@ -2,51 +2,16 @@ package dispatcher_test
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/callevents/callevents"
 	"github.com/callevents/callevents/dispatcher"
+	"github.com/callevents/callevents/dispatcher/dispatchertest"
 )
-
-// testStore is what the tests need of a store: the delivery queue, and
-// Call Events to deliver to.
-type testStore interface {
-	callevents.DeliveryStore
-	callevents.CallEventStore
-}
-
-// backend opens a fresh, empty store for one test.
-type backend struct {
-	name string
-	open func(t *testing.T) testStore
-}
-
-// backends lists the stores the behaviour tests run against: the real
-// ones (store_test.go). The in-memory fake serves only the tests that
-// inject store failures.
-var backends []backend
-
-// forEachStore runs f as a parallel subtest for every backend.
-func forEachStore(t *testing.T, f func(t *testing.T, st testStore)) {
-	t.Helper()
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			f(t, b.open(t))
-		})
-	}
-}
 
 const (
 	extA = callevents.Extension("0003*210")
@@ -187,7 +152,7 @@ func onlyDelivery(t testing.TB, st testStore, ext callevents.Extension) calleven
 func waitDelivery(t testing.TB, st testStore, ext callevents.Extension, what string, cond func(callevents.Delivery) bool) callevents.Delivery {
 	t.Helper()
 	var d callevents.Delivery
-	waitFor(t, what, func() bool {
+	dispatchertest.WaitFor(t, what, func() bool {
 		d = onlyDelivery(t, st, ext)
 		return cond(d)
 	})
@@ -196,127 +161,6 @@ func waitDelivery(t testing.TB, st testStore, ext callevents.Extension, what str
 
 func inState(s callevents.DeliveryState) func(callevents.Delivery) bool {
 	return func(d callevents.Delivery) bool { return d.State == s }
-}
-
-// waitFor polls cond until it holds, failing the test after 15 s.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
-}
-
-// hit is one request a receiver got.
-type hit struct {
-	Method   string
-	Path     string
-	RawQuery string
-	Body     string
-	Header   http.Header
-}
-
-// receiver is an HTTP server that records every request, then lets handle
-// answer it (200 when handle is nil).
-type receiver struct {
-	*httptest.Server
-	mu     sync.Mutex
-	hits   []hit
-	handle func(w http.ResponseWriter, r *http.Request, n int) // n: 1-based request number
-}
-
-func newReceiver(t testing.TB, handle func(w http.ResponseWriter, r *http.Request, n int)) *receiver {
-	rc := &receiver{handle: handle}
-	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		rc.mu.Lock()
-		rc.hits = append(rc.hits, hit{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Body: string(body), Header: r.Header.Clone()})
-		n := len(rc.hits)
-		rc.mu.Unlock()
-		if rc.handle != nil {
-			rc.handle(w, r, n)
-		}
-	}))
-	t.Cleanup(rc.Close)
-	return rc
-}
-
-func (rc *receiver) Hits() []hit {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return append([]hit(nil), rc.hits...)
-}
-
-// waitHits waits for at least n requests and returns them all.
-func (rc *receiver) waitHits(t testing.TB, n int) []hit {
-	t.Helper()
-	waitFor(t, strconv.Itoa(n)+" requests at the receiver", func() bool { return len(rc.Hits()) >= n })
-	return rc.Hits()
-}
-
-// status answers every request with code.
-func status(code int) func(http.ResponseWriter, *http.Request, int) {
-	return func(w http.ResponseWriter, _ *http.Request, _ int) { w.WriteHeader(code) }
-}
-
-// verifySignature checks webhook-signature as a Standard Webhooks receiver
-// would (spec v1.0.0), written from the spec rather than from the
-// dispatcher: the signed content is id.timestamp.payload, the key the raw
-// secret, the signature base64 (standard alphabet) of HMAC-SHA256, sent as
-// one of space-separated "v1,<sig>" entries; the timestamp must be within
-// 5 minutes; comparison is constant-time.
-func verifySignature(t testing.TB, secret string, h http.Header, payload string) {
-	t.Helper()
-	id, ts, sigs := h.Get("webhook-id"), h.Get("webhook-timestamp"), h.Get("webhook-signature")
-	if id == "" || ts == "" || sigs == "" {
-		t.Fatalf("missing Standard Webhooks headers: id %q, timestamp %q, signature %q", id, ts, sigs)
-	}
-	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		t.Fatalf("webhook-timestamp %q is not integer seconds", ts)
-	}
-	if d := time.Since(time.Unix(sec, 0)); d > 5*time.Minute || d < -5*time.Minute {
-		t.Fatalf("webhook-timestamp %s is %s away from now", ts, d)
-	}
-	mac := hmac.New(sha256.New, []byte(secret))
-	io.WriteString(mac, id+"."+ts+"."+payload)
-	want := mac.Sum(nil)
-	for _, entry := range strings.Fields(sigs) {
-		version, sig, ok := strings.Cut(entry, ",")
-		if !ok || version != "v1" {
-			continue
-		}
-		got, err := base64.StdEncoding.DecodeString(sig)
-		if err == nil && hmac.Equal(got, want) {
-			return
-		}
-	}
-	t.Fatalf("webhook-signature %q does not verify over %q", sigs, id+"."+ts+"."+payload)
-}
-
-// clock is a settable clock for Config.Now.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Now().UTC().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }
 
 func slogTo(w io.Writer) *slog.Logger {

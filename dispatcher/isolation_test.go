@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/dispatcher/dispatchertest"
 )
 
 // Tenant isolation (SPEC.md §6): two organizations on one instance, one of
@@ -64,8 +65,8 @@ func hanging(release <-chan struct{}) func(http.ResponseWriter, *http.Request, i
 func sharedHost(t *testing.T, st testStore) *arrivals {
 	t.Helper()
 	var seen arrivals
-	var rc *receiver
-	rc = newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
+	var rc *dispatchertest.Receiver
+	rc = dispatchertest.NewReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		seen.note(r, rc.Hits()[n-1].Body)
 		if r.URL.Path == "/org3" {
 			w.WriteHeader(http.StatusInternalServerError)
@@ -126,8 +127,8 @@ func TestOrderHoldReleasesLaterDelivery(t *testing.T) {
 		var seen arrivals
 		var mu sync.Mutex
 		sequences := map[string]string{}
-		var rc *receiver
-		rc = newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		var rc *dispatchertest.Receiver
+		rc = dispatchertest.NewReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
 			seen.note(r, rc.Hits()[n-1].Body)
 			mu.Lock()
 			sequences[r.Header.Get("X-CallEvents-Event")] = r.Header.Get("X-CallEvents-Sequence")
@@ -148,7 +149,7 @@ func TestOrderHoldReleasesLaterDelivery(t *testing.T) {
 		mustAccept(t, st, reported, dial("held-call"))
 		mustAccept(t, st, reported, hangup("held-call"))
 		d.Notify()
-		waitFor(t, "the Hangup released after the hold", func() bool {
+		dispatchertest.WaitFor(t, "the Hangup released after the hold", func() bool {
 			_, ok := seen.get("held-call Hangup")
 			return ok
 		})
@@ -192,7 +193,7 @@ func TestNoisyNeighbour(t *testing.T) {
 	forEachStore(t, func(t *testing.T, st testStore) {
 		release := make(chan struct{})
 		var inFlight, maxInFlight atomic.Int32
-		stuck := newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		stuck := dispatchertest.NewReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
 			now := inFlight.Add(1)
 			defer inFlight.Add(-1)
 			for m := maxInFlight.Load(); now > m && !maxInFlight.CompareAndSwap(m, now); m = maxInFlight.Load() {
@@ -202,8 +203,8 @@ func TestNoisyNeighbour(t *testing.T) {
 		unblock := sync.OnceFunc(func() { close(release) })
 		t.Cleanup(unblock)
 		var seen arrivals
-		var healthy *receiver
-		healthy = newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) { seen.note(r, healthy.Hits()[n-1].Body) })
+		var healthy *dispatchertest.Receiver
+		healthy = dispatchertest.NewReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) { seen.note(r, healthy.Hits()[n-1].Body) })
 		// Two origins: the receivers listen on two ports.
 		mustAddCallEvent(t, st, callevents.CallEvent{Extension: "0003*301", Type: callevents.DialOut, URL: stuck.URL + "/crm"})
 		mustAddCallEvent(t, st, callevents.CallEvent{Extension: "0004*301", Type: callevents.DialIn, URL: healthy.URL + "/in"})
@@ -219,7 +220,7 @@ func TestNoisyNeighbour(t *testing.T) {
 		}
 		mustAccept(t, st, time.Now(), backlog...)
 		d.Notify()
-		stuck.waitHits(t, 1) // the backlog is being worked on
+		stuck.WaitHits(t, 1) // the backlog is being worked on
 
 		reported := make([]time.Time, 100)
 		for i := range reported {
@@ -229,7 +230,7 @@ func TestNoisyNeighbour(t *testing.T) {
 			d.Notify()
 		}
 		var waits []time.Duration
-		waitFor(t, "the 100 healthy events delivered", func() bool {
+		dispatchertest.WaitFor(t, "the 100 healthy events delivered", func() bool {
 			waits = waits[:0]
 			for i, r := range reported {
 				at, ok := seen.get(fmt.Sprintf("healthy-%d Dial-In", i))
@@ -296,7 +297,7 @@ func TestBreakerPausesHangingReceiver(t *testing.T) {
 		t.Cleanup(func() { close(release) })
 		var delivered sync.Map // webhook-id → answered 200
 		var twice atomic.Int32
-		rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		rc := dispatchertest.NewReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) {
 			if hang.Load() {
 				hanging(release)(w, r, 0)
 				return
@@ -324,9 +325,9 @@ func TestBreakerPausesHangingReceiver(t *testing.T) {
 			mustAccept(t, st, time.Now(), dial("breaker-"+strconv.Itoa(i)))
 		}
 		d.Notify()
-		waitFor(t, "the breaker to open", func() bool { return obs.seen(callevents.BreakerOpen) >= 1 })
+		dispatchertest.WaitFor(t, "the breaker to open", func() bool { return obs.seen(callevents.BreakerOpen) >= 1 })
 		// While it is open, probes come one at a time: let a few go by.
-		waitFor(t, "three probes", func() bool { return obs.seen(callevents.BreakerHalfOpen) >= 3 })
+		dispatchertest.WaitFor(t, "three probes", func() bool { return obs.seen(callevents.BreakerHalfOpen) >= 3 })
 		spent, attempts := 0, 0
 		for _, del := range deliveries(t, st, extA) {
 			if del.Attempts > 0 {
@@ -348,7 +349,7 @@ func TestBreakerPausesHangingReceiver(t *testing.T) {
 		}
 
 		hang.Store(false)
-		waitFor(t, "everything queued delivered once the receiver answers", func() bool {
+		dispatchertest.WaitFor(t, "everything queued delivered once the receiver answers", func() bool {
 			for _, del := range deliveries(t, st, extA) {
 				if del.State != callevents.DeliveryDelivered {
 					return false
@@ -381,72 +382,74 @@ func TestBreakerPausesHangingReceiver(t *testing.T) {
 // rest of the queue follows. Times are the dispatcher's clock.
 func TestBreakerBackoffDoubles(t *testing.T) {
 	t.Parallel()
-	st := &claimCounter{testStore: newFakeStore()}
-	clk := newClock()
-	var up atomic.Bool
-	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
-		if !up.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
+	forEachStore(t, func(t *testing.T, db testStore) {
+		st := &claimCounter{testStore: db}
+		clk := dispatchertest.NewClock()
+		var up atomic.Bool
+		rc := dispatchertest.NewReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+			if !up.Load() {
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+		})
+		mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
+		obs := &breakerLog{}
+		cfg := testConfig(t, st)
+		cfg.Now = clk.Now
+		cfg.Observer = obs
+		cfg.ReceiverConcurrency = 1
+		cfg.BreakerFailures = 2
+		cfg.BreakerBackoff = time.Minute
+		cfg.BreakerMaxBackoff = 4 * time.Minute
+		cfg.RetrySchedule = slices.Repeat([]time.Duration{time.Millisecond}, 50)
+		cfg.Jitter = -1
+		mustStart(t, cfg)
+		for i := range 5 {
+			mustAccept(t, st, clk.Now(), dial("backoff-"+strconv.Itoa(i)))
 		}
-	})
-	mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
-	obs := &breakerLog{}
-	cfg := testConfig(t, st)
-	cfg.Now = clk.Now
-	cfg.Observer = obs
-	cfg.ReceiverConcurrency = 1
-	cfg.BreakerFailures = 2
-	cfg.BreakerBackoff = time.Minute
-	cfg.BreakerMaxBackoff = 4 * time.Minute
-	cfg.RetrySchedule = slices.Repeat([]time.Duration{time.Millisecond}, 50)
-	cfg.Jitter = -1
-	mustStart(t, cfg)
-	for i := range 5 {
-		mustAccept(t, st, clk.Now(), dial("backoff-"+strconv.Itoa(i)))
-	}
-	waitFor(t, "the breaker to open after 2 failures", func() bool { return obs.seen(callevents.BreakerOpen) == 1 })
-	if n := len(rc.Hits()); n != 2 {
-		t.Fatalf("%d requests before the breaker opened, want 2", n)
-	}
-	// quiet advances the clock and waits for two more claims: none of
-	// them may send anything.
-	quiet := func(d time.Duration) {
-		t.Helper()
-		before := len(rc.Hits())
-		clk.Advance(d)
-		calls, _, _ := st.stats()
-		waitFor(t, "two claims", func() bool { c, _, _ := st.stats(); return c >= calls+2 })
-		if n := len(rc.Hits()); n != before {
-			t.Fatalf("%d requests reached a paused receiver %s into its pause", n-before, d)
+		dispatchertest.WaitFor(t, "the breaker to open after 2 failures", func() bool { return obs.seen(callevents.BreakerOpen) == 1 })
+		if n := len(rc.Hits()); n != 2 {
+			t.Fatalf("%d requests before the breaker opened, want 2", n)
 		}
-	}
-	probe := func(wantOpen int) {
-		t.Helper()
-		before := len(rc.Hits())
-		clk.Advance(time.Second)
-		waitFor(t, "a probe", func() bool { return len(rc.Hits()) == before+1 })
-		waitFor(t, "the probe's outcome", func() bool { return obs.seen(callevents.BreakerOpen) == wantOpen })
-	}
-	for i, pause := range []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 4 * time.Minute} {
-		quiet(pause - time.Second)
-		probe(i + 2)
-	}
-	up.Store(true)
-	quiet(4*time.Minute - time.Second)
-	clk.Advance(time.Second)
-	waitFor(t, "the breaker to close", func() bool { return obs.seen(callevents.BreakerClosed) == 1 })
-	clk.Advance(time.Second) // retries of the failed ones are due
-	waitFor(t, "every delivery delivered", func() bool {
-		for _, d := range deliveries(t, st, extA) {
-			if d.State != callevents.DeliveryDelivered {
-				return false
+		// quiet advances the clock and waits for two more claims: none of
+		// them may send anything.
+		quiet := func(d time.Duration) {
+			t.Helper()
+			before := len(rc.Hits())
+			clk.Advance(d)
+			calls, _, _ := st.stats()
+			dispatchertest.WaitFor(t, "two claims", func() bool { c, _, _ := st.stats(); return c >= calls+2 })
+			if n := len(rc.Hits()); n != before {
+				t.Fatalf("%d requests reached a paused receiver %s into its pause", n-before, d)
 			}
 		}
-		return true
+		probe := func(wantOpen int) {
+			t.Helper()
+			before := len(rc.Hits())
+			clk.Advance(time.Second)
+			dispatchertest.WaitFor(t, "a probe", func() bool { return len(rc.Hits()) == before+1 })
+			dispatchertest.WaitFor(t, "the probe's outcome", func() bool { return obs.seen(callevents.BreakerOpen) == wantOpen })
+		}
+		for i, pause := range []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 4 * time.Minute} {
+			quiet(pause - time.Second)
+			probe(i + 2)
+		}
+		up.Store(true)
+		quiet(4*time.Minute - time.Second)
+		clk.Advance(time.Second)
+		dispatchertest.WaitFor(t, "the breaker to close", func() bool { return obs.seen(callevents.BreakerClosed) == 1 })
+		clk.Advance(time.Second) // retries of the failed ones are due
+		dispatchertest.WaitFor(t, "every delivery delivered", func() bool {
+			for _, d := range deliveries(t, st, extA) {
+				if d.State != callevents.DeliveryDelivered {
+					return false
+				}
+			}
+			return true
+		})
+		if got := obs.seen(callevents.BreakerHalfOpen); got != 5 {
+			t.Errorf("%d probes, want 5", got)
+		}
 	})
-	if got := obs.seen(callevents.BreakerHalfOpen); got != 5 {
-		t.Errorf("%d probes, want 5", got)
-	}
 }
 
 // Two organizations on one CRM host: org 0003's endpoint answers 500,
@@ -482,7 +485,7 @@ func TestBreakerPausesOneOrganization(t *testing.T) {
 				CallerExtension: "0003*301", CalledExtension: "0004*301", CalledNumber: "0004301"})
 			d.Notify()
 		}
-		waitFor(t, "org 0004's deliveries", func() bool {
+		dispatchertest.WaitFor(t, "org 0004's deliveries", func() bool {
 			for i := range calls {
 				if _, ok := seen.get(fmt.Sprintf("shared-%d Dial-In", i)); !ok {
 					return false
@@ -496,7 +499,7 @@ func TestBreakerPausesOneOrganization(t *testing.T) {
 				t.Errorf("org 0004's call %d arrived %s after its report, want within 2 s", i, wait)
 			}
 		}
-		waitFor(t, "org 0003's breaker to open", func() bool { return obs.seen(callevents.BreakerOpen) >= 1 })
+		dispatchertest.WaitFor(t, "org 0003's breaker to open", func() bool { return obs.seen(callevents.BreakerOpen) >= 1 })
 		mu.Lock()
 		if opened["0004"] != 0 || opened["0003"] != 1 {
 			t.Errorf("breakers opened: %v, want org 0003's once and never org 0004's", opened)
@@ -522,7 +525,7 @@ func TestFastReceiverBorrowsIdleSlots(t *testing.T) {
 	forEachStore(t, func(t *testing.T, st testStore) {
 		release := make(chan struct{})
 		var inFlight, maxInFlight, hits atomic.Int32
-		rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		rc := dispatchertest.NewReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
 			now := inFlight.Add(1)
 			defer inFlight.Add(-1)
 			for m := maxInFlight.Load(); now > m && !maxInFlight.CompareAndSwap(m, now); m = maxInFlight.Load() {
@@ -545,7 +548,7 @@ func TestFastReceiverBorrowsIdleSlots(t *testing.T) {
 			mustAccept(t, st, time.Now(), dial("warm-"+strconv.Itoa(i)))
 		}
 		d.Notify()
-		waitFor(t, "the first share answered", func() bool {
+		dispatchertest.WaitFor(t, "the first share answered", func() bool {
 			n := 0
 			for _, del := range deliveries(t, st, extA) {
 				if del.State == callevents.DeliveryDelivered {
@@ -559,9 +562,9 @@ func TestFastReceiverBorrowsIdleSlots(t *testing.T) {
 		}
 		d.Notify()
 		// 16 slots less a reserve of 1.
-		waitFor(t, "15 requests in flight", func() bool { return inFlight.Load() == 15 })
+		dispatchertest.WaitFor(t, "15 requests in flight", func() bool { return inFlight.Load() == 15 })
 		close(release)
-		waitFor(t, "everything delivered", func() bool {
+		dispatchertest.WaitFor(t, "everything delivered", func() bool {
 			for _, del := range deliveries(t, st, extA) {
 				if del.State != callevents.DeliveryDelivered {
 					return false

@@ -17,10 +17,11 @@ import (
 
 	"github.com/callevents/callevents"
 	"github.com/callevents/callevents/dispatcher"
+	"github.com/callevents/callevents/dispatcher/dispatchertest"
 )
 
 // callIDOf returns the CallID parameter of a request.
-func callIDOf(h hit) string {
+func callIDOf(h dispatchertest.Hit) string {
 	payload := h.Body
 	if h.Method == http.MethodGet {
 		payload = h.RawQuery
@@ -35,7 +36,7 @@ func TestOrderPerCall(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, st testStore) {
 		release := make(chan struct{})
-		rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		rc := dispatchertest.NewReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) {
 			if r.URL.Path == "/dial" && r.URL.Query().Get("CallID") == "stalled" {
 				select {
 				case <-release:
@@ -58,14 +59,14 @@ func TestOrderPerCall(t *testing.T) {
 		}
 		// Everything but the stalled call's Hangup arrives while its
 		// Dial-In is held.
-		rc.waitHits(t, 2*len(calls)-1)
+		rc.WaitHits(t, 2*len(calls)-1)
 		for _, h := range rc.Hits() {
 			if callIDOf(h) == "stalled" && h.Path == "/hangup" {
 				t.Fatal("the stalled call's Hangup overtook its Dial-In")
 			}
 		}
 		close(release)
-		hits := rc.waitHits(t, 2*len(calls))
+		hits := rc.WaitHits(t, 2*len(calls))
 		if len(hits) != 2*len(calls) {
 			t.Fatalf("receiver got %d requests, want %d", len(hits), 2*len(calls))
 		}
@@ -124,7 +125,7 @@ func TestNotifyBatchAndConcurrency(t *testing.T) {
 		counter := &claimCounter{testStore: st}
 		release := make(chan struct{})
 		var inFlight, maxInFlight atomic.Int32
-		rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		rc := dispatchertest.NewReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) {
 			n := inFlight.Add(1)
 			defer inFlight.Add(-1)
 			for m := maxInFlight.Load(); n > m && !maxInFlight.CompareAndSwap(m, n); m = maxInFlight.Load() {
@@ -141,19 +142,19 @@ func TestNotifyBatchAndConcurrency(t *testing.T) {
 		cfg.ReceiverConcurrency = 3 // one receiver may take every slot here
 		cfg.BatchSize = 2
 		d := mustStart(t, cfg)
-		waitFor(t, "the first claim", func() bool { calls, _, _ := counter.stats(); return calls >= 1 })
+		dispatchertest.WaitFor(t, "the first claim", func() bool { calls, _, _ := counter.stats(); return calls >= 1 })
 
 		const total = 9
 		for i := range total {
 			mustAccept(t, st, time.Now(), dial("call-"+string(rune('a'+i))))
 		}
 		d.Notify()
-		rc.waitHits(t, 3)
+		rc.WaitHits(t, 3)
 		if _, maxAsked, claimed := counter.stats(); claimed != 3 || maxAsked > 2 {
 			t.Errorf("with 3 slots busy: claimed %d, asked for at most %d", claimed, maxAsked)
 		}
 		close(release)
-		waitFor(t, "every delivery delivered", func() bool {
+		dispatchertest.WaitFor(t, "every delivery delivered", func() bool {
 			ds, _, _ := st.FindDeliveries(context.Background(), callevents.DeliveryFilter{Extension: extA, State: callevents.DeliveryDelivered})
 			return len(ds) == total
 		})
@@ -174,13 +175,13 @@ func TestStop(t *testing.T) {
 		t.Parallel()
 		forEachStore(t, func(t *testing.T, st testStore) {
 			release := make(chan struct{})
-			rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) { <-release })
+			rc := dispatchertest.NewReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) { <-release })
 			mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
 			d := mustStart(t, testConfig(t, st))
 			for _, id := range []string{"c1", "c2", "c3"} {
 				mustAccept(t, st, time.Now(), dial(id))
 			}
-			rc.waitHits(t, 3)
+			rc.WaitHits(t, 3)
 			stopped := make(chan error, 1)
 			go func() { stopped <- d.Stop(context.Background()) }()
 			// A window to see Stop return too early; it must hold while
@@ -208,7 +209,7 @@ func TestStop(t *testing.T) {
 		t.Parallel()
 		forEachStore(t, func(t *testing.T, st testStore) {
 			var interrupted atomic.Int32
-			rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+			rc := dispatchertest.NewReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) {
 				<-r.Context().Done()
 				interrupted.Add(1)
 			})
@@ -216,13 +217,13 @@ func TestStop(t *testing.T) {
 			d := mustStart(t, testConfig(t, st))
 			mustAccept(t, st, time.Now(), dial("c1"))
 			mustAccept(t, st, time.Now(), dial("c2"))
-			rc.waitHits(t, 2)
+			rc.WaitHits(t, 2)
 			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 			defer cancel()
 			if err := d.Stop(ctx); err != nil {
 				t.Fatalf("Stop: %v", err)
 			}
-			waitFor(t, "the receiver to see the requests end", func() bool { return interrupted.Load() == 2 })
+			dispatchertest.WaitFor(t, "the receiver to see the requests end", func() bool { return interrupted.Load() == 2 })
 			ds := deliveries(t, st, extA)
 			if len(ds) != 2 {
 				t.Fatalf("%d deliveries", len(ds))
@@ -237,7 +238,7 @@ func TestStop(t *testing.T) {
 
 	t.Run("before start and twice", func(t *testing.T) {
 		t.Parallel()
-		d, err := dispatcher.New(testConfig(t, newFakeStore()))
+		d, err := dispatcher.New(testConfig(t, sqliteStore(t)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -247,7 +248,7 @@ func TestStop(t *testing.T) {
 		if err := d.Start(context.Background()); err == nil {
 			t.Errorf("Start after Stop succeeded")
 		}
-		d2 := mustStart(t, testConfig(t, newFakeStore()))
+		d2 := mustStart(t, testConfig(t, sqliteStore(t)))
 		if err := d2.Start(context.Background()); err == nil {
 			t.Errorf("a second Start succeeded")
 		}
@@ -261,7 +262,7 @@ func TestStop(t *testing.T) {
 func TestRescue(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, st testStore) {
-		rc := newReceiver(t, nil)
+		rc := dispatchertest.NewReceiver(t, nil)
 		mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
 		mustAccept(t, st, time.Now(), dial("c1"))
 		claimed, err := st.ClaimDue(context.Background(), callevents.Claim{Worker: "dead-worker", N: 10, Now: time.Now(), Lease: 200 * time.Millisecond})
@@ -322,43 +323,44 @@ func TestRecordAttemptRetried(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			st := newFakeStore()
-			var calls atomic.Int32
-			st.RecordAttemptFunc = func(callevents.AttemptOutcome) error {
-				if int(calls.Add(1)) <= tc.failures {
-					return callevents.UpdateFailed(errors.New("database is locked"))
+			forEachStore(t, func(t *testing.T, db testStore) {
+				var calls atomic.Int32
+				st := &faultyStore{testStore: db, RecordAttemptsFunc: func([]callevents.AttemptOutcome) error {
+					if int(calls.Add(1)) <= tc.failures {
+						return callevents.UpdateFailed(errors.New("database is locked"))
+					}
+					return nil
+				}}
+				rc := dispatchertest.NewReceiver(t, nil)
+				mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
+				var logs lockedBuffer
+				cfg := testConfig(t, st)
+				cfg.Logger = slogTo(&logs)
+				d := mustStart(t, cfg)
+				mustAccept(t, st, time.Now(), dial("c1"))
+				if tc.failures < 100 {
+					waitDelivery(t, st, extA, string(tc.wantState), inState(tc.wantState))
+					if n := calls.Load(); n != int32(tc.failures)+1 {
+						t.Errorf("RecordAttempt called %d times", n)
+					}
+					return
 				}
-				return nil
-			}
-			rc := newReceiver(t, nil)
-			mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
-			var logs lockedBuffer
-			cfg := testConfig(t, st)
-			cfg.Logger = slogTo(&logs)
-			d := mustStart(t, cfg)
-			mustAccept(t, st, time.Now(), dial("c1"))
-			if tc.failures < 100 {
-				waitDelivery(t, st, extA, string(tc.wantState), inState(tc.wantState))
-				if n := calls.Load(); n != int32(tc.failures)+1 {
-					t.Errorf("RecordAttempt called %d times", n)
+				dispatchertest.WaitFor(t, "the failure to be logged", func() bool { return strings.Contains(logs.String(), "could not record an attempt") })
+				if err := d.Stop(context.Background()); err != nil {
+					t.Fatal(err)
 				}
-				return
-			}
-			waitFor(t, "the failure to be logged", func() bool { return strings.Contains(logs.String(), "could not record an attempt") })
-			if err := d.Stop(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			if n := strings.Count(logs.String(), "could not record an attempt"); n != 1 {
-				t.Errorf("logged %d times, want once:\n%s", n, logs.String())
-			}
-			for _, attr := range []string{"delivery_id=dlv_", "next_state=delivered", "status_code=200", "store_error="} {
-				if !strings.Contains(logs.String(), attr) {
-					t.Errorf("the log lacks %s:\n%s", attr, logs.String())
+				if n := strings.Count(logs.String(), "could not record an attempt"); n != 1 {
+					t.Errorf("logged %d times, want once:\n%s", n, logs.String())
 				}
-			}
-			if got := onlyDelivery(t, st, extA); got.State != tc.wantState {
-				t.Errorf("state %s, want %s (left for the rescuer)", got.State, tc.wantState)
-			}
+				for _, attr := range []string{"delivery_id=dlv_", "next_state=delivered", "status_code=200", "store_error="} {
+					if !strings.Contains(logs.String(), attr) {
+						t.Errorf("the log lacks %s:\n%s", attr, logs.String())
+					}
+				}
+				if got := onlyDelivery(t, st, extA); got.State != tc.wantState {
+					t.Errorf("state %s, want %s (left for the rescuer)", got.State, tc.wantState)
+				}
+			})
 		})
 	}
 }
@@ -367,37 +369,41 @@ func TestRecordAttemptRetried(t *testing.T) {
 // Not parallel: parallel tests wait until it is over, so every goroutine
 // running in package dispatcher belongs to it.
 func TestStopEndsGoroutines(t *testing.T) {
-	st := newFakeStore()
-	rc := newReceiver(t, nil)
-	mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
-	cfg := testConfig(t, st)
-	d, err := dispatcher.New(cfg)
-	if err != nil {
-		t.Fatal(err)
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			st := b.open(t)
+			rc := dispatchertest.NewReceiver(t, nil)
+			mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
+			cfg := testConfig(t, st)
+			d, err := dispatcher.New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range []string{"c1", "c2", "c3"} {
+				mustAccept(t, st, time.Now(), dial(id))
+			}
+			d.Notify()
+			rc.WaitHits(t, 3)
+			if _, err := d.TestCallEvent(context.Background(), callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL}); err != nil {
+				t.Fatal(err)
+			}
+			if goroutines("callevents/dispatcher.") == "" {
+				t.Fatal("found no dispatcher goroutine while it runs: the check below would prove nothing")
+			}
+			if err := d.Stop(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if g := goroutines("callevents/dispatcher."); g != "" {
+				t.Errorf("goroutines left after Stop:\n%s", g)
+			}
+			// The client's idle connections close too (their goroutines end
+			// shortly after the connection does).
+			dispatchertest.WaitFor(t, "idle connections to close", func() bool { return goroutines("net/http.(*persistConn)") == "" })
+		})
 	}
-	if err := d.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range []string{"c1", "c2", "c3"} {
-		mustAccept(t, st, time.Now(), dial(id))
-	}
-	d.Notify()
-	rc.waitHits(t, 3)
-	if _, err := d.TestCallEvent(context.Background(), callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL}); err != nil {
-		t.Fatal(err)
-	}
-	if goroutines("callevents/dispatcher.") == "" {
-		t.Fatal("found no dispatcher goroutine while it runs: the check below would prove nothing")
-	}
-	if err := d.Stop(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if g := goroutines("callevents/dispatcher."); g != "" {
-		t.Errorf("goroutines left after Stop:\n%s", g)
-	}
-	// The client's idle connections close too (their goroutines end
-	// shortly after the connection does).
-	waitFor(t, "idle connections to close", func() bool { return goroutines("net/http.(*persistConn)") == "" })
 }
 
 // goroutines returns the stacks of the goroutines with a frame containing s.
@@ -418,7 +424,7 @@ func goroutines(s string) string {
 func TestTwoDispatchersShareTheQueue(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, st testStore) {
-		rc := newReceiver(t, nil)
+		rc := dispatchertest.NewReceiver(t, nil)
 		mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL + "/in"})
 		mustAddCallEvent(t, st, callevents.CallEvent{Extension: extB, Type: callevents.DialOut, URL: rc.URL + "/out"})
 		for _, worker := range []string{"one", "two"} {
@@ -431,8 +437,8 @@ func TestTwoDispatchersShareTheQueue(t *testing.T) {
 		for i := range calls {
 			mustAccept(t, st, time.Now(), dial("call-"+strconv.Itoa(i)))
 		}
-		hits := rc.waitHits(t, 2*calls)
-		waitFor(t, "every delivery recorded", func() bool {
+		hits := rc.WaitHits(t, 2*calls)
+		dispatchertest.WaitFor(t, "every delivery recorded", func() bool {
 			a, _, _ := st.FindDeliveries(context.Background(), callevents.DeliveryFilter{Extension: extA, State: callevents.DeliveryDelivered})
 			b, _, _ := st.FindDeliveries(context.Background(), callevents.DeliveryFilter{Extension: extB, State: callevents.DeliveryDelivered})
 			return len(a)+len(b) == 2*calls
@@ -451,7 +457,7 @@ func TestTwoDispatchersShareTheQueue(t *testing.T) {
 func TestResend(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, st testStore) {
-		rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+		rc := dispatchertest.NewReceiver(t, func(w http.ResponseWriter, _ *http.Request, n int) {
 			if n == 1 {
 				w.WriteHeader(http.StatusInternalServerError)
 			}
@@ -498,7 +504,7 @@ func (s *stallingClaims) ClaimDue(ctx context.Context, c callevents.Claim) ([]ca
 func TestStopReleasesUnstartedClaims(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, st testStore) {
-		rc := newReceiver(t, nil)
+		rc := dispatchertest.NewReceiver(t, nil)
 		mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
 		stalling := &stallingClaims{testStore: st, held: make(chan struct{}), proceed: make(chan struct{})}
 		stalling.armed.Store(true)
@@ -514,7 +520,7 @@ func TestStopReleasesUnstartedClaims(t *testing.T) {
 		}
 		stopped := make(chan error, 1)
 		go func() { stopped <- d.Stop(context.Background()) }()
-		waitFor(t, "Stop to begin", func() bool { return strings.Contains(logs.String(), "dispatcher: stopping") })
+		dispatchertest.WaitFor(t, "Stop to begin", func() bool { return strings.Contains(logs.String(), "dispatcher: stopping") })
 		close(stalling.proceed)
 		if err := <-stopped; err != nil {
 			t.Fatal(err)

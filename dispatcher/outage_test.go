@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/dispatcher"
+	"github.com/callevents/callevents/dispatcher/dispatchertest"
 )
 
 // outage makes a store unavailable for a while, as a stopped database is.
@@ -36,21 +38,6 @@ func (o *outage) err() error {
 	return nil
 }
 
-// outageStore is a fakeStore whose ClaimDue fails during an outage.
-type outageStore struct {
-	*fakeStore
-	down   *outage
-	claims atomic.Int32 // ClaimDue calls that failed
-}
-
-func (s *outageStore) ClaimDue(ctx context.Context, c callevents.Claim) ([]callevents.Delivery, error) {
-	if err := s.down.err(); err != nil {
-		s.claims.Add(1)
-		return nil, err
-	}
-	return s.fakeStore.ClaimDue(ctx, c)
-}
-
 // An outcome that cannot be recorded because the database is unavailable
 // is kept, with a growing pause, until the database is back: the delivery
 // is recorded once, not sent again when its lease ends, and the outage is
@@ -58,45 +45,47 @@ func (s *outageStore) ClaimDue(ctx context.Context, c callevents.Claim) ([]calle
 // dispatcher gave up after four tries in about a second.)
 func TestRecordWaitsOutDatabaseOutage(t *testing.T) {
 	t.Parallel()
-	st := newFakeStore()
-	var down outage
-	var calls atomic.Int32
-	st.RecordAttemptFunc = func(callevents.AttemptOutcome) error {
-		calls.Add(1)
-		return down.err()
-	}
-	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		if n == 1 {
-			down.start(2 * time.Second) // the database goes away while the request is out
+	forEachStore(t, func(t *testing.T, db testStore) {
+		var down outage
+		var calls atomic.Int32
+		st := &faultyStore{testStore: db, RecordAttemptsFunc: func([]callevents.AttemptOutcome) error {
+			calls.Add(1)
+			return down.err()
+		}}
+		rc := dispatchertest.NewReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			if n == 1 {
+				down.start(2 * time.Second) // the database goes away while the request is out
+			}
+		})
+		mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
+		var logs lockedBuffer
+		cfg := testConfig(t, st)
+		cfg.Logger = slogTo(&logs)
+		cfg.MaxStoreBackoff = 400 * time.Millisecond
+		cfg.Lease = 20 * time.Second
+		d := mustStart(t, cfg)
+		begin := time.Now()
+		mustAccept(t, st, time.Now(), dial("c1"))
+		waitDelivery(t, st, extA, "delivered", inState(callevents.DeliveryDelivered))
+		took := time.Since(begin)
+		if took < 2*time.Second {
+			t.Errorf("recorded after %v, during the 2 s outage", took)
 		}
-	})
-	mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
-	var logs lockedBuffer
-	cfg := testConfig(t, st)
-	cfg.Logger = slogTo(&logs)
-	cfg.MaxStoreBackoff = 400 * time.Millisecond
-	cfg.Lease = 20 * time.Second
-	mustStart(t, cfg)
-	begin := time.Now()
-	mustAccept(t, st, time.Now(), dial("c1"))
-	waitDelivery(t, st, extA, "delivered", inState(callevents.DeliveryDelivered))
-	took := time.Since(begin)
-	if took < 2*time.Second {
-		t.Errorf("recorded after %v, during the 2 s outage", took)
-	}
-	if n := len(rc.Hits()); n != 1 {
-		t.Errorf("the receiver got %d requests, want 1", n)
-	}
-	// 50, 100, 200, 400, 400, … ms over 2 s: about 8 tries, not a hot loop,
-	// and not the 4 of a dispatcher that gives up.
-	t.Logf("recorded after %v and %d tries", took.Round(time.Millisecond), calls.Load())
-	if n := calls.Load(); n < 6 || n > 14 {
-		t.Errorf("RecordAttempt called %d times over a 2 s outage with pauses up to 400 ms", n)
-	}
-	checkLogged(t, &logs, map[string]int{
-		"cannot record attempts, the database is unavailable": 1,
-		"recording attempts again":                            1,
-		"could not record an attempt":                         0,
+		if n := len(rc.Hits()); n != 1 {
+			t.Errorf("the receiver got %d requests, want 1", n)
+		}
+		// 50, 100, 200, 400, 400, … ms over 2 s: about 8 tries, not a hot loop,
+		// and not the 4 of a dispatcher that gives up.
+		t.Logf("recorded after %v and %d tries", took.Round(time.Millisecond), calls.Load())
+		if n := calls.Load(); n < 6 || n > 14 {
+			t.Errorf("RecordAttempt called %d times over a 2 s outage with pauses up to 400 ms", n)
+		}
+		stopNow(t, d) // it logs the end of the outage after the store has the outcome
+		checkLogged(t, &logs, map[string]int{
+			"cannot record attempts, the database is unavailable": 1,
+			"recording attempts again":                            1,
+			"could not record an attempt":                         0,
+		})
 	})
 }
 
@@ -116,48 +105,60 @@ func checkLogged(t *testing.T, logs *lockedBuffer, want map[string]int) {
 // be someone else's by then.
 func TestRecordGivesUpAtLeaseEnd(t *testing.T) {
 	t.Parallel()
-	st := newFakeStore()
-	var down outage
-	down.start(time.Hour)
-	st.RecordAttemptFunc = func(callevents.AttemptOutcome) error { return down.err() }
-	rc := newReceiver(t, nil)
-	mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
-	var logs lockedBuffer
-	cfg := testConfig(t, st)
-	cfg.Logger = slogTo(&logs)
-	cfg.Timeout = 500 * time.Millisecond
-	cfg.Lease = 1500 * time.Millisecond
-	cfg.MaxStoreBackoff = 200 * time.Millisecond
-	mustStart(t, cfg)
-	mustAccept(t, st, time.Now(), dial("c1"))
-	waitFor(t, "the outcome to be given up", func() bool { return strings.Contains(logs.String(), "could not record an attempt") })
-	checkLogged(t, &logs, map[string]int{"cannot record attempts, the database is unavailable": 1})
+	forEachStore(t, func(t *testing.T, db testStore) {
+		var down outage
+		down.start(time.Hour)
+		st := &faultyStore{testStore: db, RecordAttemptsFunc: func([]callevents.AttemptOutcome) error { return down.err() }}
+		rc := dispatchertest.NewReceiver(t, nil)
+		mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
+		var logs lockedBuffer
+		cfg := testConfig(t, st)
+		cfg.Logger = slogTo(&logs)
+		cfg.Timeout = 500 * time.Millisecond
+		cfg.Lease = 1500 * time.Millisecond
+		cfg.MaxStoreBackoff = 200 * time.Millisecond
+		mustStart(t, cfg)
+		mustAccept(t, st, time.Now(), dial("c1"))
+		dispatchertest.WaitFor(t, "the outcome to be given up", func() bool { return strings.Contains(logs.String(), "could not record an attempt") })
+		checkLogged(t, &logs, map[string]int{"cannot record attempts, the database is unavailable": 1})
+	})
 }
 
 // While the database is away the claim loop backs off, up to
 // MaxStoreBackoff, logs the outage once, and claims again once it is back.
 func TestClaimBacksOffDuringOutage(t *testing.T) {
 	t.Parallel()
-	st := &outageStore{fakeStore: newFakeStore(), down: &outage{}}
-	rc := newReceiver(t, nil)
-	mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
-	var logs lockedBuffer
-	cfg := testConfig(t, st)
-	cfg.Logger = slogTo(&logs)
-	cfg.PollInterval = 10 * time.Millisecond
-	cfg.MaxStoreBackoff = 200 * time.Millisecond
-	st.down.start(4 * time.Second)
-	mustStart(t, cfg)
-	mustAccept(t, st, time.Now(), dial("c1"))
-	waitDelivery(t, st, extA, "delivered", inState(callevents.DeliveryDelivered))
-	// 20, 40, 80, 160, then 200 ms pauses over 4 s: about 23 claims, where
-	// a claim every PollInterval would be 400 and a 5 s cap 8. The bounds
-	// leave room for a loaded machine's late timers.
-	t.Logf("%d claims failed during the outage", st.claims.Load())
-	if n := st.claims.Load(); n < 12 || n > 40 {
-		t.Errorf("ClaimDue failed %d times over a 4 s outage, polling every 10 ms with pauses up to 200 ms", n)
-	}
-	checkLogged(t, &logs, map[string]int{"cannot claim deliveries": 1, "claiming deliveries again": 1})
+	forEachStore(t, func(t *testing.T, db testStore) {
+		var down outage
+		var claims atomic.Int32 // ClaimDue calls that failed
+		st := &faultyStore{testStore: db, ClaimDueFunc: func(callevents.Claim) error {
+			err := down.err()
+			if err != nil {
+				claims.Add(1)
+			}
+			return err
+		}}
+		rc := dispatchertest.NewReceiver(t, nil)
+		mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
+		var logs lockedBuffer
+		cfg := testConfig(t, st)
+		cfg.Logger = slogTo(&logs)
+		cfg.PollInterval = 10 * time.Millisecond
+		cfg.MaxStoreBackoff = 200 * time.Millisecond
+		down.start(4 * time.Second)
+		d := mustStart(t, cfg)
+		mustAccept(t, st, time.Now(), dial("c1"))
+		waitDelivery(t, st, extA, "delivered", inState(callevents.DeliveryDelivered))
+		// 20, 40, 80, 160, then 200 ms pauses over 4 s: about 23 claims, where
+		// a claim every PollInterval would be 400 and a 5 s cap 8. The bounds
+		// leave room for a loaded machine's late timers.
+		t.Logf("%d claims failed during the outage", claims.Load())
+		if n := claims.Load(); n < 12 || n > 40 {
+			t.Errorf("ClaimDue failed %d times over a 4 s outage, polling every 10 ms with pauses up to 200 ms", n)
+		}
+		stopNow(t, d) // it logs the end of the outage after the claim that ended it
+		checkLogged(t, &logs, map[string]int{"cannot claim deliveries": 1, "claiming deliveries again": 1})
+	})
 }
 
 // A pause that would outlast the lease is cut short: the last try comes a
@@ -165,24 +166,33 @@ func TestClaimBacksOffDuringOutage(t *testing.T) {
 // outcome.
 func TestRecordTriesOnceMoreBeforeLeaseEnds(t *testing.T) {
 	t.Parallel()
-	st := newFakeStore()
-	var down outage
-	st.RecordAttemptFunc = func(callevents.AttemptOutcome) error { return down.err() }
-	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) { down.start(1800 * time.Millisecond) })
-	mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
-	var logs lockedBuffer
-	cfg := testConfig(t, st)
-	cfg.Logger = slogTo(&logs)
-	cfg.Timeout = time.Second
-	cfg.Lease = 3 * time.Second
-	cfg.MaxStoreBackoff = time.Minute // tries at 0, 50, 150, 350, 750, 1550 ms, then not 3150 but 2700
-	mustStart(t, cfg)
-	mustAccept(t, st, time.Now(), dial("c1"))
-	waitDelivery(t, st, extA, "delivered", inState(callevents.DeliveryDelivered))
-	if strings.Contains(logs.String(), "could not record an attempt") {
-		t.Errorf("gave up before the lease ended:\n%s", logs.String())
-	}
-	if n := len(rc.Hits()); n != 1 {
-		t.Errorf("the receiver got %d requests, want 1", n)
+	forEachStore(t, func(t *testing.T, db testStore) {
+		var down outage
+		st := &faultyStore{testStore: db, RecordAttemptsFunc: func([]callevents.AttemptOutcome) error { return down.err() }}
+		rc := dispatchertest.NewReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) { down.start(1800 * time.Millisecond) })
+		mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
+		var logs lockedBuffer
+		cfg := testConfig(t, st)
+		cfg.Logger = slogTo(&logs)
+		cfg.Timeout = time.Second
+		cfg.Lease = 3 * time.Second
+		cfg.MaxStoreBackoff = time.Minute // tries at 0, 50, 150, 350, 750, 1550 ms, then not 3150 but 2700
+		mustStart(t, cfg)
+		mustAccept(t, st, time.Now(), dial("c1"))
+		waitDelivery(t, st, extA, "delivered", inState(callevents.DeliveryDelivered))
+		if strings.Contains(logs.String(), "could not record an attempt") {
+			t.Errorf("gave up before the lease ended:\n%s", logs.String())
+		}
+		if n := len(rc.Hits()); n != 1 {
+			t.Errorf("the receiver got %d requests, want 1", n)
+		}
+	})
+}
+
+// stopNow stops d, so that everything it logs is in.
+func stopNow(t *testing.T, d *dispatcher.Dispatcher) {
+	t.Helper()
+	if err := d.Stop(context.Background()); err != nil {
+		t.Fatalf("Stop: %v", err)
 	}
 }

@@ -8,13 +8,14 @@ import (
 
 	"github.com/callevents/callevents"
 	"github.com/callevents/callevents/dispatcher"
+	"github.com/callevents/callevents/dispatcher/dispatchertest"
 )
 
 func TestRetryDelay(t *testing.T) {
 	t.Parallel()
-	cfg := dispatcher.Config{}.WithDefaults()
-	if cfg.MaxAttempts() != 9 {
-		t.Fatalf("MaxAttempts() = %d, want 9", cfg.MaxAttempts())
+	p := dispatcher.Config{}.WithDefaults().RetryPolicy()
+	if p.MaxAttempts() != 9 {
+		t.Fatalf("MaxAttempts() = %d, want 9", p.MaxAttempts())
 	}
 	for _, tc := range []struct {
 		attempts int
@@ -34,37 +35,37 @@ func TestRetryDelay(t *testing.T) {
 		lo, hi := time.Duration(float64(tc.want)*0.8), time.Duration(float64(tc.want)*1.2)
 		var seenLow, seenHigh bool
 		for range 2000 {
-			got, ok := cfg.RetryDelay(tc.attempts)
+			got, ok := p.Delay(tc.attempts)
 			if ok != (tc.want != 0) {
-				t.Fatalf("RetryDelay(%d) ok = %v, want %v", tc.attempts, ok, tc.want != 0)
+				t.Fatalf("Delay(%d) ok = %v, want %v", tc.attempts, ok, tc.want != 0)
 			}
 			if !ok {
 				break
 			}
 			if got < lo || got > hi {
-				t.Fatalf("RetryDelay(%d) = %s, outside [%s, %s]", tc.attempts, got, lo, hi)
+				t.Fatalf("Delay(%d) = %s, outside [%s, %s]", tc.attempts, got, lo, hi)
 			}
 			seenLow = seenLow || got < tc.want*9/10
 			seenHigh = seenHigh || got > tc.want*11/10
 		}
 		if tc.want != 0 && !(seenLow && seenHigh) {
-			t.Errorf("RetryDelay(%d) is not spread over ±20%% (low %v, high %v)", tc.attempts, seenLow, seenHigh)
+			t.Errorf("Delay(%d) is not spread over ±20%% (low %v, high %v)", tc.attempts, seenLow, seenHigh)
 		}
 	}
 
-	exact := dispatcher.Config{Jitter: -1, RetrySchedule: []time.Duration{time.Second}}.WithDefaults()
-	if got, ok := exact.RetryDelay(1); !ok || got != time.Second {
-		t.Errorf("without jitter RetryDelay(1) = %s, %v", got, ok)
+	exact := dispatcher.Config{Jitter: -1, RetrySchedule: []time.Duration{time.Second}}.WithDefaults().RetryPolicy()
+	if got, ok := exact.Delay(1); !ok || got != time.Second {
+		t.Errorf("without jitter Delay(1) = %s, %v", got, ok)
 	}
-	single := dispatcher.Config{RetrySchedule: []time.Duration{}}.WithDefaults()
-	if _, ok := single.RetryDelay(1); ok || single.MaxAttempts() != 1 {
+	single := dispatcher.Config{RetrySchedule: []time.Duration{}}.WithDefaults().RetryPolicy()
+	if _, ok := single.Delay(1); ok || single.MaxAttempts() != 1 {
 		t.Errorf("an empty schedule must mean one attempt")
 	}
 }
 
 func TestConfigValidation(t *testing.T) {
 	t.Parallel()
-	st := newFakeStore()
+	st := sqliteStore(t)
 	for name, cfg := range map[string]dispatcher.Config{
 		"no store":             {},
 		"lease below timeout":  {Store: st, Timeout: time.Minute, Lease: 30 * time.Second},
@@ -91,12 +92,12 @@ func TestConfigValidation(t *testing.T) {
 
 // outcomeSetup queues one Dial-In delivery to a receiver answering with
 // handle, and starts a dispatcher on a settable clock, without jitter.
-func outcomeSetup(t *testing.T, st testStore, schedule []time.Duration, handle func(http.ResponseWriter, *http.Request, int)) (*receiver, callevents.CallEvent, *clock) {
-	return outcomeSetupClock(t, st, newClock(), schedule, handle)
+func outcomeSetup(t *testing.T, st testStore, schedule []time.Duration, handle func(http.ResponseWriter, *http.Request, int)) (*dispatchertest.Receiver, callevents.CallEvent, *dispatchertest.Clock) {
+	return outcomeSetupClock(t, st, dispatchertest.NewClock(), schedule, handle)
 }
 
-func outcomeSetupClock(t *testing.T, st testStore, clk *clock, schedule []time.Duration, handle func(http.ResponseWriter, *http.Request, int)) (*receiver, callevents.CallEvent, *clock) {
-	rc := newReceiver(t, handle)
+func outcomeSetupClock(t *testing.T, st testStore, clk *dispatchertest.Clock, schedule []time.Duration, handle func(http.ResponseWriter, *http.Request, int)) (*dispatchertest.Receiver, callevents.CallEvent, *dispatchertest.Clock) {
+	rc := dispatchertest.NewReceiver(t, handle)
 	c := mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL + "/hook"})
 	cfg := testConfig(t, st)
 	cfg.Now = clk.Now
@@ -114,7 +115,7 @@ func TestOutcomes(t *testing.T) {
 	t.Run("2xx delivered", func(t *testing.T) {
 		t.Parallel()
 		forEachStore(t, func(t *testing.T, st testStore) {
-			rc, _, _ := outcomeSetup(t, st, hour, status(http.StatusNoContent))
+			rc, _, _ := outcomeSetup(t, st, hour, dispatchertest.Status(http.StatusNoContent))
 			d := waitDelivery(t, st, extA, "delivered", inState(callevents.DeliveryDelivered))
 			if len(rc.Hits()) != 1 || d.LastStatus != 204 || d.LastError != "" || len(d.History) != 1 {
 				t.Errorf("delivery %+v after %d requests", d, len(rc.Hits()))
@@ -125,7 +126,7 @@ func TestOutcomes(t *testing.T) {
 	t.Run("3xx not followed", func(t *testing.T) {
 		t.Parallel()
 		forEachStore(t, func(t *testing.T, st testStore) {
-			target := newReceiver(t, nil)
+			target := dispatchertest.NewReceiver(t, nil)
 			_, _, clk := outcomeSetup(t, st, hour, func(w http.ResponseWriter, r *http.Request, _ int) {
 				http.Redirect(w, r, target.URL+"/elsewhere", http.StatusFound)
 			})
@@ -145,7 +146,7 @@ func TestOutcomes(t *testing.T) {
 	t.Run("410 cancels and disables", func(t *testing.T) {
 		t.Parallel()
 		forEachStore(t, func(t *testing.T, st testStore) {
-			_, c, _ := outcomeSetup(t, st, hour, status(http.StatusGone))
+			_, c, _ := outcomeSetup(t, st, hour, dispatchertest.Status(http.StatusGone))
 			d := waitDelivery(t, st, extA, "cancelled", inState(callevents.DeliveryCancelled))
 			if d.LastStatus != 410 || len(d.History) != 1 {
 				t.Errorf("cancelled delivery %+v", d)
@@ -162,7 +163,7 @@ func TestOutcomes(t *testing.T) {
 		t.Parallel()
 		forEachStore(t, func(t *testing.T, st testStore) {
 			schedule := []time.Duration{time.Minute, 2 * time.Minute}
-			rc, _, clk := outcomeSetup(t, st, schedule, status(http.StatusInternalServerError))
+			rc, _, clk := outcomeSetup(t, st, schedule, dispatchertest.Status(http.StatusInternalServerError))
 			for attempt, delay := range schedule {
 				d := waitDelivery(t, st, extA, "a failed attempt", retrying(attempt+1))
 				if d.State != callevents.DeliveryPending || d.LastError != "http_status" || d.LastStatus != 500 {
@@ -183,7 +184,7 @@ func TestOutcomes(t *testing.T) {
 	t.Run("timeout", func(t *testing.T) {
 		t.Parallel()
 		forEachStore(t, func(t *testing.T, st testStore) {
-			rc := newReceiver(t, func(_ http.ResponseWriter, r *http.Request, _ int) { <-r.Context().Done() })
+			rc := dispatchertest.NewReceiver(t, func(_ http.ResponseWriter, r *http.Request, _ int) { <-r.Context().Done() })
 			mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
 			cfg := testConfig(t, st)
 			cfg.Timeout = 100 * time.Millisecond
@@ -203,7 +204,7 @@ func TestOutcomes(t *testing.T) {
 	t.Run("connection refused", func(t *testing.T) {
 		t.Parallel()
 		forEachStore(t, func(t *testing.T, st testStore) {
-			rc := newReceiver(t, nil)
+			rc := dispatchertest.NewReceiver(t, nil)
 			url := rc.URL
 			rc.Close() // nothing listens there any more
 			mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: url})
@@ -240,7 +241,7 @@ func TestRetryAfter(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			forEachStore(t, func(t *testing.T, st testStore) {
-				clk := newClock()
+				clk := dispatchertest.NewClock()
 				outcomeSetupClock(t, st, clk, []time.Duration{tc.schedule}, func(w http.ResponseWriter, _ *http.Request, _ int) {
 					w.Header().Set("Retry-After", tc.retryAfter(clk.Now()))
 					w.WriteHeader(tc.code)
@@ -278,7 +279,7 @@ func TestDisabledOrDeletedCallEvent(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			forEachStore(t, func(t *testing.T, st testStore) {
-				rc := newReceiver(t, nil)
+				rc := dispatchertest.NewReceiver(t, nil)
 				c := mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
 				other := mustAddCallEvent(t, st, callevents.CallEvent{Extension: extB, Type: callevents.DialOut, URL: rc.URL + "/other"})
 				mustAccept(t, st, time.Now(), dial("call-1"))

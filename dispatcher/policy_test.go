@@ -12,6 +12,7 @@ import (
 
 	"github.com/callevents/callevents"
 	"github.com/callevents/callevents/dispatcher"
+	"github.com/callevents/callevents/dispatcher/dispatchertest"
 )
 
 // resolver answers from a table, and can change its answers (as a DNS
@@ -183,7 +184,7 @@ func TestAddRefusesEmbeddedIPv4(t *testing.T) {
 	t.Parallel()
 	policy := dispatcher.DefaultPolicy()
 	policy.Resolver = newResolver(map[string][]string{"nat64.example": {"64:ff9b:1::7f00:1"}})
-	svc := &callevents.CallEventService{Store: newFakeStore(), CheckTarget: policy.CheckURL}
+	svc := &callevents.CallEventService{Store: sqliteStore(t), CheckTarget: policy.CheckURL}
 	admin, err := callevents.ParseScope("admin")
 	if err != nil {
 		t.Fatal(err)
@@ -237,7 +238,7 @@ func TestPolicyAtDialTime(t *testing.T) {
 	t.Run("rebinding refused", func(t *testing.T) {
 		t.Parallel()
 		forEachStore(t, func(t *testing.T, st testStore) {
-			rc := newReceiver(t, nil)
+			rc := dispatchertest.NewReceiver(t, nil)
 			_, port, _ := net.SplitHostPort(rc.Listener.Addr().String())
 			dns := newResolver(map[string][]string{"rebind.example": {"93.184.216.34"}})
 			policy := dispatcher.DefaultPolicy()
@@ -272,7 +273,7 @@ func TestPolicyAtDialTime(t *testing.T) {
 		t.Run("allowed by "+allow, func(t *testing.T) {
 			t.Parallel()
 			forEachStore(t, func(t *testing.T, st testStore) {
-				rc := newReceiver(t, nil)
+				rc := dispatchertest.NewReceiver(t, nil)
 				_, port, _ := net.SplitHostPort(rc.Listener.Addr().String())
 				policy, err := dispatcher.ParseAllowTargets(allow)
 				if err != nil {
@@ -297,7 +298,7 @@ func TestPolicyAtDialTime(t *testing.T) {
 	t.Run("literal refused", func(t *testing.T) {
 		t.Parallel()
 		forEachStore(t, func(t *testing.T, st testStore) {
-			rc := newReceiver(t, nil)
+			rc := dispatchertest.NewReceiver(t, nil)
 			mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: rc.URL})
 			cfg := testConfig(t, st)
 			cfg.Policy = nil // the default: no allowlist
@@ -320,7 +321,7 @@ func TestPolicyAtDialTime(t *testing.T) {
 		dns := newResolver(map[string][]string{})
 		policy := dispatcher.DefaultPolicy()
 		policy.Resolver = dns
-		cfg := testConfig(t, newFakeStore())
+		cfg := testConfig(t, sqliteStore(t))
 		cfg.Policy = policy
 		d, err := dispatcher.New(cfg)
 		if err != nil {
@@ -382,12 +383,12 @@ func TestPolicyAtDialTime(t *testing.T) {
 
 func TestTestCallEvent(t *testing.T) {
 	t.Parallel()
-	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+	rc := dispatchertest.NewReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) {
 		if r.URL.Path == "/unavailable" {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 	})
-	cfg := testConfig(t, newFakeStore())
+	cfg := testConfig(t, sqliteStore(t))
 	d, err := dispatcher.New(cfg) // never started: testing needs no Start
 	if err != nil {
 		t.Fatal(err)
@@ -406,7 +407,7 @@ func TestTestCallEvent(t *testing.T) {
 	if h.RawQuery != "k=v" {
 		t.Errorf("query %q", h.RawQuery)
 	}
-	verifySignature(t, testSecret, h.Header, h.Body)
+	dispatchertest.VerifySignature(t, testSecret, h.Header, h.Body)
 	callID := strings.TrimPrefix(strings.SplitN(h.Body, "&", 2)[0], "CallID=")
 	if !strings.HasPrefix(callID, "test-") {
 		t.Errorf("CallID %q", callID)
@@ -425,7 +426,7 @@ func TestTestCallEvent(t *testing.T) {
 		t.Errorf("unsigned GET test request: %+v", h)
 	}
 
-	refusing, err := dispatcher.New(dispatcher.Config{Store: newFakeStore()})
+	refusing, err := dispatcher.New(dispatcher.Config{Store: sqliteStore(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/dispatcher/dispatchertest"
 )
 
 // Receivers that misbehave for a while, then recover: what a receiver sees
@@ -43,7 +44,7 @@ func callDeliveries(t *testing.T, st testStore, base string, calls ...string) {
 func waitAllDelivered(t *testing.T, st testStore, n int) []callevents.Delivery {
 	t.Helper()
 	var ds []callevents.Delivery
-	waitFor(t, strconv.Itoa(n)+" deliveries delivered", func() bool {
+	dispatchertest.WaitFor(t, strconv.Itoa(n)+" deliveries delivered", func() bool {
 		ds = deliveries(t, st, extA)
 		if len(ds) != n {
 			return false
@@ -67,7 +68,7 @@ func waitAllDelivered(t *testing.T, st testStore, n int) []callevents.Delivery {
 // each call's Hangup came after the last request of its Dial-In. reached
 // counts the requests that got to the receiver: a hung one does, a refused
 // connection does not.
-func checkOncePerDeliveryInOrder(t *testing.T, hits []hit, ds []callevents.Delivery, reached func(callevents.Delivery) int) {
+func checkOncePerDeliveryInOrder(t *testing.T, hits []dispatchertest.Hit, ds []callevents.Delivery, reached func(callevents.Delivery) int) {
 	t.Helper()
 	byID := map[string][]int{} // webhook-id -> X-CallEvents-Attempt of each request
 	for _, h := range hits {
@@ -129,10 +130,10 @@ func freeAddr(t *testing.T) string {
 // free: the port was released by freeAddr, but an outgoing connection of
 // another test may hold it for a moment as its local port. (Go listeners set
 // SO_REUSEADDR, so our own closed connections in TIME_WAIT do not stop it.)
-func serveOn(t *testing.T, rc *receiver, addr string) {
+func serveOn(t *testing.T, rc *dispatchertest.Receiver, addr string) {
 	t.Helper()
 	var l net.Listener
-	waitFor(t, addr+" to be free to listen on again", func() bool {
+	dispatchertest.WaitFor(t, addr+" to be free to listen on again", func() bool {
 		var err error
 		l, err = net.Listen("tcp", addr)
 		return err == nil
@@ -168,7 +169,7 @@ func TestReceiverDownThenBack(t *testing.T) {
 		mustStart(t, cfg)
 
 		const downAttempts = 3
-		waitFor(t, "every Dial-In refused "+strconv.Itoa(downAttempts)+" times", func() bool {
+		dispatchertest.WaitFor(t, "every Dial-In refused "+strconv.Itoa(downAttempts)+" times", func() bool {
 			for _, d := range deliveries(t, st, extA) {
 				if d.State.Finished() {
 					t.Fatalf("%s of %s is %s while the receiver is down, with attempts left: %+v", d.Type, d.CallID, d.State, d.History)
@@ -194,7 +195,7 @@ func TestReceiverDownThenBack(t *testing.T) {
 			}
 		}
 
-		rc := newReceiver(t, nil)
+		rc := dispatchertest.NewReceiver(t, nil)
 		serveOn(t, rc, addr)
 		ds := waitAllDelivered(t, st, 2*len(calls))
 		checkOncePerDeliveryInOrder(t, rc.Hits(), ds, func(callevents.Delivery) int { return 1 })
@@ -224,13 +225,13 @@ func TestReceiverHangsThenAnswers(t *testing.T) {
 		var hanging atomic.Bool
 		hanging.Store(true)
 		release := make(chan struct{})
-		rc := newReceiver(t, func(http.ResponseWriter, *http.Request, int) {
+		rc := dispatchertest.NewReceiver(t, func(http.ResponseWriter, *http.Request, int) {
 			if hanging.Load() {
 				<-release
 			}
 		})
 		// Cleanups run last-registered first: this frees the hung handlers
-		// before rc.Close (registered by newReceiver), which waits for them.
+		// before rc.Close (registered by NewReceiver), which waits for them.
 		t.Cleanup(func() { close(release) })
 		callDeliveries(t, st, rc.URL, "c1")
 		const timeout = 200 * time.Millisecond
@@ -250,7 +251,7 @@ func TestReceiverHangsThenAnswers(t *testing.T) {
 			t.Fatal("no Dial-In delivery")
 			return callevents.Delivery{}
 		}
-		waitFor(t, "two timed-out attempts", func() bool {
+		dispatchertest.WaitFor(t, "two timed-out attempts", func() bool {
 			d := dialIn()
 			if d.State.Finished() {
 				t.Fatalf("Dial-In is %s while the receiver hangs, with attempts left: %+v", d.State, d.History)

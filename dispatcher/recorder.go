@@ -38,8 +38,14 @@ func (r *recorder) record(o callevents.AttemptOutcome) error {
 	return req.err
 }
 
-// run commits batches until close(r.in), then closes r.stopped. ctx bounds
-// each commit.
+// stop waits for the outcomes handed over to be committed, and ends run.
+// Nothing may call record any more.
+func (r *recorder) stop() {
+	close(r.in)
+	<-r.stopped
+}
+
+// run commits batches until stop. ctx bounds each commit.
 func (r *recorder) run(store callevents.DeliveryStore, worker string, ctx func() (context.Context, context.CancelFunc)) {
 	defer close(r.stopped)
 	for first := range r.in {

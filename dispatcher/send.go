@@ -20,23 +20,6 @@ import (
 	"github.com/callevents/callevents"
 )
 
-// Error classes of a failed attempt (DeliveryAttempt.ErrorClass).
-const (
-	ClassTimeout    = "timeout"     // no answer within Config.Timeout
-	ClassConnect    = "connect"     // the connection could not be made (refused, unreachable)
-	ClassDNS        = "dns"         // the host name did not resolve
-	ClassTLS        = "tls"         // TLS handshake or certificate failure
-	ClassPolicy     = "policy"      // refused by the outbound policy: never retried
-	ClassHTTPStatus = "http_status" // an answer other than 2xx or 3xx
-	ClassRedirect   = "redirect"    // a 3xx answer (redirects are not followed)
-	ClassIO         = "io"          // the connection broke, or the answer was not HTTP
-	// ClassResponseTooLarge is an answer whose headers exceed
-	// MaxResponseHeader (64 KiB): read no further, and retried like any
-	// other failure. It has no status, so it counts against the
-	// receiver's circuit breaker as an attempt without an answer does.
-	ClassResponseTooLarge = "response_too_large"
-)
-
 // request is one request to send: a delivery's attempt, or a test.
 type request struct {
 	id      string // webhook-id
@@ -54,8 +37,8 @@ type request struct {
 
 // result is what came of a request.
 type result struct {
-	status     int    // 0 without an HTTP answer
-	class      string // "" on 2xx
+	status     int                   // 0 without an HTTP answer
+	class      callevents.ErrorClass // "" on 2xx
 	latency    time.Duration
 	retryAfter string // the Retry-After header of the answer
 	err        error  // the cause of class, for the log
@@ -151,7 +134,7 @@ func (s *sender) send(ctx context.Context, r request) result {
 	if err != nil || (req.URL.Scheme != "http" && req.URL.Scheme != "https") || req.URL.Host == "" || req.URL.User != nil {
 		// Validated at Add and Edit, so this cannot happen; were it to,
 		// retrying would not help.
-		return result{class: ClassPolicy, err: errors.New("the URL is not an absolute http or https URL")}
+		return result{class: callevents.ErrorClassPolicy, err: errors.New("the URL is not an absolute http or https URL")}
 	}
 	if method == http.MethodPost {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -189,15 +172,15 @@ func (s *sender) send(ctx context.Context, r request) result {
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
-		res.class = ClassRedirect
+		res.class = callevents.ErrorClassRedirect
 	default:
-		res.class = ClassHTTPStatus
+		res.class = callevents.ErrorClassHTTPStatus
 	}
 	return res
 }
 
 // classify maps the error of a request that got no answer to its class.
-func classify(err error) string {
+func classify(err error) callevents.ErrorClass {
 	var (
 		target   *targetError
 		dnsErr   *net.DNSError
@@ -212,21 +195,21 @@ func classify(err error) string {
 	)
 	switch {
 	case errors.As(err, &target):
-		return ClassPolicy
+		return callevents.ErrorClassPolicy
 	case headersTooLarge(err):
-		return ClassResponseTooLarge
+		return callevents.ErrorClassResponseTooLarge
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
 		errors.As(err, &netErr) && netErr.Timeout():
-		return ClassTimeout
+		return callevents.ErrorClassTimeout
 	case errors.As(err, &dnsErr):
-		return ClassDNS
+		return callevents.ErrorClassDNS
 	case errors.As(err, &recErr), errors.As(err, &alertErr), errors.As(err, &verErr),
 		errors.As(err, &unkAuth), errors.As(err, &hostErr), errors.As(err, &certErr):
-		return ClassTLS
+		return callevents.ErrorClassTLS
 	case errors.As(err, &opErr) && opErr.Op == "dial":
-		return ClassConnect
+		return callevents.ErrorClassConnect
 	}
-	return ClassIO
+	return callevents.ErrorClassIO
 }
 
 // headersTooLarge reports whether err is net/http's refusal of an answer
@@ -235,9 +218,9 @@ func classify(err error) string {
 // two errors (net/http transport.go and the bundled HTTP/2 client, as of
 // Go 1.26): "net/http: server response headers exceeded N bytes; aborted"
 // and "http2: response header list larger than advertised limit". Should
-// a Go release reword them, an oversized answer is classed ClassIO, which
-// is retried and counted by the breaker alike: only the class would change
-// (TestResponseHeadersBounded notices).
+// a Go release reword them, an oversized answer is classed
+// callevents.ErrorClassIO, which is retried and counted by the breaker
+// alike: only the class would change (TestResponseHeadersBounded notices).
 func headersTooLarge(err error) bool {
 	msg := err.Error()
 	return strings.Contains(msg, "server response headers exceeded") ||

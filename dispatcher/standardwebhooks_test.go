@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/dispatcher/dispatchertest"
 )
 
 // The signature test's receiver tools: node, and the npm packages pinned in
@@ -114,7 +115,7 @@ func TestSignatureVerifiesWithStandardWebhooksLibraries(t *testing.T) {
 	if n := mustAccept(t, st, time.Now(), activity); n != len(urls) {
 		t.Fatalf("queued %d, want %d", n, len(urls))
 	}
-	waitFor(t, "every delivery delivered", func() bool {
+	dispatchertest.WaitFor(t, "every delivery delivered", func() bool {
 		for _, d := range deliveries(t, st, extA) {
 			if d.State != callevents.DeliveryDelivered {
 				return false

@@ -43,7 +43,7 @@ func (d *Dispatcher) TestCallEvent(ctx context.Context, c callevents.CallEvent) 
 	if res.status == 0 && ctx.Err() != nil {
 		return callevents.TestResult{}, ctx.Err()
 	}
-	return callevents.TestResult{StatusCode: res.status, ErrorClass: res.class, Latency: res.latency}, nil
+	return callevents.TestResult{StatusCode: res.status, ErrorClass: string(res.class), Latency: res.latency}, nil
 }
 
 // testSlotWait is how long a test waits for a free slot. Slots free as

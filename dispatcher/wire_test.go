@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/dispatcher/dispatchertest"
 )
 
 // wantParams are the ten parameters, in order, that extA's Dial-In
@@ -53,7 +54,7 @@ func TestWireFormat(t *testing.T) {
 			t.Parallel()
 			forEachStore(t, func(t *testing.T, st testStore) {
 				// The first attempt fails, so that the second shows what changes.
-				rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+				rc := dispatchertest.NewReceiver(t, func(w http.ResponseWriter, _ *http.Request, n int) {
 					if n == 1 {
 						w.WriteHeader(http.StatusInternalServerError)
 					}
@@ -97,7 +98,7 @@ func TestWireFormat(t *testing.T) {
 						t.Errorf("request %d: path %q", i+1, h.Path)
 					}
 					checkParams(t, payload, wantParams)
-					verifySignature(t, testSecret, h.Header, payload)
+					dispatchertest.VerifySignature(t, testSecret, h.Header, payload)
 					for name, want := range map[string]string{
 						"User-Agent":           "callevents/test",
 						"X-CallEvents-Event":   "Dial-In",
@@ -133,7 +134,7 @@ func TestWireFormat(t *testing.T) {
 func TestUnsignedAndEventNames(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, st testStore) {
-		rc := newReceiver(t, nil)
+		rc := dispatchertest.NewReceiver(t, nil)
 		for _, typ := range callevents.EventTypes() {
 			for _, ext := range []callevents.Extension{extA, extB} {
 				mustAddCallEvent(t, st, callevents.CallEvent{Extension: ext, Type: typ, URL: rc.URL + "/" + typ.String()})
@@ -145,7 +146,7 @@ func TestUnsignedAndEventNames(t *testing.T) {
 			a.Phase = callevents.PhaseAnswer
 			return a
 		}(), hangup("c"))
-		hits := rc.waitHits(t, 6)
+		hits := rc.WaitHits(t, 6)
 		seen := map[string]int{}
 		for _, h := range hits {
 			if h.Header.Get("webhook-signature") != "" {
