@@ -43,12 +43,14 @@ func (s *CallEventService) checkTarget(ctx context.Context, url string) error {
 	return s.CheckTarget(ctx, url)
 }
 
-// AddCallEvent validates c, gives it an id and stores it.
-// Returns 103, the field codes 254/301–306, 309 and 308.
-func (s *CallEventService) AddCallEvent(ctx context.Context, p Principal, c CallEvent) (CallEvent, error) {
-	if err := authorize(p, c.Extension); err != nil {
+// AddCallEvent adds a Call Event of ext and typ: NewCallEvent's defaults
+// with in applied (normalized first; its URL is required), given an id.
+// Returns 103, the field codes 254/301–306 (117 without a URL), 309 and 308.
+func (s *CallEventService) AddCallEvent(ctx context.Context, p Principal, ext Extension, typ EventType, in CallEventUpdate) (CallEvent, error) {
+	if err := authorize(p, ext); err != nil {
 		return CallEvent{}, err
 	}
+	c := in.Normalize().Apply(NewCallEvent(ext, typ))
 	if err := c.Validate(); err != nil {
 		return CallEvent{}, err
 	}
@@ -73,8 +75,10 @@ func (s *CallEventService) FindCallEvents(ctx context.Context, p Principal, f Ca
 	if err := authorize(p, f.Extension); err != nil {
 		return nil, 0, err
 	}
-	if f.Type != nil && !f.Type.Valid() {
-		return nil, 0, CallEvent{Extension: f.Extension, Type: *f.Type}.Validate()
+	if f.Type != nil {
+		if err := f.Type.Validate(); err != nil {
+			return nil, 0, err
+		}
 	}
 	if err := ValidatePaging(f.Offset, f.Limit); err != nil {
 		return nil, 0, err
@@ -84,7 +88,7 @@ func (s *CallEventService) FindCallEvents(ctx context.Context, p Principal, f Ca
 		return nil, 0, err
 	}
 	if f.ID != nil && total == 0 {
-		return nil, 0, Errorf(CodeCallEventNotFound, "Phone call event %q not found.", truncate(*f.ID, 64))
+		return nil, 0, Errorf(CodeCallEventNotFound, "Phone call event %q not found.", Truncate(*f.ID, 64))
 	}
 	return items, total, nil
 }
@@ -108,19 +112,19 @@ func ValidatePaging(startIndex, count int) error {
 	return nil
 }
 
-// EditCallEvent changes the Call Event with this extension, type and id.
-// Returns 103, 255, the field codes and 309.
+// EditCallEvent applies upd (normalized first) to the Call Event with this
+// extension, type and id. Returns 103, 255, the field codes and 309.
 func (s *CallEventService) EditCallEvent(ctx context.Context, p Principal, ext Extension, typ EventType, id string, upd CallEventUpdate) (CallEvent, error) {
 	if err := authorize(p, ext); err != nil {
 		return CallEvent{}, err
 	}
-	if !typ.Valid() {
-		return CallEvent{}, CallEvent{Extension: ext, Type: typ}.Validate()
+	if err := typ.Validate(); err != nil {
+		return CallEvent{}, err
 	}
 	// Check the changed fields up front, so a bad value is reported as such
 	// rather than as 255 when the id is wrong too.
-	probe := upd.Apply(CallEvent{Extension: ext, Type: typ, URL: "http://placeholder.invalid/"})
-	if err := probe.Validate(); err != nil {
+	upd = upd.Normalize()
+	if err := upd.Validate(); err != nil {
 		return CallEvent{}, err
 	}
 	if upd.URL != nil {
@@ -143,8 +147,10 @@ func (s *CallEventService) DeleteCallEvents(ctx context.Context, p Principal, f 
 	if err := authorize(p, f.Extension); err != nil {
 		return nil, err
 	}
-	if f.Type != nil && !f.Type.Valid() {
-		return nil, CallEvent{Extension: f.Extension, Type: *f.Type}.Validate()
+	if f.Type != nil {
+		if err := f.Type.Validate(); err != nil {
+			return nil, err
+		}
 	}
 	f.Offset, f.Limit = 0, 0
 	return s.Store.DeleteCallEvents(ctx, f)

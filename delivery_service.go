@@ -137,15 +137,15 @@ func (s *DeliveryService) TestCallEvent(ctx context.Context, p Principal, ext Ex
 	if err := authorize(p, ext); err != nil {
 		return TestResult{}, err
 	}
-	if !typ.Valid() {
-		return TestResult{}, CallEvent{Extension: ext, Type: typ}.Validate()
+	if err := typ.Validate(); err != nil {
+		return TestResult{}, err
 	}
 	items, _, err := s.CallEvents.FindCallEvents(ctx, CallEventFilter{Extension: ext, Type: &typ, ID: &id, Limit: 1})
 	if err != nil {
 		return TestResult{}, err
 	}
 	if len(items) == 0 {
-		return TestResult{}, Errorf(CodeCallEventNotFound, "Phone call event %q not found.", truncate(id, 64))
+		return TestResult{}, Errorf(CodeCallEventNotFound, "Phone call event %q not found.", Truncate(id, 64))
 	}
 	if s.Tester == nil {
 		return TestResult{}, RetrieveFailed(errors.New("callevents: DeliveryService has no Tester"))

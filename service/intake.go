@@ -188,7 +188,7 @@ func decodeActivity(item json.RawMessage, a *callevents.CallActivity, index, pre
 		field := fieldName(prefix, name)
 		set, known := activityFields[name]
 		if !known && name != fieldTime {
-			return callevents.FieldError(callevents.CodeMalformedRequest, field, fmt.Sprintf("Unknown field %q: the fields are callId, phase, callerExtension, callerIdNum, callerIdName, calledNumber, calledExtension, calledDid, status, callApiId and time.", truncateText(name, 64)))
+			return callevents.FieldError(callevents.CodeMalformedRequest, field, fmt.Sprintf("Unknown field %q: the fields are callId, phase, callerExtension, callerIdNum, callerIdName, calledNumber, calledExtension, calledDid, status, callApiId and time.", callevents.Truncate(name, 64)))
 		}
 		var s *string
 		if err := json.Unmarshal(value, &s); err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/xml"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/hooklift/gowsdl/soap"
 
@@ -63,25 +62,6 @@ func decodeOperation(req *request, v any) error {
 	return fields.err
 }
 
-// truncateText shortens s to at most n bytes for an error message, marking
-// the cut with "…". It cuts between characters: a character cut in two would
-// show as \x escapes in a %q (or as U+FFFD in a fault). It steps back at
-// most utf8.UTFMax-1 bytes, so text that is not UTF-8 anyway (a path
-// segment may unescape to anything) is still shown, escaped.
-func truncateText(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && cut > n-(utf8.UTFMax-1) && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	if !utf8.RuneStart(s[cut]) {
-		cut = n
-	}
-	return s[:cut] + "…"
-}
-
 func (s *Server) addPhoneCallEvent(ctx context.Context, p callevents.Principal, in *gen.AddPhoneCallEvent) (any, error) {
 	ext, err := callevents.ParseExtension(strings.TrimSpace(in.Extension))
 	if err != nil {
@@ -90,24 +70,8 @@ func (s *Server) addPhoneCallEvent(ctx context.Context, p callevents.Principal, 
 	if in.Type_ == nil {
 		return nil, callevents.MissingParameter("type")
 	}
-	url := strings.TrimSpace(in.Url)
-	if url == "" {
-		return nil, callevents.MissingParameter("url")
-	}
-	c := callevents.NewCallEvent(ext, callevents.EventType(*in.Type_), url)
-	if in.Method != nil {
-		c.Method = callevents.Method(*in.Method)
-	}
-	if in.Status != nil {
-		c.Status = callevents.Status(*in.Status)
-	}
-	if in.Note != nil {
-		c.Note = *in.Note
-	}
-	if in.Secret != nil {
-		c.Secret = *in.Secret
-	}
-	c, err = s.callEvents.AddCallEvent(ctx, p, c)
+	c, err := s.callEvents.AddCallEvent(ctx, p, ext, callevents.EventType(*in.Type_),
+		callEventUpdate(&in.Url, in.Method, in.Status, in.Note, in.Secret))
 	if err != nil {
 		return nil, err
 	}
@@ -146,6 +110,21 @@ func (s *Server) getPhoneCallEvents(ctx context.Context, p callevents.Principal,
 	return out, nil
 }
 
+// callEventUpdate is the input of Add and Edit as the root takes it: the
+// rules (trimming, the empty URL) are the root's.
+func callEventUpdate(url *string, method, status *int32, note, secret *string) callevents.CallEventUpdate {
+	upd := callevents.CallEventUpdate{URL: url, Note: note, Secret: secret}
+	if method != nil {
+		m := callevents.Method(*method)
+		upd.Method = &m
+	}
+	if status != nil {
+		st := callevents.Status(*status)
+		upd.Status = &st
+	}
+	return upd
+}
+
 // callEventKey reads the extension, type and id that name one Call Event.
 func callEventKey(extension string, typ *int32, id string) (callevents.Extension, callevents.EventType, string, error) {
 	ext, err := callevents.ParseExtension(strings.TrimSpace(extension))
@@ -167,20 +146,7 @@ func (s *Server) editPhoneCallEvent(ctx context.Context, p callevents.Principal,
 	if err != nil {
 		return nil, err
 	}
-	var upd callevents.CallEventUpdate
-	if in.Url != nil {
-		u := strings.TrimSpace(*in.Url)
-		upd.URL = &u
-	}
-	if in.Method != nil {
-		m := callevents.Method(*in.Method)
-		upd.Method = &m
-	}
-	if in.Status != nil {
-		st := callevents.Status(*in.Status)
-		upd.Status = &st
-	}
-	upd.Note, upd.Secret = in.Note, in.Secret
+	upd := callEventUpdate(in.Url, in.Method, in.Status, in.Note, in.Secret)
 	c, err := s.callEvents.EditCallEvent(ctx, p, ext, typ, id, upd)
 	if err != nil {
 		return nil, err

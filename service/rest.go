@@ -56,28 +56,6 @@ func UAPIRoutes() []string {
 	return append(slices.Clone(uapiRoutes), "GET "+PathUAPIOpenAPI)
 }
 
-// newCallEventFromBody is the Call Event a create body describes: the
-// defaults of callevents.NewCallEvent, with what the body sets.
-func newCallEventFromBody(ext callevents.Extension, typ callevents.EventType, body restBody) callevents.CallEvent {
-	c := callevents.NewCallEvent(ext, typ, "")
-	if body.method != nil {
-		c.Method = *body.method
-	}
-	if body.status != nil {
-		c.Status = *body.status
-	}
-	if body.url != nil {
-		c.URL = *body.url
-	}
-	if body.note != nil {
-		c.Note = *body.note
-	}
-	if body.secret != nil {
-		c.Secret = *body.secret
-	}
-	return c
-}
-
 // registerUAPI adds the facade's routes to mux.
 func (s *Server) registerUAPI(mux *http.ServeMux) {
 	for _, route := range uapiRoutes {
@@ -146,7 +124,7 @@ func (s *Server) restAuthenticate(w http.ResponseWriter, r *http.Request) (restR
 	default:
 		// A client id names the caller itself; only an admin may name another.
 		if user != rr.p.ClientID && rr.p.Scope != callevents.ScopeAdmin {
-			return rr, callevents.Errorf(callevents.CodeAccessDenied, "Access denied: userId %q is not this client.", truncateText(user, 64))
+			return rr, callevents.Errorf(callevents.CodeAccessDenied, "Access denied: userId %q is not this client.", callevents.Truncate(user, 64))
 		}
 	}
 	rr.ext, err = callevents.ParseExtension(r.PathValue("extension"))
@@ -156,7 +134,7 @@ func (s *Server) restAuthenticate(w http.ResponseWriter, r *http.Request) (restR
 	if t := r.PathValue("type"); t != "" {
 		n, err := strconv.Atoi(t)
 		if err != nil {
-			return rr, callevents.FieldError(callevents.CodeTypeInvalid, fieldPathType, fmt.Sprintf("Type %q in the path is invalid: expected 0 (Dial-In), 1 (Dial-Out), 2 (Hangup), 3 (Answer-In) or 4 (Answer-Out).", truncateText(t, 32)))
+			return rr, callevents.FieldError(callevents.CodeTypeInvalid, fieldPathType, fmt.Sprintf("Type %q in the path is invalid: expected 0 (Dial-In), 1 (Dial-Out), 2 (Hangup), 3 (Answer-In) or 4 (Answer-Out).", callevents.Truncate(t, 32)))
 		}
 		typ := callevents.EventType(n)
 		rr.typ = &typ
@@ -184,17 +162,19 @@ type restBody struct {
 	secret *string
 }
 
-var restNumberFields = map[string]callevents.Code{
-	"type":   callevents.CodeTypeInvalid,
-	"method": callevents.CodeMethodInvalid,
-	"status": callevents.CodeStatusInvalid,
+// update is the body as the root takes it, to add or to change a Call
+// Event: the rules (trimming, the empty URL) are the root's.
+func (b restBody) update() callevents.CallEventUpdate {
+	return callevents.CallEventUpdate{URL: b.url, Method: b.method, Status: b.status, Note: b.note, Secret: b.secret}
 }
 
-var restStringFields = map[string]callevents.Code{
-	"url":    callevents.CodeURLInvalid,
-	"note":   callevents.CodeNoteInvalid,
-	"secret": callevents.CodeSecretInvalid,
-}
+// restNumberFields and restStringFields are the body's fields by JSON
+// type; a value of the wrong type is refused with the field's code
+// (callevents.FieldCode).
+var (
+	restNumberFields = []string{"type", "method", "status"}
+	restStringFields = []string{"url", "note", "secret"}
+)
 
 // decodeRestBody reads a JSON object of PhoneCallEvent fields. Numbers may
 // be JSON numbers or strings; an unknown field is a 400 naming it.
@@ -230,10 +210,10 @@ func (s *Server) decodeRestBody(r *http.Request) (restBody, error) {
 		if string(bytes.TrimSpace(value)) == "null" {
 			continue
 		}
-		if code, ok := restNumberFields[name]; ok {
+		if slices.Contains(restNumberFields, name) {
 			n, err := restNumber(value)
 			if err != nil {
-				return out, callevents.FieldError(code, name, fmt.Sprintf("%s is invalid: expected a number, as a JSON number or string.", name))
+				return out, callevents.FieldError(callevents.FieldCode(name), name, fmt.Sprintf("%s is invalid: expected a number, as a JSON number or string.", name))
 			}
 			switch name {
 			case "type":
@@ -248,14 +228,13 @@ func (s *Server) decodeRestBody(r *http.Request) (restBody, error) {
 			}
 			continue
 		}
-		if code, ok := restStringFields[name]; ok {
+		if slices.Contains(restStringFields, name) {
 			var v string
 			if err := json.Unmarshal(value, &v); err != nil {
-				return out, callevents.FieldError(code, name, name+" is invalid: expected a JSON string.")
+				return out, callevents.FieldError(callevents.FieldCode(name), name, name+" is invalid: expected a JSON string.")
 			}
 			switch name {
 			case "url":
-				v = strings.TrimSpace(v) // as over SOAP, where pretty-printed XML pads it
 				out.url = &v
 			case "note":
 				out.note = &v
@@ -264,7 +243,7 @@ func (s *Server) decodeRestBody(r *http.Request) (restBody, error) {
 			}
 			continue
 		}
-		return out, callevents.FieldError(callevents.CodeMalformedRequest, name, fmt.Sprintf("Unknown field %q: the fields are type, method, url, status, note and secret.", truncateText(name, 64)))
+		return out, callevents.FieldError(callevents.CodeMalformedRequest, name, fmt.Sprintf("Unknown field %q: the fields are type, method, url, status, note and secret.", callevents.Truncate(name, 64)))
 	}
 	return out, nil
 }
@@ -305,7 +284,7 @@ func (s *Server) restCreate(w http.ResponseWriter, r *http.Request, rr restReque
 	if err != nil {
 		return err
 	}
-	c, err := s.callEvents.AddCallEvent(r.Context(), rr.p, newCallEventFromBody(rr.ext, typ, body))
+	c, err := s.callEvents.AddCallEvent(r.Context(), rr.p, rr.ext, typ, body.update())
 	if err != nil {
 		return pathTypeError(err, fromPath)
 	}
@@ -320,8 +299,7 @@ func (s *Server) restUpdate(w http.ResponseWriter, r *http.Request, rr restReque
 	if body.typ != nil && *body.typ != *rr.typ {
 		return callevents.FieldError(callevents.CodeTypeInvalid, fieldPathType, "The type of a phone call event cannot change: it is the one in the path.")
 	}
-	upd := callevents.CallEventUpdate{URL: body.url, Method: body.method, Status: body.status, Note: body.note, Secret: body.secret}
-	c, err := s.callEvents.EditCallEvent(r.Context(), rr.p, rr.ext, *rr.typ, rr.id, upd)
+	c, err := s.callEvents.EditCallEvent(r.Context(), rr.p, rr.ext, *rr.typ, rr.id, body.update())
 	if err != nil {
 		return pathTypeError(err, true)
 	}
@@ -356,7 +334,7 @@ func (s *Server) restGet(w http.ResponseWriter, r *http.Request, rr restRequest)
 		for _, name := range strings.Split(v, ",") {
 			name = strings.TrimSpace(name)
 			if !slices.Contains(restFieldNames, name) {
-				return callevents.FieldError(callevents.CodeMalformedRequest, "fields", fmt.Sprintf("fields: unknown field %q: the fields are %s.", truncateText(name, 64), strings.Join(restFieldNames, ", ")))
+				return callevents.FieldError(callevents.CodeMalformedRequest, "fields", fmt.Sprintf("fields: unknown field %q: the fields are %s.", callevents.Truncate(name, 64), strings.Join(restFieldNames, ", ")))
 			}
 			fields = append(fields, name)
 		}
@@ -378,7 +356,7 @@ func (s *Server) restGet(w http.ResponseWriter, r *http.Request, rr restRequest)
 	}
 	if by := q.Get("filterBy"); by != "" {
 		if !slices.Contains(restFieldNames, by) {
-			return callevents.FieldError(callevents.CodeMalformedRequest, "filterBy", fmt.Sprintf("filterBy %q is invalid: expected one of %s.", truncateText(by, 64), strings.Join(restFieldNames, ", ")))
+			return callevents.FieldError(callevents.CodeMalformedRequest, "filterBy", fmt.Sprintf("filterBy %q is invalid: expected one of %s.", callevents.Truncate(by, 64), strings.Join(restFieldNames, ", ")))
 		}
 		value := q.Get("filterValue")
 		items = slices.DeleteFunc(items, func(c callevents.CallEvent) bool { return restFieldValue(c, by) != value })
@@ -431,7 +409,7 @@ func queryInt(q url.Values, name string, def int) (int, error) {
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, strconv.IntSize)
 	if err != nil && !errors.Is(err, strconv.ErrRange) {
-		return 0, callevents.FieldError(callevents.CodePagingInvalid, name, fmt.Sprintf("Paging is invalid: %s %q is not a number.", name, truncateText(v, 32)))
+		return 0, callevents.FieldError(callevents.CodePagingInvalid, name, fmt.Sprintf("Paging is invalid: %s %q is not a number.", name, callevents.Truncate(v, 32)))
 	}
 	return int(n), nil
 }

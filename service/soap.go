@@ -69,7 +69,7 @@ func (s *Server) serveSOAP(w http.ResponseWriter, r *http.Request) {
 	v12 = req.v12
 	op, ok := operations[req.op.Name.Local]
 	if !ok || req.op.Name.Space != wsdlNamespace {
-		s.writeFault(w, r, v12, malformed(v12, "Malformed request: unknown operation {%s}%s.", truncateText(req.op.Name.Space, 80), truncateText(req.op.Name.Local, 80)), callevents.CodeMalformedRequest)
+		s.writeFault(w, r, v12, malformed(v12, "Malformed request: unknown operation {%s}%s.", callevents.Truncate(req.op.Name.Space, 80), callevents.Truncate(req.op.Name.Local, 80)), callevents.CodeMalformedRequest)
 		return
 	}
 	setOperation(r, req.op.Name.Local) // only known names: the label set stays bounded

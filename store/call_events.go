@@ -75,10 +75,7 @@ func whereFilter(q *gorm.DB, f callevents.CallEventFilter) *gorm.DB {
 }
 
 func callEventNotFound(id string) error {
-	if len(id) > 64 {
-		id = id[:64] + "…"
-	}
-	return callevents.Errorf(callevents.CodeCallEventNotFound, "Phone call event %q not found.", id)
+	return callevents.Errorf(callevents.CodeCallEventNotFound, "Phone call event %q not found.", callevents.Truncate(id, 64))
 }
 
 // CreateCallEvent inserts c unless its extension already has

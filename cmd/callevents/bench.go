@@ -191,8 +191,9 @@ func newBenchRig(ctx context.Context, db *store.DB, concurrency int) (*benchRig,
 	}
 	if err == nil {
 		svc := &callevents.CallEventService{Store: db}
-		_, err = svc.AddCallEvent(ctx, callevents.Principal{Scope: callevents.ScopeAdmin},
-			callevents.CallEvent{Extension: "0009*001", Type: callevents.DialIn, Method: callevents.MethodPOST, URL: b.rcv.URL + "/hook", Status: callevents.StatusEnabled})
+		url, post := b.rcv.URL+"/hook", callevents.MethodPOST
+		_, err = svc.AddCallEvent(ctx, callevents.Principal{Scope: callevents.ScopeAdmin}, "0009*001", callevents.DialIn,
+			callevents.CallEventUpdate{URL: &url, Method: &post})
 	}
 	if err != nil {
 		b.close()
