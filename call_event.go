@@ -344,9 +344,25 @@ type CallEventFilter struct {
 	Type      *EventType
 	// ID names one Call Event: finding nothing by it is code 255.
 	ID *string
+	// Match narrows the selection further; unlike ID, a Match that keeps
+	// nothing is an empty result, not an error.
+	Match CallEventMatch
 	// Offset and Limit page the result; Limit 0 means no limit.
 	Offset int
 	Limit  int
+}
+
+// CallEventMatch keeps the Call Events whose fields equal the ones set:
+// byte for byte for text (text that is not UTF-8 matches nothing, as every
+// stored text is), to the second for Modified. Nil fields do not filter.
+type CallEventMatch struct {
+	ID       *string
+	Type     *EventType
+	Method   *Method
+	URL      *string
+	Status   *Status
+	Note     *string
+	Modified *time.Time
 }
 
 // CallEventUpdate is the input of a Call Event, to add one or to change
@@ -428,8 +444,9 @@ type CallEventStore interface {
 	// extension already has max Call Events (308). The count and the insert
 	// are atomic.
 	CreateCallEvent(ctx context.Context, c CallEvent, max int) error
-	// FindCallEvents returns the page of Call Events selected by f, oldest
-	// first, and the total number that match f without paging.
+	// FindCallEvents returns the page of Call Events selected by f (its
+	// Match included), oldest first, and the total number that match f
+	// without paging.
 	FindCallEvents(ctx context.Context, f CallEventFilter) ([]CallEvent, int, error)
 	// UpdateCallEvent applies upd to the Call Event with this extension, type
 	// and id, sets Modified to now, and returns the result. The caller has

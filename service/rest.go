@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/callevents/callevents"
 )
@@ -129,6 +130,9 @@ func (s *Server) restAuthenticate(w http.ResponseWriter, r *http.Request) (restR
 	}
 	rr.ext, err = callevents.ParseExtension(r.PathValue("extension"))
 	if err != nil {
+		return rr, err
+	}
+	if err := callevents.Authorize(rr.p, rr.ext); err != nil {
 		return rr, err
 	}
 	if t := r.PathValue("type"); t != "" {
@@ -326,7 +330,10 @@ var restFieldNames = []string{"id", "type", "method", "url", "status", "note", "
 
 // restGet lists the extension's Call Events (of the path's type, and with
 // its id when given) as a UnifiedAPI Collection: entry, startIndex,
-// itemsPerPage, totalResults, links.
+// itemsPerPage, totalResults, links. One by id is the List narrowed to
+// that id, as in the UnifiedAPI: the same Collection envelope (a client
+// reads entry either way), paging and filter included. The store pages
+// and filters, so totalResults counts every match.
 func (s *Server) restGet(w http.ResponseWriter, r *http.Request, rr restRequest) error {
 	q := r.URL.Query()
 	var fields []string
@@ -339,37 +346,33 @@ func (s *Server) restGet(w http.ResponseWriter, r *http.Request, rr restRequest)
 			fields = append(fields, name)
 		}
 	}
-	f := callevents.CallEventFilter{Extension: rr.ext, Type: rr.typ, Limit: callevents.MaxPageCount}
-	if rr.id != "" {
-		f.ID = &rr.id
-	}
-	items, _, err := s.callEvents.FindCallEvents(r.Context(), rr.p, f)
-	if err != nil {
-		return pathTypeError(err, true)
-	}
-	// One by id is the List narrowed to that id, as in the UnifiedAPI: the
-	// same Collection envelope (a client reads entry either way), paging
-	// and filter included.
 	start, count, err := restPaging(q)
 	if err != nil {
 		return err
 	}
-	if by := q.Get("filterBy"); by != "" {
-		if !slices.Contains(restFieldNames, by) {
-			return callevents.FieldError(callevents.CodeMalformedRequest, "filterBy", fmt.Sprintf("filterBy %q is invalid: expected one of %s.", callevents.Truncate(by, 64), strings.Join(restFieldNames, ", ")))
-		}
-		value := q.Get("filterValue")
-		items = slices.DeleteFunc(items, func(c callevents.CallEvent) bool { return restFieldValue(c, by) != value })
+	match, matchable, err := restMatch(q)
+	if err != nil {
+		return err
 	}
-	total := len(items)
-	// start+count cannot overflow: ValidatePaging bounds both.
-	page := items[min(start, total):min(start+count, total)]
+	f := callevents.CallEventFilter{Extension: rr.ext, Type: rr.typ, Match: match, Offset: start, Limit: count}
+	if rr.id != "" {
+		f.ID = &rr.id
+	}
+	items, total, err := s.callEvents.FindCallEvents(r.Context(), rr.p, f)
+	if err != nil {
+		return pathTypeError(err, true)
+	}
+	if !matchable {
+		// Asked all the same, for its refusals (an unknown id is 255).
+		items, total = nil, 0
+	}
 	origin := s.origin(r)
-	entry := make([]restObject, len(page))
-	for i, c := range page {
+	entry := make([]restObject, len(items))
+	for i, c := range items {
 		entry[i] = restEvent(origin, c, fields)
 	}
 	links := restObject{{"self", pageURL(origin, r, start)}}
+	// start+count cannot overflow: ValidatePaging bounds both.
 	if start+count < total {
 		links = append(links, restPair{"next", pageURL(origin, r, start+count)})
 	}
@@ -385,9 +388,57 @@ func (s *Server) restGet(w http.ResponseWriter, r *http.Request, rr restRequest)
 	})
 }
 
+// restMatch reads filterBy and filterValue: the Call Events whose field,
+// written as the facade writes it (restFieldValue), is exactly the value.
+// A value that no Call Event's field is written as ("01" for a number, a
+// time in another form) matches nothing: matchable is false.
+func restMatch(q url.Values) (m callevents.CallEventMatch, matchable bool, err error) {
+	by := q.Get("filterBy")
+	if by == "" {
+		return m, true, nil
+	}
+	if !slices.Contains(restFieldNames, by) {
+		return m, false, callevents.FieldError(callevents.CodeMalformedRequest, "filterBy", fmt.Sprintf("filterBy %q is invalid: expected one of %s.", callevents.Truncate(by, 64), strings.Join(restFieldNames, ", ")))
+	}
+	value := q.Get("filterValue")
+	number := func() (int, bool) {
+		n, err := strconv.Atoi(value)
+		return n, err == nil && strconv.Itoa(n) == value
+	}
+	switch by {
+	case "id":
+		m.ID = &value
+	case "url":
+		m.URL = &value
+	case "note":
+		m.Note = &value
+	case "type", "method", "status":
+		n, ok := number()
+		if !ok {
+			return m, false, nil
+		}
+		switch t, me, st := callevents.EventType(n), callevents.Method(n), callevents.Status(n); by {
+		case "type":
+			m.Type = &t
+		case "method":
+			m.Method = &me
+		case "status":
+			m.Status = &st
+		}
+	case "modified":
+		t, err := time.Parse(restTimeLayout, value)
+		if err != nil || t.UTC().Format(restTimeLayout) != value {
+			return m, false, nil
+		}
+		m.Modified = &t
+	}
+	return m, true, nil
+}
+
 // restPaging reads the startIndex (default 0) and count (default
-// PageCountDefault) query parameters and holds them to the one paging
-// rule, callevents.ValidatePaging: a refusal is 400 paging_invalid.
+// PageCountDefault) query parameters, for the one paging rule,
+// callevents.ValidatePaging, which FindCallEvents holds them to: a
+// refusal is 400 paging_invalid.
 func restPaging(q url.Values) (start, count int, err error) {
 	if start, err = queryInt(q, "startIndex", 0); err != nil {
 		return 0, 0, err
@@ -395,7 +446,7 @@ func restPaging(q url.Values) (start, count int, err error) {
 	if count, err = queryInt(q, "count", callevents.PageCountDefault); err != nil {
 		return 0, 0, err
 	}
-	return start, count, callevents.ValidatePaging(start, count)
+	return start, count, nil
 }
 
 // queryInt reads an integer query parameter; a non-number is a paging
@@ -421,6 +472,10 @@ func pageURL(origin string, r *http.Request, start int) string {
 	return origin + r.URL.EscapedPath() + "?" + q.Encode()
 }
 
+// restTimeLayout is how the facade writes a time: ISO 8601 with the
+// offset, +00:00, as the UnifiedAPI does.
+const restTimeLayout = "2006-01-02T15:04:05-07:00"
+
 // restFieldValue is a field of c as the facade writes it.
 func restFieldValue(c callevents.CallEvent, name string) string {
 	switch name {
@@ -437,7 +492,7 @@ func restFieldValue(c callevents.CallEvent, name string) string {
 	case "note":
 		return c.Note
 	case "modified":
-		return c.Modified.UTC().Format("2006-01-02T15:04:05-07:00")
+		return c.Modified.UTC().Format(restTimeLayout)
 	}
 	return ""
 }
