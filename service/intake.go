@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -78,20 +77,6 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	s.served(r, 0)
 	w.WriteHeader(http.StatusAccepted)
 	w.Write(out)
-}
-
-// bearerToken reads "Authorization: Bearer <token>" (scheme in any case).
-func bearerToken(r *http.Request) (string, error) {
-	h := strings.TrimSpace(r.Header.Get("Authorization"))
-	if h == "" {
-		return "", callevents.Errorf(callevents.CodeAuthInvalid, "Invalid authentication data: send Authorization: Bearer <access token>.")
-	}
-	scheme, token, ok := strings.Cut(h, " ")
-	token = strings.TrimSpace(token)
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return "", callevents.Errorf(callevents.CodeAuthInvalid, "Invalid authentication data: send Authorization: Bearer <access token>.")
-	}
-	return token, nil
 }
 
 // activityFields are the intake's JSON fields, each setting one string of

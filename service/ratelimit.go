@@ -2,11 +2,9 @@ package service
 
 import (
 	"math"
-	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -198,19 +196,6 @@ func (e *rateLimitedError) Unwrap() []error {
 	}
 }
 
-// authenticate checks cred for r, unless r's address, or the client id it
-// names from that address, failed too often of late, and counts a failure
-// against both.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, cred callevents.Credentials) (callevents.Principal, error) {
-	if err := s.guards.checkAuthAllowed(r, cred.Username); err != nil {
-		w.Header().Set("Retry-After", err.retryAfterSeconds())
-		return callevents.Principal{}, err
-	}
-	p, err := s.auth.Authenticate(r.Context(), cred)
-	s.guards.noteAuthResult(r, cred.Username, err)
-	return p, err
-}
-
 // retryAfterSeconds is the Retry-After value: whole seconds, at least 1.
 func (e *rateLimitedError) retryAfterSeconds() string {
 	return strconv.Itoa(max(1, int(math.Ceil(e.retryAfter.Seconds()))))
@@ -270,72 +255,4 @@ func seconds(d time.Duration) string {
 		return "1 second"
 	}
 	return strconv.Itoa(n) + " seconds"
-}
-
-// callerKey is the limiter key of r's caller: its IP, or its /64 for IPv6
-// (one host commonly holds a whole /64). Behind a trusted proxy it is the
-// last X-Forwarded-For address that is not a trusted proxy.
-func (g *guards) callerKey(r *http.Request) string {
-	addr, ok := peerAddr(r)
-	if !ok {
-		return peerHost(r)
-	}
-	if g.proxies.contains(addr) {
-		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-		for i := len(hops) - 1; i >= 0; i-- {
-			hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-			if err != nil {
-				break // a forged or broken entry: stop at the last good one
-			}
-			addr = hop.Unmap()
-			if !g.proxies.contains(addr) {
-				break
-			}
-		}
-	}
-	if addr.Is6() {
-		p, _ := addr.Prefix(64)
-		return p.String()
-	}
-	return addr.String()
-}
-
-// trustedProxies are Limits.TrustedProxies: the one check before any
-// forwarding header (X-Forwarded-For here, Forwarded, X-Forwarded-Host
-// and X-Forwarded-Proto in Server.origin) is believed.
-type trustedProxies []netip.Prefix
-
-func (t trustedProxies) contains(addr netip.Addr) bool {
-	for _, p := range t {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
-}
-
-// peerTrusted reports whether r's TCP peer is a trusted proxy, so that
-// the forwarding headers it sent may be believed.
-func (t trustedProxies) peerTrusted(r *http.Request) bool {
-	addr, ok := peerAddr(r)
-	return ok && t.contains(addr)
-}
-
-// peerAddr is the address of r's TCP peer; false when RemoteAddr holds
-// none (a unix socket, a hand-made request).
-func peerAddr(r *http.Request) (netip.Addr, bool) {
-	addr, err := netip.ParseAddr(peerHost(r))
-	if err != nil {
-		return netip.Addr{}, false
-	}
-	return addr.Unmap(), true
-}
-
-// peerHost is r.RemoteAddr without its port.
-func peerHost(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

@@ -9,9 +9,6 @@
 package service
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -104,41 +101,6 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle(PathTokenAlias, token)
 	mux.Handle(PathEvents, http.HandlerFunc(s.serveEvents))
 	s.registerUAPI(mux) // the UnifiedAPI REST facade, in rest.go
-}
-
-type requestIDKey struct{}
-
-// requestInfo is what a handler knows about its request: its id, and the
-// edge and operation that served answers are counted under.
-type requestInfo struct {
-	id, edge, operation string
-	start               time.Time
-}
-
-// withRequestID gives every request an id, echoed in X-Request-Id, so a
-// client can quote it and an operator can find the one log line about it.
-// edge and operation label the answer for the Observer (setOperation
-// names the operation once the handler knows it).
-func withRequestID(w http.ResponseWriter, r *http.Request, edge, operation string) (*http.Request, string) {
-	var b [8]byte
-	rand.Read(b[:])
-	id := hex.EncodeToString(b[:])
-	w.Header().Set("X-Request-Id", id)
-	return r.WithContext(context.WithValue(r.Context(), requestIDKey{}, &requestInfo{id: id, edge: edge, operation: operation, start: time.Now()})), id
-}
-
-func requestID(ctx context.Context) string {
-	if info, ok := ctx.Value(requestIDKey{}).(*requestInfo); ok {
-		return info.id
-	}
-	return ""
-}
-
-// setOperation names the operation r's answer is counted under.
-func setOperation(r *http.Request, operation string) {
-	if info, ok := r.Context().Value(requestIDKey{}).(*requestInfo); ok {
-		info.operation = operation
-	}
 }
 
 // served tells the Observer that r was answered with code (0: success),
