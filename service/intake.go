@@ -3,11 +3,8 @@ package service
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 	"unicode/utf16"
@@ -52,13 +49,9 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeJSONError(w, r, callevents.Errorf(callevents.CodeAccessDenied, "Access denied: only pbx and admin clients may report call activity."), callevents.CodeRetrieveFailed)
 		return
 	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, s.maxBody+1))
+	raw, err := readBody(r, s.maxBody)
 	if err != nil {
-		s.writeJSONError(w, r, callevents.Errorf(callevents.CodeMalformedRequest, "The body could not be read."), callevents.CodeMalformedRequest)
-		return
-	}
-	if int64(len(raw)) > s.maxBody {
-		s.writeJSONError(w, r, callevents.Errorf(callevents.CodeMalformedRequest, "The body is larger than %d bytes.", s.maxBody), callevents.CodeMalformedRequest)
+		s.writeJSONError(w, r, err, callevents.CodeMalformedRequest)
 		return
 	}
 	activities, err := decodeActivities(raw)
@@ -71,12 +64,8 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeJSONError(w, r, err, callevents.CodeUpdateFailed)
 		return
 	}
-	out := fmt.Appendf(nil, "{\"queued\":%d,\"accepted\":%d,\"duplicates\":%d}\n", res.Queued, res.Accepted, res.Duplicates)
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	s.served(r, 0)
-	w.WriteHeader(http.StatusAccepted)
-	w.Write(out)
+	writeJSON(w, http.StatusAccepted, jsonObject{{"queued", res.Queued}, {"accepted", res.Accepted}, {"duplicates", res.Duplicates}})
 }
 
 // activityFields are the intake's JSON fields, each setting one string of
@@ -143,18 +132,6 @@ func decodeActivities(raw []byte) ([]callevents.CallActivity, error) {
 	return out, nil
 }
 
-// decodeJSON decodes exactly one JSON value from raw into v.
-func decodeJSON(raw []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(v); err != nil {
-		return callevents.Errorf(callevents.CodeMalformedRequest, "The body is not valid JSON (%s).", jsonErrorText(err))
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return callevents.Errorf(callevents.CodeMalformedRequest, "The body has data after its JSON value.")
-	}
-	return nil
-}
-
 // decodeActivity decodes one item; index names it in an array ("[0]"),
 // prefix is put before its field names ("" for a lone item).
 func decodeActivity(item json.RawMessage, a *callevents.CallActivity, index, prefix string) error {
@@ -162,14 +139,8 @@ func decodeActivity(item json.RawMessage, a *callevents.CallActivity, index, pre
 	if err := json.Unmarshal(item, &fields); err != nil || fields == nil {
 		return callevents.FieldError(callevents.CodeMalformedRequest, index, "Each call activity must be a JSON object.")
 	}
-	// Report fields in a stable order: the first unknown one, by name.
-	names := make([]string, 0, len(fields))
-	for name := range fields {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		value := fields[name]
+	for _, f := range sortedFields(fields) {
+		name, value := f.name, f.value
 		field := fieldName(prefix, name)
 		set, known := activityFields[name]
 		if !known && name != fieldTime {
@@ -243,16 +214,4 @@ func fieldName(prefix, name string) string {
 		return name
 	}
 	return prefix + "." + name
-}
-
-// jsonErrorText describes what is wrong with the client's own document.
-func jsonErrorText(err error) string {
-	var syntaxErr *json.SyntaxError
-	if errors.As(err, &syntaxErr) {
-		return fmt.Sprintf("%s at byte %d", syntaxErr.Error(), syntaxErr.Offset)
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return "unexpected end of input"
-	}
-	return "unreadable value"
 }

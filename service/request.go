@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"net/http"
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/callevents/callevents"
 )
 
 type requestIDKey struct{}
@@ -167,4 +170,17 @@ func parseForwarded(v string) []map[string]string {
 	}
 	flush()
 	return append(elems, elem)
+}
+
+// readBody reads r's body, up to max bytes: more is refused (400), as is
+// a body that cannot be read.
+func readBody(r *http.Request, max int64) ([]byte, error) {
+	raw, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+	if err != nil {
+		return nil, callevents.Errorf(callevents.CodeMalformedRequest, "The body could not be read.")
+	}
+	if int64(len(raw)) > max {
+		return nil, callevents.Errorf(callevents.CodeMalformedRequest, "The body is larger than %d bytes.", max)
+	}
+	return raw, nil
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -95,6 +94,7 @@ type restRequest struct {
 func (s *Server) uapi(fallback callevents.Code, h func(w http.ResponseWriter, r *http.Request, rr restRequest) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r, id := withRequestID(w, r, "rest", r.Pattern) // the route: method and pattern
+		w.Header().Set("Cache-Control", "no-store")     // every answer is one client's
 		defer s.recoverPanic(r, id, func() {
 			s.writeJSONError(w, r, callevents.Errorf(fallback, "Internal error. Quote request id %s.", id), fallback)
 		})
@@ -184,12 +184,9 @@ var (
 // be JSON numbers or strings; an unknown field is a 400 naming it.
 func (s *Server) decodeRestBody(r *http.Request) (restBody, error) {
 	var out restBody
-	raw, err := io.ReadAll(io.LimitReader(r.Body, s.maxBody+1))
+	raw, err := readBody(r, s.maxBody)
 	if err != nil {
-		return out, callevents.Errorf(callevents.CodeMalformedRequest, "The body could not be read.")
-	}
-	if int64(len(raw)) > s.maxBody {
-		return out, callevents.Errorf(callevents.CodeMalformedRequest, "The body is larger than %d bytes.", s.maxBody)
+		return out, err
 	}
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return out, callevents.Errorf(callevents.CodeMalformedRequest, "The body is empty: send a PhoneCallEvent as a JSON object.")
@@ -204,13 +201,8 @@ func (s *Server) decodeRestBody(r *http.Request) (restBody, error) {
 	if fields == nil {
 		return out, callevents.Errorf(callevents.CodeMalformedRequest, "The body must be a JSON object.")
 	}
-	names := make([]string, 0, len(fields))
-	for name := range fields {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		value := fields[name]
+	for _, field := range sortedFields(fields) {
+		name, value := field.name, field.value
 		if string(bytes.TrimSpace(value)) == "null" {
 			continue
 		}
@@ -292,7 +284,7 @@ func (s *Server) restCreate(w http.ResponseWriter, r *http.Request, rr restReque
 	if err != nil {
 		return pathTypeError(err, fromPath)
 	}
-	return writeRestJSON(w, http.StatusOK, restEvent(s.origin(r), c, nil))
+	return writeJSON(w, http.StatusOK, restEvent(s.origin(r), c, nil))
 }
 
 func (s *Server) restUpdate(w http.ResponseWriter, r *http.Request, rr restRequest) error {
@@ -307,7 +299,7 @@ func (s *Server) restUpdate(w http.ResponseWriter, r *http.Request, rr restReque
 	if err != nil {
 		return pathTypeError(err, true)
 	}
-	return writeRestJSON(w, http.StatusOK, restEvent(s.origin(r), c, nil))
+	return writeJSON(w, http.StatusOK, restEvent(s.origin(r), c, nil))
 }
 
 func (s *Server) restDelete(w http.ResponseWriter, r *http.Request, rr restRequest) error {
@@ -322,7 +314,7 @@ func (s *Server) restDelete(w http.ResponseWriter, r *http.Request, rr restReque
 	if ids == nil {
 		ids = []string{}
 	}
-	return writeRestJSON(w, http.StatusOK, map[string][]string{"deleted": ids})
+	return writeJSON(w, http.StatusOK, map[string][]string{"deleted": ids})
 }
 
 // restFieldNames are the PhoneCallEvent fields, in the order they are written.
@@ -367,19 +359,19 @@ func (s *Server) restGet(w http.ResponseWriter, r *http.Request, rr restRequest)
 		items, total = nil, 0
 	}
 	origin := s.origin(r)
-	entry := make([]restObject, len(items))
+	entry := make([]jsonObject, len(items))
 	for i, c := range items {
 		entry[i] = restEvent(origin, c, fields)
 	}
-	links := restObject{{"self", pageURL(origin, r, start)}}
+	links := jsonObject{{"self", pageURL(origin, r, start)}}
 	// start+count cannot overflow: ValidatePaging bounds both.
 	if start+count < total {
-		links = append(links, restPair{"next", pageURL(origin, r, start+count)})
+		links = append(links, jsonPair{"next", pageURL(origin, r, start+count)})
 	}
 	if start > 0 {
-		links = append(links, restPair{"prev", pageURL(origin, r, max(0, start-count))})
+		links = append(links, jsonPair{"prev", pageURL(origin, r, max(0, start-count))})
 	}
-	return writeRestJSON(w, http.StatusOK, restObject{
+	return writeJSON(w, http.StatusOK, jsonObject{
 		{"entry", entry},
 		{"startIndex", strconv.Itoa(start)},
 		{"itemsPerPage", strconv.Itoa(count)},
@@ -500,68 +492,16 @@ func restFieldValue(c callevents.CallEvent, name string) string {
 // restEvent is c as a UnifiedAPI PhoneCallEvent (numbers as strings, no
 // secret), with only fields when given, and always links.self under origin
 // (Server.origin).
-func restEvent(origin string, c callevents.CallEvent, fields []string) restObject {
+func restEvent(origin string, c callevents.CallEvent, fields []string) jsonObject {
 	if fields == nil {
 		fields = restFieldNames
 	}
-	out := make(restObject, 0, len(restFieldNames)+1)
+	out := make(jsonObject, 0, len(restFieldNames)+1)
 	for _, name := range restFieldNames {
 		if slices.Contains(fields, name) {
-			out = append(out, restPair{name, restFieldValue(c, name)})
+			out = append(out, jsonPair{name, restFieldValue(c, name)})
 		}
 	}
 	self := fmt.Sprintf("%s/uapi/extensions/@me/%s/phoneCallEvents/%d/%s", origin, c.Extension, c.Type, url.PathEscape(c.ID))
-	return append(out, restPair{"links", restObject{{"self", self}}})
-}
-
-// restObject is a JSON object that keeps its keys in order.
-type restObject []restPair
-
-type restPair struct {
-	key   string
-	value any
-}
-
-func (o restObject) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	buf.WriteByte('{')
-	for i, p := range o {
-		if i > 0 {
-			buf.WriteByte(',')
-		}
-		k, _ := json.Marshal(p.key)
-		buf.Write(k)
-		buf.WriteByte(':')
-		v, err := marshalNoEscape(p.value)
-		if err != nil {
-			return nil, err
-		}
-		buf.Write(v)
-	}
-	buf.WriteByte('}')
-	return buf.Bytes(), nil
-}
-
-func marshalNoEscape(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimRight(buf.Bytes(), "\n"), nil
-}
-
-func writeRestJSON(w http.ResponseWriter, status int, v any) error {
-	out, err := marshalNoEscape(v)
-	if err != nil {
-		return err
-	}
-	out = append(out, '\n')
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	w.Write(out)
-	return nil
+	return append(out, jsonPair{"links", jsonObject{{"self", self}}})
 }

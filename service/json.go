@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/callevents/callevents"
 )
@@ -136,14 +140,102 @@ func (s *Server) writeJSONError(w http.ResponseWriter, r *http.Request, err erro
 			w.Header().Set("WWW-Authenticate", challenge)
 		}
 	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, status, jsonErrorBody{Error: detail})
+}
+
+// jsonObject is a JSON object that keeps its keys in order.
+type jsonObject []jsonPair
+
+type jsonPair struct {
+	key   string
+	value any
+}
+
+func (o jsonObject) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	for i, p := range o {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		k, _ := json.Marshal(p.key)
+		buf.Write(k)
+		buf.WriteByte(':')
+		v, err := marshalNoEscape(p.value)
+		if err != nil {
+			return nil, err
+		}
+		buf.Write(v)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+// marshalNoEscape is json.Marshal without HTML escaping: messages quote
+// <access token> and URLs carry &.
+func marshalNoEscape(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // messages quote <access token> and the like
-	enc.Encode(jsonErrorBody{Error: detail})
-	out := buf.Bytes()
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// writeJSON is the one writer of a JSON answer (REST, the intake and
+// their errors): v and a newline, with its length.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	out, err := marshalNoEscape(v)
+	if err != nil {
+		return err
+	}
+	out = append(out, '\n')
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
-	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	w.Write(out)
+	return nil
+}
+
+// jsonField is a member of a JSON object.
+type jsonField struct {
+	name  string
+	value json.RawMessage
+}
+
+// sortedFields returns the members of obj by name, so that the first bad
+// one, the one reported, is the same on every request.
+func sortedFields(obj map[string]json.RawMessage) []jsonField {
+	out := make([]jsonField, 0, len(obj))
+	for name, value := range obj {
+		out = append(out, jsonField{name, value})
+	}
+	slices.SortFunc(out, func(a, b jsonField) int { return strings.Compare(a.name, b.name) })
+	return out
+}
+
+// decodeJSON decodes exactly one JSON value from raw into v.
+func decodeJSON(raw []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(v); err != nil {
+		return callevents.Errorf(callevents.CodeMalformedRequest, "The body is not valid JSON (%s).", jsonErrorText(err))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return callevents.Errorf(callevents.CodeMalformedRequest, "The body has data after its JSON value.")
+	}
+	return nil
+}
+
+// jsonErrorText describes what is wrong with the client's own document.
+func jsonErrorText(err error) string {
+	var syntaxErr *json.SyntaxError
+	if errors.As(err, &syntaxErr) {
+		return fmt.Sprintf("%s at byte %d", syntaxErr.Error(), syntaxErr.Offset)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return "unexpected end of input"
+	}
+	return "unreadable value"
 }
