@@ -9,14 +9,17 @@ import (
 
 // authenticate checks cred for r, unless r's address, or the client id it
 // names from that address, failed too often of late, and counts a failure
-// against both.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, cred callevents.Credentials) (callevents.Principal, error) {
+// against both. An uncoded failure is an internal one of reading (151),
+// whatever the operation's fallback: nothing was written yet.
+func (s *Server) authenticate(r *http.Request, cred callevents.Credentials) (callevents.Principal, error) {
 	if err := s.guards.checkAuthAllowed(r, cred.Username); err != nil {
-		w.Header().Set("Retry-After", err.retryAfterSeconds())
 		return callevents.Principal{}, err
 	}
 	p, err := s.auth.Authenticate(r.Context(), cred)
 	s.guards.noteAuthResult(r, cred.Username, err)
+	if err != nil && callevents.ErrorCode(err, 0) == 0 {
+		err = &callevents.Error{Code: callevents.CodeRetrieveFailed, Message: callevents.ErrorMessage(err), Err: err}
+	}
 	return p, err
 }
 

@@ -92,6 +92,11 @@ type envelopeError struct {
 
 func (e *envelopeError) Error() string { return e.message }
 
+// Unwrap is the coded error writeFault shows: 400 and the message.
+func (e *envelopeError) Unwrap() error {
+	return &callevents.Error{Code: callevents.CodeMalformedRequest, Message: e.message}
+}
+
 func malformed(v12 bool, format string, args ...any) error {
 	return &envelopeError{v12: v12, message: callevents.Errorf(callevents.CodeMalformedRequest, format, args...).Message}
 }

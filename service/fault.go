@@ -12,18 +12,27 @@ import (
 	"github.com/callevents/callevents/gen"
 )
 
-// writeFault is the one place where an error becomes a SOAP fault. A coded
+// writeFault is the SOAP endpoint's error writer, the one place where an
+// error becomes a SOAP fault, in the request's SOAP version. A coded
 // client error keeps its code and public message; anything internal is
 // logged once with the request id and shown only as its public message
-// (one saying to try again later when the database is unavailable).
-// fallback is the code of an uncoded error (151 or 152).
-func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, v12 bool, err error, fallback callevents.Code) {
+// (one saying to try again later when the database is unavailable). A
+// wrong method is answered in plain text: that request is no SOAP at all.
+func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, err error) {
+	code := errorCode(r, err)
+	var he *httpError
+	if errors.As(err, &he) && he.status == http.StatusMethodNotAllowed {
+		s.served(r, code)
+		http.Error(w, he.err.Message, he.status)
+		return
+	}
+	setRetryAfter(w, err)
+	v12 := infoOf(r).soap12
 	faultCode := ""
-	code := callevents.ErrorCode(err, fallback)
 	message := callevents.ErrorMessage(err)
 	var envErr *envelopeError
 	if errors.As(err, &envErr) {
-		code, message, faultCode, v12 = callevents.CodeMalformedRequest, envErr.message, envErr.faultCode, envErr.v12
+		faultCode, v12 = envErr.faultCode, envErr.v12
 	}
 	if errors.Is(err, callevents.ErrUnavailable) && code.Internal() {
 		// Still 151 or 152 (SPEC.md §4 has no code for it), but the

@@ -13,6 +13,10 @@ import (
 	"github.com/callevents/callevents"
 )
 
+// intakeEndpoint is the PBX call activity intake: it writes, so an
+// uncoded error is 152.
+var intakeEndpoint = endpoint{edge: "intake", operation: "events", fallback: callevents.CodeUpdateFailed, writeError: (*Server).writeJSONError}
+
 // serveEvents is the PBX call activity intake (SPEC.md §7):
 // POST /pbx/v1/events with a Bearer token of a pbx or admin client and a
 // JSON object or array of objects. It answers 202 {"queued": N,
@@ -20,52 +24,42 @@ import (
 // deliveries are durably queued, and a JSON error (writeJSONError)
 // otherwise; a request that fails stores nothing.
 func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
-	r, id := withRequestID(w, r, "intake", "events")
-	defer s.recoverPanic(r, id, func() {
-		s.writeJSONError(w, r, callevents.Errorf(callevents.CodeUpdateFailed, "Internal error. Quote request id %s.", id), callevents.CodeUpdateFailed)
-	})
+	s.serve(w, r, intakeEndpoint, s.handleEvents)
+}
+
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		s.writeJSONError(w, r, &httpError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", message: "POST call activity as JSON."}, callevents.CodeMalformedRequest)
-		return
+		return methodNotAllowed(w, "POST", "method_not_allowed", "POST call activity as JSON.")
 	}
 	if s.activities == nil {
-		s.writeJSONError(w, r, notConfigured("Call activity intake"), callevents.CodeUpdateFailed)
-		return
+		return notConfigured("Call activity intake")
 	}
 	token, err := bearerToken(r)
 	if err != nil {
-		s.writeJSONError(w, r, err, callevents.CodeRetrieveFailed)
-		return
+		return err
 	}
-	principal, err := s.authenticate(w, r, callevents.Credentials{AccessToken: token})
+	principal, err := s.authenticate(r, callevents.Credentials{AccessToken: token})
 	if err != nil {
-		s.writeJSONError(w, r, err, callevents.CodeRetrieveFailed)
-		return
+		return err
 	}
 	// The scope is checked before the body is read, so that a client that
 	// may not report calls learns nothing from validation errors.
 	if !principal.Scope.CanReportCalls() {
-		s.writeJSONError(w, r, callevents.Errorf(callevents.CodeAccessDenied, "Access denied: only pbx and admin clients may report call activity."), callevents.CodeRetrieveFailed)
-		return
+		return callevents.Errorf(callevents.CodeAccessDenied, "Access denied: only pbx and admin clients may report call activity.")
 	}
 	raw, err := readBody(r, s.maxBody)
 	if err != nil {
-		s.writeJSONError(w, r, err, callevents.CodeMalformedRequest)
-		return
+		return err
 	}
 	activities, err := decodeActivities(raw)
 	if err != nil {
-		s.writeJSONError(w, r, err, callevents.CodeMalformedRequest)
-		return
+		return err
 	}
 	res, err := s.activities.AcceptActivity(r.Context(), principal, activities)
 	if err != nil {
-		s.writeJSONError(w, r, err, callevents.CodeUpdateFailed)
-		return
+		return err
 	}
-	s.served(r, 0)
-	writeJSON(w, http.StatusAccepted, jsonObject{{"queued", res.Queued}, {"accepted", res.Accepted}, {"duplicates", res.Duplicates}})
+	return writeJSON(w, http.StatusAccepted, jsonObject{{"queued", res.Queued}, {"accepted", res.Accepted}, {"duplicates", res.Duplicates}})
 }
 
 // activityFields are the intake's JSON fields, each setting one string of

@@ -1,9 +1,7 @@
 package service
 
 import (
-	"bytes"
 	"context"
-	"encoding/xml"
 	"strings"
 
 	"github.com/hooklift/gowsdl/soap"
@@ -13,54 +11,6 @@ import (
 )
 
 const resultSuccess = "success"
-
-// operation handles one body element. decode reads the request into its
-// gen type once the client is authenticated (decodeRequest has already
-// refused a malformed document with a 400); call runs it. fallback is the
-// code of an uncoded (internal) error: 151 for reads, 152 for writes.
-type operation struct {
-	fallback callevents.Code
-	decode   func(req *request) (any, error)
-	call     func(s *Server, ctx context.Context, p callevents.Principal, in any) (any, error)
-}
-
-// newOperation binds a handler taking the gen request type T.
-func newOperation[T any](fallback callevents.Code, handle func(*Server, context.Context, callevents.Principal, *T) (any, error)) operation {
-	return operation{
-		fallback: fallback,
-		decode: func(req *request) (any, error) {
-			in := new(T)
-			return in, decodeOperation(req, in)
-		},
-		call: func(s *Server, ctx context.Context, p callevents.Principal, in any) (any, error) {
-			return handle(s, ctx, p, in.(*T))
-		},
-	}
-}
-
-var operations = map[string]operation{
-	"AddPhoneCallEvent":       newOperation(callevents.CodeUpdateFailed, (*Server).addPhoneCallEvent),
-	"GetPhoneCallEvents":      newOperation(callevents.CodeRetrieveFailed, (*Server).getPhoneCallEvents),
-	"EditPhoneCallEvent":      newOperation(callevents.CodeUpdateFailed, (*Server).editPhoneCallEvent),
-	"SetPhoneCallEventStatus": newOperation(callevents.CodeUpdateFailed, (*Server).setPhoneCallEventStatus),
-	"DelPhoneCallEvent":       newOperation(callevents.CodeUpdateFailed, (*Server).delPhoneCallEvent),
-	// The delivery log (SPEC.md §8), in delivery.go.
-	"GetPhoneCallEventDeliveries":  newOperation(callevents.CodeRetrieveFailed, (*Server).getPhoneCallEventDeliveries),
-	"ResendPhoneCallEventDelivery": newOperation(callevents.CodeUpdateFailed, (*Server).resendPhoneCallEventDelivery),
-	"TestPhoneCallEvent":           newOperation(callevents.CodeRetrieveFailed, (*Server).testPhoneCallEvent),
-}
-
-// decodeOperation decodes the body element into v through a fieldReader:
-// a field sent as xsi:nil is absent, and a number field that is empty or
-// not an xs:int is refused with its field's code. decodeRequest has
-// already checked the whole document.
-func decodeOperation(req *request, v any) error {
-	fields := &fieldReader{d: req.dec, op: req.op}
-	if err := xml.NewTokenDecoder(fields).Decode(v); err != nil {
-		return malformed(req.v12, "Malformed request: %s is not well-formed (%s).", req.op.Name.Local, xmlErrorText(err))
-	}
-	return fields.err
-}
 
 func (s *Server) addPhoneCallEvent(ctx context.Context, p callevents.Principal, in *gen.AddPhoneCallEvent) (any, error) {
 	ext, err := callevents.ParseExtension(strings.TrimSpace(in.Extension))
@@ -205,19 +155,4 @@ func phoneCallEventOut(c callevents.CallEvent) *gen.PhoneCallEvent {
 		HasSecret: &hasSecret,
 		Modified:  soap.CreateXsdDateTime(c.Modified.UTC(), true),
 	}
-}
-
-// marshalResponse writes resp inside a SOAP envelope of the request's version.
-func marshalResponse(buf *bytes.Buffer, v12 bool, resp any) error {
-	ns := nsSOAP11
-	if v12 {
-		ns = nsSOAP12
-	}
-	buf.WriteString(xml.Header)
-	buf.WriteString(`<soap:Envelope xmlns:soap="` + ns + `"><soap:Body>`)
-	if err := encodeResponse(buf, resp); err != nil {
-		return err
-	}
-	buf.WriteString(`</soap:Body></soap:Envelope>`)
-	return nil
 }

@@ -178,39 +178,24 @@ func newGuards(l Limits) *guards {
 	}
 }
 
-// rateLimitedError refuses a request for a while. authenticate sets its
-// Retry-After; the error writers see it through Unwrap: writeJSONError as
-// the HTTP error 429 too_many_requests, writeFault as code 100 (SPEC.md §4
-// has no code of its own for it; the message says what happened).
-type rateLimitedError struct {
-	message    string
-	retryAfter time.Duration
-}
-
-func (e *rateLimitedError) Error() string { return e.message }
-
-func (e *rateLimitedError) Unwrap() []error {
-	return []error{
-		&httpError{status: http.StatusTooManyRequests, code: "too_many_requests", message: e.message, countAs: callevents.CodeAuthInvalid},
-		callevents.Errorf(callevents.CodeAuthInvalid, "%s", e.message),
-	}
-}
-
-// retryAfterSeconds is the Retry-After value: whole seconds, at least 1.
-func (e *rateLimitedError) retryAfterSeconds() string {
-	return strconv.Itoa(max(1, int(math.Ceil(e.retryAfter.Seconds()))))
+// rateLimited refuses a request for wait: 429 too_many_requests on the
+// JSON edges (slow_down on OAuth's), fault 100 on SOAP (SPEC.md §4 has no
+// code of its own for it; the message says what happened), with
+// Retry-After everywhere.
+func rateLimited(wait time.Duration, message string) error {
+	return &httpError{status: http.StatusTooManyRequests, name: "too_many_requests", err: callevents.Errorf(callevents.CodeAuthInvalid, "%s", message), retryAfter: wait}
 }
 
 // checkAuthAllowed refuses an authentication attempt from an address that
 // failed too often of late, or naming a client that failed too often from
 // this address.
-func (g *guards) checkAuthAllowed(r *http.Request, clientID string) *rateLimitedError {
+func (g *guards) checkAuthAllowed(r *http.Request, clientID string) error {
 	caller := g.callerKey(r)
 	if wait, held := g.failedByAddress.held(caller); held {
-		return &rateLimitedError{message: "Too many failed authentication attempts from this address; retry in " + seconds(wait) + ".", retryAfter: wait}
+		return rateLimited(wait, "Too many failed authentication attempts from this address; retry in "+seconds(wait)+".")
 	}
 	if wait, held := g.failedByClient.held(clientKey(clientID, caller)); held {
-		return &rateLimitedError{message: "Too many failed authentication attempts for this client from this address; retry in " + seconds(wait) + ".", retryAfter: wait}
+		return rateLimited(wait, "Too many failed authentication attempts for this client from this address; retry in "+seconds(wait)+".")
 	}
 	return nil
 }
@@ -229,13 +214,13 @@ func (g *guards) noteAuthResult(r *http.Request, clientID string, err error) {
 
 // checkTokenRequest spends one token-endpoint request of the address and
 // of the client id from that address.
-func (g *guards) checkTokenRequest(r *http.Request, clientID string) *rateLimitedError {
+func (g *guards) checkTokenRequest(r *http.Request, clientID string) error {
 	caller := g.callerKey(r)
 	if wait, ok := g.tokenByAddress.take(caller); !ok {
-		return &rateLimitedError{message: "Too many token requests from this address; retry in " + seconds(wait) + ".", retryAfter: wait}
+		return rateLimited(wait, "Too many token requests from this address; retry in "+seconds(wait)+".")
 	}
 	if wait, ok := g.tokenByClient.take(clientKey(clientID, caller)); !ok {
-		return &rateLimitedError{message: "Too many token requests for this client from this address; retry in " + seconds(wait) + ".", retryAfter: wait}
+		return rateLimited(wait, "Too many token requests for this client from this address; retry in "+seconds(wait)+".")
 	}
 	return nil
 }

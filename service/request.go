@@ -15,23 +15,39 @@ import (
 
 type requestIDKey struct{}
 
-// requestInfo is what a handler knows about its request: its id, and the
-// edge and operation that served answers are counted under.
+// requestInfo is what the answer to a request depends on besides the
+// error: its id, the edge and operation it is counted under, the code of
+// an uncoded error, and for SOAP the envelope's version. The handler
+// refines operation, fallback and soap12 as it learns them
+// (setOperation, setSOAP12); the wire format's error writer reads them.
 type requestInfo struct {
 	id, edge, operation string
-	start               time.Time
+	// fallback is the code of an uncoded (internal) error: 151 for reads,
+	// 152 for writes.
+	fallback callevents.Code
+	// soap12: the request is a SOAP 1.2 envelope, so its faults are too.
+	soap12 bool
+	start  time.Time
 }
 
 // withRequestID gives every request an id, echoed in X-Request-Id, so a
-// client can quote it and an operator can find the one log line about it.
-// edge and operation label the answer for the Observer (setOperation
-// names the operation once the handler knows it).
-func withRequestID(w http.ResponseWriter, r *http.Request, edge, operation string) (*http.Request, string) {
+// client can quote it and an operator can find the one log line about it,
+// and the requestInfo of e.
+func withRequestID(w http.ResponseWriter, r *http.Request, e endpoint) (*http.Request, *requestInfo) {
 	var b [8]byte
 	rand.Read(b[:])
-	id := hex.EncodeToString(b[:])
-	w.Header().Set("X-Request-Id", id)
-	return r.WithContext(context.WithValue(r.Context(), requestIDKey{}, &requestInfo{id: id, edge: edge, operation: operation, start: time.Now()})), id
+	info := &requestInfo{id: hex.EncodeToString(b[:]), edge: e.edge, operation: e.operation, fallback: e.fallback, start: time.Now()}
+	w.Header().Set("X-Request-Id", info.id)
+	return r.WithContext(context.WithValue(r.Context(), requestIDKey{}, info)), info
+}
+
+// infoOf is r's requestInfo; a request that has none (a handler called
+// on its own) reads as an unnamed one whose uncoded errors are 151.
+func infoOf(r *http.Request) *requestInfo {
+	if info, ok := r.Context().Value(requestIDKey{}).(*requestInfo); ok {
+		return info
+	}
+	return &requestInfo{fallback: callevents.CodeRetrieveFailed}
 }
 
 func requestID(ctx context.Context) string {
@@ -41,11 +57,19 @@ func requestID(ctx context.Context) string {
 	return ""
 }
 
-// setOperation names the operation r's answer is counted under.
-func setOperation(r *http.Request, operation string) {
-	if info, ok := r.Context().Value(requestIDKey{}).(*requestInfo); ok {
-		info.operation = operation
-	}
+// setOperation names the operation r's answer is counted under, and the
+// code of its uncoded errors (the operation's fallback).
+func setOperation(r *http.Request, operation string, fallback callevents.Code) {
+	info := infoOf(r)
+	info.operation, info.fallback = operation, fallback
+}
+
+// setSOAP12 records that r is a SOAP 1.2 envelope: its faults are 1.2 too.
+func setSOAP12(r *http.Request) { infoOf(r).soap12 = true }
+
+// errorCode is the code of err for r: its own, or r's fallback.
+func errorCode(r *http.Request, err error) callevents.Code {
+	return callevents.ErrorCode(err, infoOf(r).fallback)
 }
 
 // origin is "scheme://host" of the URL the caller used to reach r, for the

@@ -56,20 +56,35 @@ func UAPIRoutes() []string {
 	return append(slices.Clone(uapiRoutes), "GET "+PathUAPIOpenAPI)
 }
 
-// registerUAPI adds the facade's routes to mux.
+// uapiMethods are the facade's handlers by method, each with the code of
+// its uncoded errors: 151 for the read, 152 for the writes.
+var uapiMethods = map[string]struct {
+	fallback callevents.Code
+	handle   func(s *Server, w http.ResponseWriter, r *http.Request, rr restRequest) error
+}{
+	http.MethodGet:    {callevents.CodeRetrieveFailed, (*Server).restGet},
+	http.MethodPost:   {callevents.CodeUpdateFailed, (*Server).restCreate},
+	http.MethodPut:    {callevents.CodeUpdateFailed, (*Server).restUpdate},
+	http.MethodDelete: {callevents.CodeUpdateFailed, (*Server).restDelete},
+}
+
+// registerUAPI adds the facade's routes to mux, each counted under its
+// route (method and pattern).
 func (s *Server) registerUAPI(mux *http.ServeMux) {
 	for _, route := range uapiRoutes {
 		method, _, _ := strings.Cut(route, " ")
-		switch method {
-		case http.MethodGet:
-			mux.Handle(route, s.uapi(callevents.CodeRetrieveFailed, s.restGet))
-		case http.MethodPost:
-			mux.Handle(route, s.uapi(callevents.CodeUpdateFailed, s.restCreate))
-		case http.MethodPut:
-			mux.Handle(route, s.uapi(callevents.CodeUpdateFailed, s.restUpdate))
-		case http.MethodDelete:
-			mux.Handle(route, s.uapi(callevents.CodeUpdateFailed, s.restDelete))
-		}
+		m := uapiMethods[method]
+		e := endpoint{edge: "rest", operation: route, fallback: m.fallback, writeError: (*Server).writeJSONError}
+		mux.HandleFunc(route, func(w http.ResponseWriter, r *http.Request) {
+			s.serve(w, r, e, func(w http.ResponseWriter, r *http.Request) error {
+				w.Header().Set("Cache-Control", "no-store") // every answer is one client's
+				rr, err := s.restAuthenticate(r)
+				if err != nil {
+					return err
+				}
+				return m.handle(s, w, r, rr)
+			})
+		})
 	}
 	mux.HandleFunc("GET "+PathUAPIOpenAPI, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -88,35 +103,15 @@ type restRequest struct {
 	id string
 }
 
-// uapi wraps a facade handler: request id, panic recovery, Bearer token,
-// userId, extension and type from the path. Any error becomes a JSON error;
-// fallback is the code of an uncoded (internal) one.
-func (s *Server) uapi(fallback callevents.Code, h func(w http.ResponseWriter, r *http.Request, rr restRequest) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r, id := withRequestID(w, r, "rest", r.Pattern) // the route: method and pattern
-		w.Header().Set("Cache-Control", "no-store")     // every answer is one client's
-		defer s.recoverPanic(r, id, func() {
-			s.writeJSONError(w, r, callevents.Errorf(fallback, "Internal error. Quote request id %s.", id), fallback)
-		})
-		rr, err := s.restAuthenticate(w, r)
-		if err == nil {
-			err = h(w, r, rr)
-		}
-		if err != nil {
-			s.writeJSONError(w, r, err, fallback)
-		} else {
-			s.served(r, 0)
-		}
-	})
-}
-
-func (s *Server) restAuthenticate(w http.ResponseWriter, r *http.Request) (restRequest, error) {
+// restAuthenticate reads the Bearer token, then userId, the extension
+// (and its scope) and the type from the path.
+func (s *Server) restAuthenticate(r *http.Request) (restRequest, error) {
 	var rr restRequest
 	token, err := bearerToken(r)
 	if err != nil {
 		return rr, err
 	}
-	rr.p, err = s.authenticate(w, r, callevents.Credentials{AccessToken: token})
+	rr.p, err = s.authenticate(r, callevents.Credentials{AccessToken: token})
 	if err != nil {
 		return rr, err
 	}
