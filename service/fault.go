@@ -1,15 +1,15 @@
 package service
 
 import (
-	"encoding/xml"
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/beevik/etree"
 
 	"github.com/callevents/callevents"
-	"github.com/callevents/callevents/gen"
 )
 
 // writeFault is the SOAP endpoint's error writer, the one place where an
@@ -56,7 +56,7 @@ func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, err error) {
 		}
 	}
 	s.served(r, code)
-	doc := buildFault(v12, faultCode, message, &gen.ServiceFault{Code: int32(code), Message: message})
+	doc := buildFault(v12, faultCode, message, code)
 	status := http.StatusInternalServerError
 	contentType := "text/xml; charset=utf-8"
 	if v12 {
@@ -73,8 +73,9 @@ func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // buildFault builds a SOAP 1.1 or 1.2 fault envelope whose detail is the
-// serviceFault element of the WSDL.
-func buildFault(v12 bool, faultCode, reason string, detail *gen.ServiceFault) *etree.Document {
+// serviceFault element of the WSDL (gen.ServiceFault: code and message,
+// each left out when zero), all of it with etree.
+func buildFault(v12 bool, faultCode, reason string, code callevents.Code) *etree.Document {
 	doc := etree.NewDocument()
 	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
 	env := doc.CreateElement("soap:Envelope")
@@ -85,20 +86,51 @@ func buildFault(v12 bool, faultCode, reason string, detail *gen.ServiceFault) *e
 		fault.CreateElement("soap:Code").CreateElement("soap:Value").SetText("soap:" + faultCode)
 		text := fault.CreateElement("soap:Reason").CreateElement("soap:Text")
 		text.CreateAttr("xml:lang", "en")
-		text.SetText(reason)
+		text.SetText(xmlChars(reason))
 		det = fault.CreateElement("soap:Detail")
 	} else {
 		env.CreateAttr("xmlns:soap", nsSOAP11)
 		// SOAP 1.1 fault children are unqualified.
 		fault.CreateElement("faultcode").SetText("soap:" + faultCode)
-		fault.CreateElement("faultstring").SetText(reason)
+		fault.CreateElement("faultstring").SetText(xmlChars(reason))
 		det = fault.CreateElement("detail")
 	}
-	if b, err := xml.Marshal(detail); err == nil {
-		d := etree.NewDocument()
-		if d.ReadFromBytes(b) == nil {
-			det.AddChild(d.Root())
-		}
+	detail := det.CreateElement("serviceFault")
+	detail.CreateAttr("xmlns", wsdlNamespace)
+	if code != 0 {
+		detail.CreateElement("code").SetText(strconv.Itoa(int(code)))
+	}
+	if reason != "" {
+		detail.CreateElement("message").SetText(xmlChars(reason))
 	}
 	return doc
+}
+
+// xmlChars is s with every character XML cannot carry (a byte that is not
+// UTF-8, a control character) replaced by U+FFFD, as encoding/xml writes
+// text, so that a fault is well-formed whatever its message quotes.
+func xmlChars(s string) string {
+	clean := utf8.ValidString(s)
+	for _, r := range s {
+		if !xmlChar(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s { // a byte that is not UTF-8 ranges as U+FFFD
+		if !xmlChar(r) {
+			r = utf8.RuneError
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// xmlChar reports whether r is a Char of XML 1.0.
+func xmlChar(r rune) bool {
+	return r == 0x09 || r == 0x0A || r == 0x0D || r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF
 }
