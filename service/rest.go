@@ -50,12 +50,6 @@ var uapiRoutes = []string{
 	"DELETE " + PathUAPIPhoneCallEvents + "/{type}/{id}",
 }
 
-// UAPIRoutes returns every "METHOD pattern" that Register adds under /uapi,
-// so that a test can hold them against the OpenAPI document.
-func UAPIRoutes() []string {
-	return append(slices.Clone(uapiRoutes), "GET "+PathUAPIOpenAPI)
-}
-
 // uapiMethods are the facade's handlers by method, each with the code of
 // its uncoded errors: 151 for the read, 152 for the writes.
 var uapiMethods = map[string]struct {
