@@ -50,11 +50,12 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "application/json")
-	return json.NewEncoder(w).Encode(map[string]any{
+	json.NewEncoder(w).Encode(map[string]any{
 		"access_token": token,
 		"token_type":   "Bearer",
 		"expires_in":   int(ttl.Seconds()),
-	})
+	}) // a write that fails is the client gone: nobody to tell
+	return nil
 }
 
 // oauthRequestError is a 400 of RFC 6749 §5.2 named name; the message is

@@ -10,6 +10,10 @@ import (
 	"github.com/callevents/callevents/gen"
 )
 
+// The Call Event operations of the SOAP endpoint: each reads its gen
+// request into the root's values (the extension, the type, one
+// CallEventUpdate) and leaves every rule to CallEventService.
+
 const resultSuccess = "success"
 
 func (s *Server) addPhoneCallEvent(ctx context.Context, p callevents.Principal, in *gen.AddPhoneCallEvent) (any, error) {

@@ -167,6 +167,8 @@ func newOperation[T any](fallback callevents.Code, handle func(*Server, context.
 	}
 }
 
+// operations are the SOAP operations by body element, each with the
+// code of its uncoded errors: the one table of both.
 var operations = map[string]operation{
 	"AddPhoneCallEvent":       newOperation(callevents.CodeUpdateFailed, (*Server).addPhoneCallEvent),
 	"GetPhoneCallEvents":      newOperation(callevents.CodeRetrieveFailed, (*Server).getPhoneCallEvents),
