@@ -382,10 +382,6 @@ func restMatch(q url.Values) (m callevents.CallEventMatch, matchable bool, err e
 		return m, false, callevents.FieldError(callevents.CodeMalformedRequest, "filterBy", fmt.Sprintf("filterBy %q is invalid: expected one of %s.", callevents.Truncate(by, 64), strings.Join(restFieldNames, ", ")))
 	}
 	value := q.Get("filterValue")
-	number := func() (int, bool) {
-		n, err := strconv.Atoi(value)
-		return n, err == nil && strconv.Itoa(n) == value
-	}
 	switch by {
 	case "id":
 		m.ID = &value
@@ -394,11 +390,12 @@ func restMatch(q url.Values) (m callevents.CallEventMatch, matchable bool, err e
 	case "note":
 		m.Note = &value
 	case "type", "method", "status":
-		n, ok := number()
+		n, ok := restDecimal(value)
 		if !ok {
 			return m, false, nil
 		}
-		switch t, me, st := callevents.EventType(n), callevents.Method(n), callevents.Status(n); by {
+		t, me, st := callevents.EventType(n), callevents.Method(n), callevents.Status(n)
+		switch by {
 		case "type":
 			m.Type = &t
 		case "method":
@@ -414,6 +411,13 @@ func restMatch(q url.Values) (m callevents.CallEventMatch, matchable bool, err e
 		m.Modified = &t
 	}
 	return m, true, nil
+}
+
+// restDecimal reads s as a number written the facade's way, in decimal
+// without sign or leading zeros; false for anything else ("01", "+1").
+func restDecimal(s string) (int, bool) {
+	n, err := strconv.Atoi(s)
+	return n, err == nil && strconv.Itoa(n) == s
 }
 
 // restPaging reads the startIndex (default 0) and count (default
