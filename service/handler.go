@@ -41,7 +41,7 @@ type endpoint struct {
 // it, before the client can see any of it.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, e endpoint, h handler) {
 	r, info := withRequestID(w, r, e)
-	aw := &answerWriter{ResponseWriter: w, served: func() { s.served(r, 0) }}
+	aw := &answerWriter{ResponseWriter: w, s: s, r: r}
 	defer s.recoverPanic(r, info.id, func() {
 		e.writeError(s, w, r, callevents.Errorf(e.fallback, "Internal error. Quote request id %s.", info.id))
 	})
@@ -61,14 +61,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, e endpoint, h han
 // handler writes a header or a byte.
 type answerWriter struct {
 	http.ResponseWriter
-	served  func()
+	s       *Server
+	r       *http.Request
 	started bool
 }
 
 func (w *answerWriter) start() {
 	if !w.started {
 		w.started = true
-		w.served()
+		w.s.served(w.r, 0)
 	}
 }
 
