@@ -30,6 +30,14 @@ func EventTypes() []EventType { return []EventType{DialIn, DialOut, Hangup, Answ
 // Valid reports whether t is one of the five event types.
 func (t EventType) Valid() bool { return t >= DialIn && t <= AnswerOut }
 
+// Validate returns code 301 unless t is one of the five event types.
+func (t EventType) Validate() error {
+	if !t.Valid() {
+		return Errorf(CodeTypeInvalid, "Type %d is invalid: expected 0 (Dial-In), 1 (Dial-Out), 2 (Hangup), 3 (Answer-In) or 4 (Answer-Out).", t)
+	}
+	return nil
+}
+
 // String returns the name a receiver sees in X-CallEvents-Event.
 func (t EventType) String() string {
 	switch t {
@@ -59,6 +67,14 @@ const (
 // Valid reports whether m is GET or POST.
 func (m Method) Valid() bool { return m == MethodGET || m == MethodPOST }
 
+// Validate returns code 302 unless m is GET or POST.
+func (m Method) Validate() error {
+	if !m.Valid() {
+		return Errorf(CodeMethodInvalid, "Method %d is invalid: expected 0 (GET) or 1 (POST).", m)
+	}
+	return nil
+}
+
 // Status tells whether a Call Event fires.
 type Status int
 
@@ -70,6 +86,14 @@ const (
 
 // Valid reports whether s is enabled or disabled.
 func (s Status) Valid() bool { return s == StatusDisabled || s == StatusEnabled }
+
+// Validate returns code 304 unless s is enabled or disabled.
+func (s Status) Validate() error {
+	if !s.Valid() {
+		return Errorf(CodeStatusInvalid, "Status %d is invalid: expected 0 (disabled) or 1 (enabled).", s)
+	}
+	return nil
+}
 
 var extensionPattern = regexp.MustCompile(`^[0-9]{4}\*[0-9]{3,5}$`)
 
@@ -83,7 +107,7 @@ func ParseExtension(s string) (Extension, error) {
 		return "", MissingParameter("extension")
 	}
 	if !extensionPattern.MatchString(s) {
-		return "", Errorf(CodeExtensionInvalid, "Extension %q is invalid: expected an extended number such as 0003*210.", truncate(s, 64))
+		return "", Errorf(CodeExtensionInvalid, "Extension %q is invalid: expected an extended number such as 0003*210.", Truncate(s, 64))
 	}
 	return Extension(s), nil
 }
@@ -121,8 +145,9 @@ type CallEvent struct {
 
 // NewCallEvent returns a Call Event of ext and typ with the defaults a new
 // one gets when the request leaves them out: method GET, status enabled.
-func NewCallEvent(ext Extension, typ EventType, url string) CallEvent {
-	return CallEvent{Extension: ext, Type: typ, Method: MethodGET, URL: url, Status: StatusEnabled}
+// Its URL is still to be set.
+func NewCallEvent(ext Extension, typ EventType) CallEvent {
+	return CallEvent{Extension: ext, Type: typ, Method: MethodGET, Status: StatusEnabled}
 }
 
 // HasSecret reports whether requests of c are signed.
@@ -133,25 +158,10 @@ func (c CallEvent) Validate() error {
 	if _, err := ParseExtension(string(c.Extension)); err != nil {
 		return err
 	}
-	if !c.Type.Valid() {
-		return Errorf(CodeTypeInvalid, "Type %d is invalid: expected 0 (Dial-In), 1 (Dial-Out), 2 (Hangup), 3 (Answer-In) or 4 (Answer-Out).", c.Type)
-	}
-	if !c.Method.Valid() {
-		return Errorf(CodeMethodInvalid, "Method %d is invalid: expected 0 (GET) or 1 (POST).", c.Method)
-	}
-	if err := ValidateURL(c.URL); err != nil {
+	if err := c.Type.Validate(); err != nil {
 		return err
 	}
-	if !c.Status.Valid() {
-		return Errorf(CodeStatusInvalid, "Status %d is invalid: expected 0 (disabled) or 1 (enabled).", c.Status)
-	}
-	if err := ValidateNote(c.Note); err != nil {
-		return err
-	}
-	if c.Secret != "" {
-		return ValidateSecret(c.Secret)
-	}
-	return nil
+	return CallEventUpdate{URL: &c.URL, Method: &c.Method, Status: &c.Status, Note: &c.Note, Secret: &c.Secret}.Validate()
 }
 
 // ValidateURL checks a Call Event's URL (code 303): an absolute http or
@@ -208,7 +218,7 @@ func validateURLHost(u *url.URL) error {
 		addr, err := netip.ParseAddr(host)
 		switch {
 		case err != nil || !addr.Is6():
-			return Errorf(CodeURLInvalid, "URL is invalid: %q in brackets is not an IPv6 address.", truncate(host, 64))
+			return Errorf(CodeURLInvalid, "URL is invalid: %q in brackets is not an IPv6 address.", Truncate(host, 64))
 		case addr.Zone() != "":
 			return Errorf(CodeURLInvalid, "URL is invalid: an IPv6 address must not name a zone.")
 		}
@@ -218,7 +228,7 @@ func validateURLHost(u *url.URL) error {
 		return nil
 	}
 	if !ValidHostName(host) {
-		return Errorf(CodeURLInvalid, "URL is invalid: the host %q is neither a host name nor an IP address.", truncate(host, 64))
+		return Errorf(CodeURLInvalid, "URL is invalid: the host %q is neither a host name nor an IP address.", Truncate(host, 64))
 	}
 	return nil
 }
@@ -328,31 +338,82 @@ func randomAlphanumerics(n int) string {
 	return string(b)
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
-
 // CallEventFilter selects Call Events of one extension. Nil fields do not filter.
 type CallEventFilter struct {
 	Extension Extension
 	Type      *EventType
-	ID        *string
+	// ID names one Call Event: finding nothing by it is code 255.
+	ID *string
+	// Match narrows the selection further; unlike ID, a Match that keeps
+	// nothing is an empty result, not an error.
+	Match CallEventMatch
 	// Offset and Limit page the result; Limit 0 means no limit.
 	Offset int
 	Limit  int
 }
 
-// CallEventUpdate changes a Call Event. Nil fields are left alone; an empty
-// Secret removes the secret.
+// CallEventMatch keeps the Call Events whose fields equal the ones set:
+// byte for byte for text (text that is not UTF-8 matches nothing, as every
+// stored text is), to the second for Modified. Nil fields do not filter.
+type CallEventMatch struct {
+	ID       *string
+	Type     *EventType
+	Method   *Method
+	URL      *string
+	Status   *Status
+	Note     *string
+	Modified *time.Time
+}
+
+// CallEventUpdate is the input of a Call Event, to add one or to change
+// one. Nil fields are left alone (or take NewCallEvent's defaults); an
+// empty Secret removes the secret. Every edge decodes its request into one
+// and leaves the rules to the root: Normalize, then Validate.
 type CallEventUpdate struct {
 	URL    *string
 	Method *Method
 	Status *Status
 	Note   *string
 	Secret *string
+}
+
+// Normalize returns upd with its URL trimmed of surrounding white space,
+// which pretty-printed XML (and a careless JSON client) pads it with.
+func (upd CallEventUpdate) Normalize() CallEventUpdate {
+	if upd.URL != nil {
+		u := strings.TrimSpace(*upd.URL)
+		upd.URL = &u
+	}
+	return upd
+}
+
+// Validate checks the fields that are set, in the order of the codes:
+// method 302, url 303 (117 when empty), status 304, note 305, secret 306.
+func (upd CallEventUpdate) Validate() error {
+	if upd.Method != nil {
+		if err := upd.Method.Validate(); err != nil {
+			return err
+		}
+	}
+	if upd.URL != nil {
+		if err := ValidateURL(*upd.URL); err != nil {
+			return err
+		}
+	}
+	if upd.Status != nil {
+		if err := upd.Status.Validate(); err != nil {
+			return err
+		}
+	}
+	if upd.Note != nil {
+		if err := ValidateNote(*upd.Note); err != nil {
+			return err
+		}
+	}
+	if upd.Secret != nil && *upd.Secret != "" {
+		return ValidateSecret(*upd.Secret)
+	}
+	return nil
 }
 
 // Apply returns c with upd applied (Modified untouched).
@@ -383,8 +444,9 @@ type CallEventStore interface {
 	// extension already has max Call Events (308). The count and the insert
 	// are atomic.
 	CreateCallEvent(ctx context.Context, c CallEvent, max int) error
-	// FindCallEvents returns the page of Call Events selected by f, oldest
-	// first, and the total number that match f without paging.
+	// FindCallEvents returns the page of Call Events selected by f (its
+	// Match included), oldest first, and the total number that match f
+	// without paging.
 	FindCallEvents(ctx context.Context, f CallEventFilter) ([]CallEvent, int, error)
 	// UpdateCallEvent applies upd to the Call Event with this extension, type
 	// and id, sets Modified to now, and returns the result. The caller has

@@ -27,9 +27,11 @@ func (s *CallEventService) now() time.Time {
 	return time.Now().UTC().Truncate(time.Second)
 }
 
-// authorize returns 103 unless p may manage ext. It runs before any lookup,
-// so a client learns nothing about extensions outside its scope.
-func authorize(p Principal, ext Extension) error {
+// Authorize returns 103 unless p may manage ext. The services run it before
+// any lookup, so a client learns nothing about extensions outside its
+// scope; an edge runs it too where it reads the extension, so that the
+// scope comes before its other parameters (README "Order of checks").
+func Authorize(p Principal, ext Extension) error {
 	if !p.Scope.CanManage(ext) {
 		return Errorf(CodeAccessDenied, "Access denied: extension %s is outside this client's scope.", ext)
 	}
@@ -43,12 +45,14 @@ func (s *CallEventService) checkTarget(ctx context.Context, url string) error {
 	return s.CheckTarget(ctx, url)
 }
 
-// AddCallEvent validates c, gives it an id and stores it.
-// Returns 103, the field codes 254/301–306, 309 and 308.
-func (s *CallEventService) AddCallEvent(ctx context.Context, p Principal, c CallEvent) (CallEvent, error) {
-	if err := authorize(p, c.Extension); err != nil {
+// AddCallEvent adds a Call Event of ext and typ: NewCallEvent's defaults
+// with in applied (normalized first; its URL is required), given an id.
+// Returns 103, the field codes 254/301–306 (117 without a URL), 309 and 308.
+func (s *CallEventService) AddCallEvent(ctx context.Context, p Principal, ext Extension, typ EventType, in CallEventUpdate) (CallEvent, error) {
+	if err := Authorize(p, ext); err != nil {
 		return CallEvent{}, err
 	}
+	c := in.Normalize().Apply(NewCallEvent(ext, typ))
 	if err := c.Validate(); err != nil {
 		return CallEvent{}, err
 	}
@@ -68,13 +72,16 @@ func (s *CallEventService) AddCallEvent(ctx context.Context, p Principal, c Call
 }
 
 // FindCallEvents returns a page of the extension's Call Events and the total.
-// Returns 103, 301 and 307; 255 when f.ID is set and matches nothing.
+// Returns 103, 301 and 307; 255 when f.ID names no Call Event of the
+// extension (and type), whatever f.Match keeps.
 func (s *CallEventService) FindCallEvents(ctx context.Context, p Principal, f CallEventFilter) ([]CallEvent, int, error) {
-	if err := authorize(p, f.Extension); err != nil {
+	if err := Authorize(p, f.Extension); err != nil {
 		return nil, 0, err
 	}
-	if f.Type != nil && !f.Type.Valid() {
-		return nil, 0, CallEvent{Extension: f.Extension, Type: *f.Type}.Validate()
+	if f.Type != nil {
+		if err := f.Type.Validate(); err != nil {
+			return nil, 0, err
+		}
 	}
 	if err := ValidatePaging(f.Offset, f.Limit); err != nil {
 		return nil, 0, err
@@ -84,7 +91,18 @@ func (s *CallEventService) FindCallEvents(ctx context.Context, p Principal, f Ca
 		return nil, 0, err
 	}
 	if f.ID != nil && total == 0 {
-		return nil, 0, Errorf(CodeCallEventNotFound, "Phone call event %q not found.", truncate(*f.ID, 64))
+		found := false
+		if f.Match != (CallEventMatch{}) {
+			// The Match may have left out the one the ID names.
+			_, n, err := s.Store.FindCallEvents(ctx, CallEventFilter{Extension: f.Extension, Type: f.Type, ID: f.ID, Limit: 1})
+			if err != nil {
+				return nil, 0, err
+			}
+			found = n > 0
+		}
+		if !found {
+			return nil, 0, Errorf(CodeCallEventNotFound, "Phone call event %q not found.", Truncate(*f.ID, 64))
+		}
 	}
 	return items, total, nil
 }
@@ -108,19 +126,19 @@ func ValidatePaging(startIndex, count int) error {
 	return nil
 }
 
-// EditCallEvent changes the Call Event with this extension, type and id.
-// Returns 103, 255, the field codes and 309.
+// EditCallEvent applies upd (normalized first) to the Call Event with this
+// extension, type and id. Returns 103, 255, the field codes and 309.
 func (s *CallEventService) EditCallEvent(ctx context.Context, p Principal, ext Extension, typ EventType, id string, upd CallEventUpdate) (CallEvent, error) {
-	if err := authorize(p, ext); err != nil {
+	if err := Authorize(p, ext); err != nil {
 		return CallEvent{}, err
 	}
-	if !typ.Valid() {
-		return CallEvent{}, CallEvent{Extension: ext, Type: typ}.Validate()
+	if err := typ.Validate(); err != nil {
+		return CallEvent{}, err
 	}
 	// Check the changed fields up front, so a bad value is reported as such
 	// rather than as 255 when the id is wrong too.
-	probe := upd.Apply(CallEvent{Extension: ext, Type: typ, URL: "http://placeholder.invalid/"})
-	if err := probe.Validate(); err != nil {
+	upd = upd.Normalize()
+	if err := upd.Validate(); err != nil {
 		return CallEvent{}, err
 	}
 	if upd.URL != nil {
@@ -140,11 +158,13 @@ func (s *CallEventService) SetCallEventStatus(ctx context.Context, p Principal, 
 // returns their ids: all of them without Type and ID, all of one type with
 // Type only, or one with ID. Returns 103, 301 and 255 (ID matches nothing).
 func (s *CallEventService) DeleteCallEvents(ctx context.Context, p Principal, f CallEventFilter) ([]string, error) {
-	if err := authorize(p, f.Extension); err != nil {
+	if err := Authorize(p, f.Extension); err != nil {
 		return nil, err
 	}
-	if f.Type != nil && !f.Type.Valid() {
-		return nil, CallEvent{Extension: f.Extension, Type: *f.Type}.Validate()
+	if f.Type != nil {
+		if err := f.Type.Validate(); err != nil {
+			return nil, err
+		}
 	}
 	f.Offset, f.Limit = 0, 0
 	return s.Store.DeleteCallEvents(ctx, f)

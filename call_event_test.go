@@ -175,7 +175,8 @@ func TestValidateURL(t *testing.T) {
 func TestValidateCallEventURLRules(t *testing.T) {
 	t.Parallel()
 	for _, url := range []string{"http://h:/", "http://h:0/", "http://h:70000/", "http://exa$mple.com/", "http://h.example/é"} {
-		c := callevents.NewCallEvent("0003*210", callevents.DialIn, url)
+		c := callevents.NewCallEvent("0003*210", callevents.DialIn)
+		c.URL = url
 		if got := callevents.ErrorCode(c.Validate(), 0); got != callevents.CodeURLInvalid {
 			t.Errorf("Validate with URL %q: code %d, want 303", url, got)
 		}

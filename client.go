@@ -30,7 +30,7 @@ func ParseScope(s string) (Scope, error) {
 	case strings.HasPrefix(s, "ext:") && extensionPattern.MatchString(s[4:]):
 		return Scope(s), nil
 	}
-	return "", Errorf(CodeAccessDenied, "Scope %q is invalid: expected admin, pbx, org:yyyy or ext:yyyy*zzz.", truncate(s, 64))
+	return "", Errorf(CodeAccessDenied, "Scope %q is invalid: expected admin, pbx, org:yyyy or ext:yyyy*zzz.", Truncate(s, 64))
 }
 
 // CanManage reports whether the scope may manage Call Events of ext.

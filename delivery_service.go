@@ -103,7 +103,7 @@ func (s *DeliveryService) now() time.Time {
 // FindDeliveries returns a page of the extension's deliveries, newest first,
 // and the total. Returns 103, 307, and 400 for an unknown state.
 func (s *DeliveryService) FindDeliveries(ctx context.Context, p Principal, f DeliveryFilter) ([]Delivery, int, error) {
-	if err := authorize(p, f.Extension); err != nil {
+	if err := Authorize(p, f.Extension); err != nil {
 		return nil, 0, err
 	}
 	if f.State != "" && !f.State.Valid() {
@@ -118,7 +118,7 @@ func (s *DeliveryService) FindDeliveries(ctx context.Context, p Principal, f Del
 // ResendDelivery queues a delivered or failed delivery again, due now.
 // Returns 103, 256, and 400 when it is pending, running or cancelled.
 func (s *DeliveryService) ResendDelivery(ctx context.Context, p Principal, ext Extension, id string) (Delivery, error) {
-	if err := authorize(p, ext); err != nil {
+	if err := Authorize(p, ext); err != nil {
 		return Delivery{}, err
 	}
 	d, err := s.Store.ResendDelivery(ctx, ext, id, s.now())
@@ -134,18 +134,18 @@ func (s *DeliveryService) ResendDelivery(ctx context.Context, p Principal, ext E
 // TestCallEvent sends a synthetic event to the Call Event now and reports
 // the outcome; a failed request is a result, not an error. Returns 103, 255.
 func (s *DeliveryService) TestCallEvent(ctx context.Context, p Principal, ext Extension, typ EventType, id string) (TestResult, error) {
-	if err := authorize(p, ext); err != nil {
+	if err := Authorize(p, ext); err != nil {
 		return TestResult{}, err
 	}
-	if !typ.Valid() {
-		return TestResult{}, CallEvent{Extension: ext, Type: typ}.Validate()
+	if err := typ.Validate(); err != nil {
+		return TestResult{}, err
 	}
 	items, _, err := s.CallEvents.FindCallEvents(ctx, CallEventFilter{Extension: ext, Type: &typ, ID: &id, Limit: 1})
 	if err != nil {
 		return TestResult{}, err
 	}
 	if len(items) == 0 {
-		return TestResult{}, Errorf(CodeCallEventNotFound, "Phone call event %q not found.", truncate(id, 64))
+		return TestResult{}, Errorf(CodeCallEventNotFound, "Phone call event %q not found.", Truncate(id, 64))
 	}
 	if s.Tester == nil {
 		return TestResult{}, RetrieveFailed(errors.New("callevents: DeliveryService has no Tester"))

@@ -45,6 +45,30 @@ var ErrUnavailable = errors.New("the database is unavailable")
 // it lasts until an operator acts.
 var ErrNotWritable = fmt.Errorf("%w: its disk is full or it is read-only", ErrUnavailable)
 
+// fieldCodes are the codes of an invalid value, by request field name.
+var fieldCodes = map[string]Code{
+	"extension":  CodeExtensionInvalid,
+	"type":       CodeTypeInvalid,
+	"method":     CodeMethodInvalid,
+	"url":        CodeURLInvalid,
+	"status":     CodeStatusInvalid,
+	"note":       CodeNoteInvalid,
+	"secret":     CodeSecretInvalid,
+	"startIndex": CodePagingInvalid,
+	"count":      CodePagingInvalid,
+}
+
+// FieldCode returns the code of an invalid value of the request field
+// name (SPEC.md §4): the one every edge answers when it cannot even decode
+// the value, as the root does when it refuses one. A field without a code
+// of its own is a malformed request (400).
+func FieldCode(name string) Code {
+	if code, ok := fieldCodes[name]; ok {
+		return code
+	}
+	return CodeMalformedRequest
+}
+
 // Internal reports whether the code stands for a server-side failure, whose
 // details are logged and never shown to a client.
 func (c Code) Internal() bool { return c == CodeRetrieveFailed || c == CodeUpdateFailed }

@@ -196,11 +196,12 @@ func TestAddRefusesEmbeddedIPv4(t *testing.T) {
 		urls = append(urls, "http://["+addr+"]/hook")
 	}
 	for _, url := range urls {
-		if _, err := svc.AddCallEvent(ctx, p, callevents.NewCallEvent(extA, callevents.DialIn, url)); callevents.ErrorCode(err, 0) != callevents.CodeTargetNotAllowed {
+		if _, err := svc.AddCallEvent(ctx, p, extA, callevents.DialIn, callevents.CallEventUpdate{URL: &url}); callevents.ErrorCode(err, 0) != callevents.CodeTargetNotAllowed {
 			t.Errorf("AddCallEvent(%s): %v, want code 309", url, err)
 		}
 	}
-	c, err := svc.AddCallEvent(ctx, p, callevents.NewCallEvent(extA, callevents.DialIn, "http://[64:ff9b::5db8:d822]/hook"))
+	nat64 := "http://[64:ff9b::5db8:d822]/hook"
+	c, err := svc.AddCallEvent(ctx, p, extA, callevents.DialIn, callevents.CallEventUpdate{URL: &nat64})
 	if err != nil {
 		t.Fatalf("AddCallEvent of a public NAT64 address: %v", err)
 	}

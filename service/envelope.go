@@ -49,7 +49,7 @@ func credentialsNamespace(ns string) bool {
 func (req *request) missingCredentials() error {
 	msg := "Missing credentials: send a userCredentials header (namespace " + wsdl.Namespace + ") with accessToken, or username and password."
 	if req.ignoredCredentials != "" {
-		msg += fmt.Sprintf(" The userCredentials header in namespace %q was not read.", truncateText(req.ignoredCredentials, 80))
+		msg += fmt.Sprintf(" The userCredentials header in namespace %q was not read.", callevents.Truncate(req.ignoredCredentials, 80))
 	}
 	return callevents.Errorf(callevents.CodeAuthInvalid, "%s", msg)
 }
@@ -91,6 +91,11 @@ type envelopeError struct {
 }
 
 func (e *envelopeError) Error() string { return e.message }
+
+// Unwrap is the coded error writeFault shows: 400 and the message.
+func (e *envelopeError) Unwrap() error {
+	return &callevents.Error{Code: callevents.CodeMalformedRequest, Message: e.message}
+}
 
 func malformed(v12 bool, format string, args ...any) error {
 	return &envelopeError{v12: v12, message: callevents.Errorf(callevents.CodeMalformedRequest, format, args...).Message}
@@ -187,7 +192,7 @@ func scanEnvelope(raw []byte) error {
 				case t.Name.Space == envNS && t.Name.Local == "Body":
 					return malformed(v12, "Malformed request: the SOAP envelope has more than one Body.")
 				default:
-					return malformed(v12, "Malformed request: unexpected element %s in the envelope.", truncateText(t.Name.Local, 80))
+					return malformed(v12, "Malformed request: unexpected element %s in the envelope.", callevents.Truncate(t.Name.Local, 80))
 				}
 			case depth == 3 && inBody:
 				if operations++; operations > 1 {
@@ -338,14 +343,9 @@ func xmlErrorText(err error) string {
 // nsXSI is the XML Schema instance namespace, that of xsi:nil.
 const nsXSI = "http://www.w3.org/2001/XMLSchema-instance"
 
-// numberFieldCodes are the codes of the xs:int fields of the operations.
-var numberFieldCodes = map[string]callevents.Code{
-	"type":       callevents.CodeTypeInvalid,
-	"method":     callevents.CodeMethodInvalid,
-	"status":     callevents.CodeStatusInvalid,
-	"startIndex": callevents.CodePagingInvalid,
-	"count":      callevents.CodePagingInvalid,
-}
+// numberFields are the xs:int fields of the operations; a value that is
+// not one is refused with the field's code (callevents.FieldCode).
+var numberFields = map[string]bool{"type": true, "method": true, "status": true, "startIndex": true, "count": true}
 
 // selectorFields are the optional fields, by operation, whose absence
 // widens what the operation acts on: DelPhoneCallEvent without id deletes
@@ -360,7 +360,7 @@ var selectorFields = map[string]string{
 // the encoding/xml decoder of its gen type, applying SPEC.md §4 to each
 // field (child element) on the way:
 //   - a field sent as xsi:nil="true" is absent: it is left out;
-//   - a number field (numberFieldCodes) must hold an xs:int: an empty one,
+//   - a number field (numberFields) must hold an xs:int: an empty one,
 //     or text that is not a number, is left out and refused with that
 //     field's code (err keeps the first). encoding/xml would read an empty
 //     one as 0: an Edit with <status/> would disable the Call Event.
@@ -413,8 +413,8 @@ func (r *fieldReader) Token() (xml.Token, error) {
 				}
 				return t, nil
 			}
-			if code, ok := numberFieldCodes[t.Name.Local]; ok && r.depth == 0 {
-				keep, err := r.numberField(t, code)
+			if numberFields[t.Name.Local] && r.depth == 0 {
+				keep, err := r.numberField(t, callevents.FieldCode(t.Name.Local))
 				if err != nil {
 					return nil, err
 				}
@@ -453,7 +453,7 @@ func (r *fieldReader) numberField(start xml.StartElement, code callevents.Code) 
 	case value == "":
 		r.err = callevents.FieldError(code, name, "Request invalid. "+name+" is empty: send a number, or leave the element out.")
 	default:
-		r.err = callevents.FieldError(code, name, fmt.Sprintf("Request invalid. %s %q is not a number.", name, truncateText(value, 32)))
+		r.err = callevents.FieldError(code, name, fmt.Sprintf("Request invalid. %s %q is not a number.", name, callevents.Truncate(value, 32)))
 	}
 	return false, nil
 }

@@ -192,7 +192,7 @@ func FuzzDecodeRESTCallEvent(f *testing.F) {
 			}
 			return
 		}
-		c := newCallEventFromBody("0003*210", typ, body)
+		c := body.update().Normalize().Apply(callevents.NewCallEvent("0003*210", typ))
 		if err := c.Validate(); err != nil {
 			var ce *callevents.Error
 			if !errors.As(err, &ce) || ce.Code.Internal() || !utf8.ValidString(ce.Message) {

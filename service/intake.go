@@ -3,19 +3,19 @@ package service
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/callevents/callevents"
 )
+
+// intakeEndpoint is the PBX call activity intake: it writes, so an
+// uncoded error is 152.
+var intakeEndpoint = endpoint{edge: "intake", operation: "events", fallback: callevents.CodeUpdateFailed, writeError: (*Server).writeJSONError}
 
 // serveEvents is the PBX call activity intake (SPEC.md §7):
 // POST /pbx/v1/events with a Bearer token of a pbx or admin client and a
@@ -24,74 +24,42 @@ import (
 // deliveries are durably queued, and a JSON error (writeJSONError)
 // otherwise; a request that fails stores nothing.
 func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
-	r, id := withRequestID(w, r, "intake", "events")
-	defer s.recoverPanic(r, id, func() {
-		s.writeJSONError(w, r, callevents.Errorf(callevents.CodeUpdateFailed, "Internal error. Quote request id %s.", id), callevents.CodeUpdateFailed)
-	})
+	s.serve(w, r, intakeEndpoint, s.handleEvents)
+}
+
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		s.writeJSONError(w, r, &httpError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", message: "POST call activity as JSON."}, callevents.CodeMalformedRequest)
-		return
+		return methodNotAllowed(w, "POST", "method_not_allowed", "POST call activity as JSON.")
 	}
 	if s.activities == nil {
-		s.writeJSONError(w, r, notConfigured("Call activity intake"), callevents.CodeUpdateFailed)
-		return
+		return notConfigured("Call activity intake")
 	}
 	token, err := bearerToken(r)
 	if err != nil {
-		s.writeJSONError(w, r, err, callevents.CodeRetrieveFailed)
-		return
+		return err
 	}
-	principal, err := s.authenticate(w, r, callevents.Credentials{AccessToken: token})
+	principal, err := s.authenticate(r, callevents.Credentials{AccessToken: token})
 	if err != nil {
-		s.writeJSONError(w, r, err, callevents.CodeRetrieveFailed)
-		return
+		return err
 	}
 	// The scope is checked before the body is read, so that a client that
 	// may not report calls learns nothing from validation errors.
 	if !principal.Scope.CanReportCalls() {
-		s.writeJSONError(w, r, callevents.Errorf(callevents.CodeAccessDenied, "Access denied: only pbx and admin clients may report call activity."), callevents.CodeRetrieveFailed)
-		return
+		return callevents.Errorf(callevents.CodeAccessDenied, "Access denied: only pbx and admin clients may report call activity.")
 	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, s.maxBody+1))
+	raw, err := readBody(r, s.maxBody)
 	if err != nil {
-		s.writeJSONError(w, r, callevents.Errorf(callevents.CodeMalformedRequest, "The body could not be read."), callevents.CodeMalformedRequest)
-		return
-	}
-	if int64(len(raw)) > s.maxBody {
-		s.writeJSONError(w, r, callevents.Errorf(callevents.CodeMalformedRequest, "The body is larger than %d bytes.", s.maxBody), callevents.CodeMalformedRequest)
-		return
+		return err
 	}
 	activities, err := decodeActivities(raw)
 	if err != nil {
-		s.writeJSONError(w, r, err, callevents.CodeMalformedRequest)
-		return
+		return err
 	}
 	res, err := s.activities.AcceptActivity(r.Context(), principal, activities)
 	if err != nil {
-		s.writeJSONError(w, r, err, callevents.CodeUpdateFailed)
-		return
+		return err
 	}
-	out := fmt.Appendf(nil, "{\"queued\":%d,\"accepted\":%d,\"duplicates\":%d}\n", res.Queued, res.Accepted, res.Duplicates)
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
-	s.served(r, 0)
-	w.WriteHeader(http.StatusAccepted)
-	w.Write(out)
-}
-
-// bearerToken reads "Authorization: Bearer <token>" (scheme in any case).
-func bearerToken(r *http.Request) (string, error) {
-	h := strings.TrimSpace(r.Header.Get("Authorization"))
-	if h == "" {
-		return "", callevents.Errorf(callevents.CodeAuthInvalid, "Invalid authentication data: send Authorization: Bearer <access token>.")
-	}
-	scheme, token, ok := strings.Cut(h, " ")
-	token = strings.TrimSpace(token)
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return "", callevents.Errorf(callevents.CodeAuthInvalid, "Invalid authentication data: send Authorization: Bearer <access token>.")
-	}
-	return token, nil
+	return writeJSON(w, http.StatusAccepted, jsonObject{{"queued", res.Queued}, {"accepted", res.Accepted}, {"duplicates", res.Duplicates}})
 }
 
 // activityFields are the intake's JSON fields, each setting one string of
@@ -158,18 +126,6 @@ func decodeActivities(raw []byte) ([]callevents.CallActivity, error) {
 	return out, nil
 }
 
-// decodeJSON decodes exactly one JSON value from raw into v.
-func decodeJSON(raw []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(v); err != nil {
-		return callevents.Errorf(callevents.CodeMalformedRequest, "The body is not valid JSON (%s).", jsonErrorText(err))
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return callevents.Errorf(callevents.CodeMalformedRequest, "The body has data after its JSON value.")
-	}
-	return nil
-}
-
 // decodeActivity decodes one item; index names it in an array ("[0]"),
 // prefix is put before its field names ("" for a lone item).
 func decodeActivity(item json.RawMessage, a *callevents.CallActivity, index, prefix string) error {
@@ -177,18 +133,12 @@ func decodeActivity(item json.RawMessage, a *callevents.CallActivity, index, pre
 	if err := json.Unmarshal(item, &fields); err != nil || fields == nil {
 		return callevents.FieldError(callevents.CodeMalformedRequest, index, "Each call activity must be a JSON object.")
 	}
-	// Report fields in a stable order: the first unknown one, by name.
-	names := make([]string, 0, len(fields))
-	for name := range fields {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		value := fields[name]
+	for _, f := range sortedFields(fields) {
+		name, value := f.name, f.value
 		field := fieldName(prefix, name)
 		set, known := activityFields[name]
 		if !known && name != fieldTime {
-			return callevents.FieldError(callevents.CodeMalformedRequest, field, fmt.Sprintf("Unknown field %q: the fields are callId, phase, callerExtension, callerIdNum, callerIdName, calledNumber, calledExtension, calledDid, status, callApiId and time.", truncateText(name, 64)))
+			return callevents.FieldError(callevents.CodeMalformedRequest, field, fmt.Sprintf("Unknown field %q: the fields are callId, phase, callerExtension, callerIdNum, callerIdName, calledNumber, calledExtension, calledDid, status, callApiId and time.", callevents.Truncate(name, 64)))
 		}
 		var s *string
 		if err := json.Unmarshal(value, &s); err != nil {
@@ -258,16 +208,4 @@ func fieldName(prefix, name string) string {
 		return name
 	}
 	return prefix + "." + name
-}
-
-// jsonErrorText describes what is wrong with the client's own document.
-func jsonErrorText(err error) string {
-	var syntaxErr *json.SyntaxError
-	if errors.As(err, &syntaxErr) {
-		return fmt.Sprintf("%s at byte %d", syntaxErr.Error(), syntaxErr.Offset)
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return "unexpected end of input"
-	}
-	return "unreadable value"
 }

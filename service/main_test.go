@@ -70,12 +70,18 @@ type bundleOptions struct {
 	limits service.Limits
 	// debugLogs logs at debug level (the access log) instead of info.
 	debugLogs bool
+	// dsn is the store's; "" means a fresh SQLite file.
+	dsn string
 }
 
 func setup(t testing.TB, opts bundleOptions) *testBundle {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "test.db"), store.Options{})
+	dsn := opts.dsn
+	if dsn == "" {
+		dsn = "sqlite:" + filepath.Join(t.TempDir(), "test.db")
+	}
+	db, err := store.Open(ctx, dsn, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,8 +56,8 @@ func pagingBundle(t testing.TB) *testBundle {
 	events := &callevents.CallEventService{Store: b.db}
 	admin := callevents.Principal{ClientID: "admin", Scope: callevents.ScopeAdmin}
 	for i := range pagingItems {
-		c := callevents.CallEvent{Extension: "0003*210", Type: callevents.DialIn, URL: fmt.Sprintf("http://127.0.0.1:9/%d", i), Method: callevents.MethodGET, Status: callevents.StatusEnabled}
-		if _, err := events.AddCallEvent(context.Background(), admin, c); err != nil {
+		url := fmt.Sprintf("http://127.0.0.1:9/%d", i)
+		if _, err := events.AddCallEvent(context.Background(), admin, "0003*210", callevents.DialIn, callevents.CallEventUpdate{URL: &url}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,11 +1,8 @@
 package service
 
 import (
-	"bytes"
 	"context"
-	"encoding/xml"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/hooklift/gowsdl/soap"
 
@@ -13,74 +10,11 @@ import (
 	"github.com/callevents/callevents/gen"
 )
 
+// The Call Event operations of the SOAP endpoint: each reads its gen
+// request into the root's values (the extension, the type, one
+// CallEventUpdate) and leaves every rule to CallEventService.
+
 const resultSuccess = "success"
-
-// operation handles one body element. decode reads the request into its
-// gen type once the client is authenticated (decodeRequest has already
-// refused a malformed document with a 400); call runs it. fallback is the
-// code of an uncoded (internal) error: 151 for reads, 152 for writes.
-type operation struct {
-	fallback callevents.Code
-	decode   func(req *request) (any, error)
-	call     func(s *Server, ctx context.Context, p callevents.Principal, in any) (any, error)
-}
-
-// newOperation binds a handler taking the gen request type T.
-func newOperation[T any](fallback callevents.Code, handle func(*Server, context.Context, callevents.Principal, *T) (any, error)) operation {
-	return operation{
-		fallback: fallback,
-		decode: func(req *request) (any, error) {
-			in := new(T)
-			return in, decodeOperation(req, in)
-		},
-		call: func(s *Server, ctx context.Context, p callevents.Principal, in any) (any, error) {
-			return handle(s, ctx, p, in.(*T))
-		},
-	}
-}
-
-var operations = map[string]operation{
-	"AddPhoneCallEvent":       newOperation(callevents.CodeUpdateFailed, (*Server).addPhoneCallEvent),
-	"GetPhoneCallEvents":      newOperation(callevents.CodeRetrieveFailed, (*Server).getPhoneCallEvents),
-	"EditPhoneCallEvent":      newOperation(callevents.CodeUpdateFailed, (*Server).editPhoneCallEvent),
-	"SetPhoneCallEventStatus": newOperation(callevents.CodeUpdateFailed, (*Server).setPhoneCallEventStatus),
-	"DelPhoneCallEvent":       newOperation(callevents.CodeUpdateFailed, (*Server).delPhoneCallEvent),
-	// The delivery log (SPEC.md §8), in delivery.go.
-	"GetPhoneCallEventDeliveries":  newOperation(callevents.CodeRetrieveFailed, (*Server).getPhoneCallEventDeliveries),
-	"ResendPhoneCallEventDelivery": newOperation(callevents.CodeUpdateFailed, (*Server).resendPhoneCallEventDelivery),
-	"TestPhoneCallEvent":           newOperation(callevents.CodeRetrieveFailed, (*Server).testPhoneCallEvent),
-}
-
-// decodeOperation decodes the body element into v through a fieldReader:
-// a field sent as xsi:nil is absent, and a number field that is empty or
-// not an xs:int is refused with its field's code. decodeRequest has
-// already checked the whole document.
-func decodeOperation(req *request, v any) error {
-	fields := &fieldReader{d: req.dec, op: req.op}
-	if err := xml.NewTokenDecoder(fields).Decode(v); err != nil {
-		return malformed(req.v12, "Malformed request: %s is not well-formed (%s).", req.op.Name.Local, xmlErrorText(err))
-	}
-	return fields.err
-}
-
-// truncateText shortens s to at most n bytes for an error message, marking
-// the cut with "…". It cuts between characters: a character cut in two would
-// show as \x escapes in a %q (or as U+FFFD in a fault). It steps back at
-// most utf8.UTFMax-1 bytes, so text that is not UTF-8 anyway (a path
-// segment may unescape to anything) is still shown, escaped.
-func truncateText(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && cut > n-(utf8.UTFMax-1) && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	if !utf8.RuneStart(s[cut]) {
-		cut = n
-	}
-	return s[:cut] + "…"
-}
 
 func (s *Server) addPhoneCallEvent(ctx context.Context, p callevents.Principal, in *gen.AddPhoneCallEvent) (any, error) {
 	ext, err := callevents.ParseExtension(strings.TrimSpace(in.Extension))
@@ -90,24 +24,8 @@ func (s *Server) addPhoneCallEvent(ctx context.Context, p callevents.Principal, 
 	if in.Type_ == nil {
 		return nil, callevents.MissingParameter("type")
 	}
-	url := strings.TrimSpace(in.Url)
-	if url == "" {
-		return nil, callevents.MissingParameter("url")
-	}
-	c := callevents.NewCallEvent(ext, callevents.EventType(*in.Type_), url)
-	if in.Method != nil {
-		c.Method = callevents.Method(*in.Method)
-	}
-	if in.Status != nil {
-		c.Status = callevents.Status(*in.Status)
-	}
-	if in.Note != nil {
-		c.Note = *in.Note
-	}
-	if in.Secret != nil {
-		c.Secret = *in.Secret
-	}
-	c, err = s.callEvents.AddCallEvent(ctx, p, c)
+	c, err := s.callEvents.AddCallEvent(ctx, p, ext, callevents.EventType(*in.Type_),
+		callEventUpdate(&in.Url, in.Method, in.Status, in.Note, in.Secret))
 	if err != nil {
 		return nil, err
 	}
@@ -146,6 +64,21 @@ func (s *Server) getPhoneCallEvents(ctx context.Context, p callevents.Principal,
 	return out, nil
 }
 
+// callEventUpdate is the input of Add and Edit as the root takes it: the
+// rules (trimming, the empty URL) are the root's.
+func callEventUpdate(url *string, method, status *int32, note, secret *string) callevents.CallEventUpdate {
+	upd := callevents.CallEventUpdate{URL: url, Note: note, Secret: secret}
+	if method != nil {
+		m := callevents.Method(*method)
+		upd.Method = &m
+	}
+	if status != nil {
+		st := callevents.Status(*status)
+		upd.Status = &st
+	}
+	return upd
+}
+
 // callEventKey reads the extension, type and id that name one Call Event.
 func callEventKey(extension string, typ *int32, id string) (callevents.Extension, callevents.EventType, string, error) {
 	ext, err := callevents.ParseExtension(strings.TrimSpace(extension))
@@ -167,20 +100,7 @@ func (s *Server) editPhoneCallEvent(ctx context.Context, p callevents.Principal,
 	if err != nil {
 		return nil, err
 	}
-	var upd callevents.CallEventUpdate
-	if in.Url != nil {
-		u := strings.TrimSpace(*in.Url)
-		upd.URL = &u
-	}
-	if in.Method != nil {
-		m := callevents.Method(*in.Method)
-		upd.Method = &m
-	}
-	if in.Status != nil {
-		st := callevents.Status(*in.Status)
-		upd.Status = &st
-	}
-	upd.Note, upd.Secret = in.Note, in.Secret
+	upd := callEventUpdate(in.Url, in.Method, in.Status, in.Note, in.Secret)
 	c, err := s.callEvents.EditCallEvent(ctx, p, ext, typ, id, upd)
 	if err != nil {
 		return nil, err
@@ -239,19 +159,4 @@ func phoneCallEventOut(c callevents.CallEvent) *gen.PhoneCallEvent {
 		HasSecret: &hasSecret,
 		Modified:  soap.CreateXsdDateTime(c.Modified.UTC(), true),
 	}
-}
-
-// marshalResponse writes resp inside a SOAP envelope of the request's version.
-func marshalResponse(buf *bytes.Buffer, v12 bool, resp any) error {
-	ns := nsSOAP11
-	if v12 {
-		ns = nsSOAP12
-	}
-	buf.WriteString(xml.Header)
-	buf.WriteString(`<soap:Envelope xmlns:soap="` + ns + `"><soap:Body>`)
-	if err := encodeResponse(buf, resp); err != nil {
-		return err
-	}
-	buf.WriteString(`</soap:Body></soap:Envelope>`)
-	return nil
 }

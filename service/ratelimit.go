@@ -2,11 +2,9 @@ package service
 
 import (
 	"math"
-	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -180,52 +178,24 @@ func newGuards(l Limits) *guards {
 	}
 }
 
-// rateLimitedError refuses a request for a while. authenticate sets its
-// Retry-After; the error writers see it through Unwrap: writeJSONError as
-// the HTTP error 429 too_many_requests, writeFault as code 100 (SPEC.md §4
-// has no code of its own for it; the message says what happened).
-type rateLimitedError struct {
-	message    string
-	retryAfter time.Duration
-}
-
-func (e *rateLimitedError) Error() string { return e.message }
-
-func (e *rateLimitedError) Unwrap() []error {
-	return []error{
-		&httpError{status: http.StatusTooManyRequests, code: "too_many_requests", message: e.message, countAs: callevents.CodeAuthInvalid},
-		callevents.Errorf(callevents.CodeAuthInvalid, "%s", e.message),
-	}
-}
-
-// authenticate checks cred for r, unless r's address, or the client id it
-// names from that address, failed too often of late, and counts a failure
-// against both.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, cred callevents.Credentials) (callevents.Principal, error) {
-	if err := s.guards.checkAuthAllowed(r, cred.Username); err != nil {
-		w.Header().Set("Retry-After", err.retryAfterSeconds())
-		return callevents.Principal{}, err
-	}
-	p, err := s.auth.Authenticate(r.Context(), cred)
-	s.guards.noteAuthResult(r, cred.Username, err)
-	return p, err
-}
-
-// retryAfterSeconds is the Retry-After value: whole seconds, at least 1.
-func (e *rateLimitedError) retryAfterSeconds() string {
-	return strconv.Itoa(max(1, int(math.Ceil(e.retryAfter.Seconds()))))
+// rateLimited refuses a request for wait: 429 too_many_requests on the
+// JSON edges (slow_down on OAuth's), fault 100 on SOAP (SPEC.md §4 has no
+// code of its own for it; the message says what happened), with
+// Retry-After everywhere.
+func rateLimited(wait time.Duration, message string) error {
+	return &httpError{status: http.StatusTooManyRequests, name: "too_many_requests", err: callevents.Errorf(callevents.CodeAuthInvalid, "%s", message), retryAfter: wait}
 }
 
 // checkAuthAllowed refuses an authentication attempt from an address that
 // failed too often of late, or naming a client that failed too often from
 // this address.
-func (g *guards) checkAuthAllowed(r *http.Request, clientID string) *rateLimitedError {
+func (g *guards) checkAuthAllowed(r *http.Request, clientID string) error {
 	caller := g.callerKey(r)
 	if wait, held := g.failedByAddress.held(caller); held {
-		return &rateLimitedError{message: "Too many failed authentication attempts from this address; retry in " + seconds(wait) + ".", retryAfter: wait}
+		return rateLimited(wait, "Too many failed authentication attempts from this address; retry in "+seconds(wait)+".")
 	}
 	if wait, held := g.failedByClient.held(clientKey(clientID, caller)); held {
-		return &rateLimitedError{message: "Too many failed authentication attempts for this client from this address; retry in " + seconds(wait) + ".", retryAfter: wait}
+		return rateLimited(wait, "Too many failed authentication attempts for this client from this address; retry in "+seconds(wait)+".")
 	}
 	return nil
 }
@@ -244,13 +214,13 @@ func (g *guards) noteAuthResult(r *http.Request, clientID string, err error) {
 
 // checkTokenRequest spends one token-endpoint request of the address and
 // of the client id from that address.
-func (g *guards) checkTokenRequest(r *http.Request, clientID string) *rateLimitedError {
+func (g *guards) checkTokenRequest(r *http.Request, clientID string) error {
 	caller := g.callerKey(r)
 	if wait, ok := g.tokenByAddress.take(caller); !ok {
-		return &rateLimitedError{message: "Too many token requests from this address; retry in " + seconds(wait) + ".", retryAfter: wait}
+		return rateLimited(wait, "Too many token requests from this address; retry in "+seconds(wait)+".")
 	}
 	if wait, ok := g.tokenByClient.take(clientKey(clientID, caller)); !ok {
-		return &rateLimitedError{message: "Too many token requests for this client from this address; retry in " + seconds(wait) + ".", retryAfter: wait}
+		return rateLimited(wait, "Too many token requests for this client from this address; retry in "+seconds(wait)+".")
 	}
 	return nil
 }
@@ -270,72 +240,4 @@ func seconds(d time.Duration) string {
 		return "1 second"
 	}
 	return strconv.Itoa(n) + " seconds"
-}
-
-// callerKey is the limiter key of r's caller: its IP, or its /64 for IPv6
-// (one host commonly holds a whole /64). Behind a trusted proxy it is the
-// last X-Forwarded-For address that is not a trusted proxy.
-func (g *guards) callerKey(r *http.Request) string {
-	addr, ok := peerAddr(r)
-	if !ok {
-		return peerHost(r)
-	}
-	if g.proxies.contains(addr) {
-		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-		for i := len(hops) - 1; i >= 0; i-- {
-			hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-			if err != nil {
-				break // a forged or broken entry: stop at the last good one
-			}
-			addr = hop.Unmap()
-			if !g.proxies.contains(addr) {
-				break
-			}
-		}
-	}
-	if addr.Is6() {
-		p, _ := addr.Prefix(64)
-		return p.String()
-	}
-	return addr.String()
-}
-
-// trustedProxies are Limits.TrustedProxies: the one check before any
-// forwarding header (X-Forwarded-For here, Forwarded, X-Forwarded-Host
-// and X-Forwarded-Proto in Server.origin) is believed.
-type trustedProxies []netip.Prefix
-
-func (t trustedProxies) contains(addr netip.Addr) bool {
-	for _, p := range t {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
-}
-
-// peerTrusted reports whether r's TCP peer is a trusted proxy, so that
-// the forwarding headers it sent may be believed.
-func (t trustedProxies) peerTrusted(r *http.Request) bool {
-	addr, ok := peerAddr(r)
-	return ok && t.contains(addr)
-}
-
-// peerAddr is the address of r's TCP peer; false when RemoteAddr holds
-// none (a unix socket, a hand-made request).
-func peerAddr(r *http.Request) (netip.Addr, bool) {
-	addr, err := netip.ParseAddr(peerHost(r))
-	if err != nil {
-		return netip.Addr{}, false
-	}
-	return addr.Unmap(), true
-}
-
-// peerHost is r.RemoteAddr without its port.
-func peerHost(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

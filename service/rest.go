@@ -6,12 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/callevents/callevents"
 )
@@ -50,48 +50,35 @@ var uapiRoutes = []string{
 	"DELETE " + PathUAPIPhoneCallEvents + "/{type}/{id}",
 }
 
-// UAPIRoutes returns every "METHOD pattern" that Register adds under /uapi,
-// so that a test can hold them against the OpenAPI document.
-func UAPIRoutes() []string {
-	return append(slices.Clone(uapiRoutes), "GET "+PathUAPIOpenAPI)
+// uapiMethods are the facade's handlers by method, each with the code of
+// its uncoded errors: 151 for the read, 152 for the writes.
+var uapiMethods = map[string]struct {
+	fallback callevents.Code
+	handle   func(s *Server, w http.ResponseWriter, r *http.Request, rr restRequest) error
+}{
+	http.MethodGet:    {callevents.CodeRetrieveFailed, (*Server).restGet},
+	http.MethodPost:   {callevents.CodeUpdateFailed, (*Server).restCreate},
+	http.MethodPut:    {callevents.CodeUpdateFailed, (*Server).restUpdate},
+	http.MethodDelete: {callevents.CodeUpdateFailed, (*Server).restDelete},
 }
 
-// newCallEventFromBody is the Call Event a create body describes: the
-// defaults of callevents.NewCallEvent, with what the body sets.
-func newCallEventFromBody(ext callevents.Extension, typ callevents.EventType, body restBody) callevents.CallEvent {
-	c := callevents.NewCallEvent(ext, typ, "")
-	if body.method != nil {
-		c.Method = *body.method
-	}
-	if body.status != nil {
-		c.Status = *body.status
-	}
-	if body.url != nil {
-		c.URL = *body.url
-	}
-	if body.note != nil {
-		c.Note = *body.note
-	}
-	if body.secret != nil {
-		c.Secret = *body.secret
-	}
-	return c
-}
-
-// registerUAPI adds the facade's routes to mux.
+// registerUAPI adds the facade's routes to mux, each counted under its
+// route (method and pattern).
 func (s *Server) registerUAPI(mux *http.ServeMux) {
 	for _, route := range uapiRoutes {
 		method, _, _ := strings.Cut(route, " ")
-		switch method {
-		case http.MethodGet:
-			mux.Handle(route, s.uapi(callevents.CodeRetrieveFailed, s.restGet))
-		case http.MethodPost:
-			mux.Handle(route, s.uapi(callevents.CodeUpdateFailed, s.restCreate))
-		case http.MethodPut:
-			mux.Handle(route, s.uapi(callevents.CodeUpdateFailed, s.restUpdate))
-		case http.MethodDelete:
-			mux.Handle(route, s.uapi(callevents.CodeUpdateFailed, s.restDelete))
-		}
+		m := uapiMethods[method]
+		e := endpoint{edge: "rest", operation: route, fallback: m.fallback, writeError: (*Server).writeJSONError}
+		mux.HandleFunc(route, func(w http.ResponseWriter, r *http.Request) {
+			s.serve(w, r, e, func(w http.ResponseWriter, r *http.Request) error {
+				w.Header().Set("Cache-Control", "no-store") // every answer is one client's
+				rr, err := s.restAuthenticate(r)
+				if err != nil {
+					return err
+				}
+				return m.handle(s, w, r, rr)
+			})
+		})
 	}
 	mux.HandleFunc("GET "+PathUAPIOpenAPI, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -110,34 +97,15 @@ type restRequest struct {
 	id string
 }
 
-// uapi wraps a facade handler: request id, panic recovery, Bearer token,
-// userId, extension and type from the path. Any error becomes a JSON error;
-// fallback is the code of an uncoded (internal) one.
-func (s *Server) uapi(fallback callevents.Code, h func(w http.ResponseWriter, r *http.Request, rr restRequest) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r, id := withRequestID(w, r, "rest", r.Pattern) // the route: method and pattern
-		defer s.recoverPanic(r, id, func() {
-			s.writeJSONError(w, r, callevents.Errorf(fallback, "Internal error. Quote request id %s.", id), fallback)
-		})
-		rr, err := s.restAuthenticate(w, r)
-		if err == nil {
-			err = h(w, r, rr)
-		}
-		if err != nil {
-			s.writeJSONError(w, r, err, fallback)
-		} else {
-			s.served(r, 0)
-		}
-	})
-}
-
-func (s *Server) restAuthenticate(w http.ResponseWriter, r *http.Request) (restRequest, error) {
+// restAuthenticate reads the Bearer token, then userId, the extension
+// (and its scope) and the type from the path.
+func (s *Server) restAuthenticate(r *http.Request) (restRequest, error) {
 	var rr restRequest
 	token, err := bearerToken(r)
 	if err != nil {
 		return rr, err
 	}
-	rr.p, err = s.authenticate(w, r, callevents.Credentials{AccessToken: token})
+	rr.p, err = s.authenticate(r, callevents.Credentials{AccessToken: token})
 	if err != nil {
 		return rr, err
 	}
@@ -146,17 +114,20 @@ func (s *Server) restAuthenticate(w http.ResponseWriter, r *http.Request) (restR
 	default:
 		// A client id names the caller itself; only an admin may name another.
 		if user != rr.p.ClientID && rr.p.Scope != callevents.ScopeAdmin {
-			return rr, callevents.Errorf(callevents.CodeAccessDenied, "Access denied: userId %q is not this client.", truncateText(user, 64))
+			return rr, callevents.Errorf(callevents.CodeAccessDenied, "Access denied: userId %q is not this client.", callevents.Truncate(user, 64))
 		}
 	}
 	rr.ext, err = callevents.ParseExtension(r.PathValue("extension"))
 	if err != nil {
 		return rr, err
 	}
+	if err := callevents.Authorize(rr.p, rr.ext); err != nil {
+		return rr, err
+	}
 	if t := r.PathValue("type"); t != "" {
 		n, err := strconv.Atoi(t)
 		if err != nil {
-			return rr, callevents.FieldError(callevents.CodeTypeInvalid, fieldPathType, fmt.Sprintf("Type %q in the path is invalid: expected 0 (Dial-In), 1 (Dial-Out), 2 (Hangup), 3 (Answer-In) or 4 (Answer-Out).", truncateText(t, 32)))
+			return rr, callevents.FieldError(callevents.CodeTypeInvalid, fieldPathType, fmt.Sprintf("Type %q in the path is invalid: expected 0 (Dial-In), 1 (Dial-Out), 2 (Hangup), 3 (Answer-In) or 4 (Answer-Out).", callevents.Truncate(t, 32)))
 		}
 		typ := callevents.EventType(n)
 		rr.typ = &typ
@@ -184,28 +155,27 @@ type restBody struct {
 	secret *string
 }
 
-var restNumberFields = map[string]callevents.Code{
-	"type":   callevents.CodeTypeInvalid,
-	"method": callevents.CodeMethodInvalid,
-	"status": callevents.CodeStatusInvalid,
+// update is the body as the root takes it, to add or to change a Call
+// Event: the rules (trimming, the empty URL) are the root's.
+func (b restBody) update() callevents.CallEventUpdate {
+	return callevents.CallEventUpdate{URL: b.url, Method: b.method, Status: b.status, Note: b.note, Secret: b.secret}
 }
 
-var restStringFields = map[string]callevents.Code{
-	"url":    callevents.CodeURLInvalid,
-	"note":   callevents.CodeNoteInvalid,
-	"secret": callevents.CodeSecretInvalid,
-}
+// restNumberFields and restStringFields are the body's fields by JSON
+// type; a value of the wrong type is refused with the field's code
+// (callevents.FieldCode).
+var (
+	restNumberFields = []string{"type", "method", "status"}
+	restStringFields = []string{"url", "note", "secret"}
+)
 
 // decodeRestBody reads a JSON object of PhoneCallEvent fields. Numbers may
 // be JSON numbers or strings; an unknown field is a 400 naming it.
 func (s *Server) decodeRestBody(r *http.Request) (restBody, error) {
 	var out restBody
-	raw, err := io.ReadAll(io.LimitReader(r.Body, s.maxBody+1))
+	raw, err := readBody(r, s.maxBody)
 	if err != nil {
-		return out, callevents.Errorf(callevents.CodeMalformedRequest, "The body could not be read.")
-	}
-	if int64(len(raw)) > s.maxBody {
-		return out, callevents.Errorf(callevents.CodeMalformedRequest, "The body is larger than %d bytes.", s.maxBody)
+		return out, err
 	}
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return out, callevents.Errorf(callevents.CodeMalformedRequest, "The body is empty: send a PhoneCallEvent as a JSON object.")
@@ -220,20 +190,15 @@ func (s *Server) decodeRestBody(r *http.Request) (restBody, error) {
 	if fields == nil {
 		return out, callevents.Errorf(callevents.CodeMalformedRequest, "The body must be a JSON object.")
 	}
-	names := make([]string, 0, len(fields))
-	for name := range fields {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		value := fields[name]
+	for _, field := range sortedFields(fields) {
+		name, value := field.name, field.value
 		if string(bytes.TrimSpace(value)) == "null" {
 			continue
 		}
-		if code, ok := restNumberFields[name]; ok {
+		if slices.Contains(restNumberFields, name) {
 			n, err := restNumber(value)
 			if err != nil {
-				return out, callevents.FieldError(code, name, fmt.Sprintf("%s is invalid: expected a number, as a JSON number or string.", name))
+				return out, callevents.FieldError(callevents.FieldCode(name), name, fmt.Sprintf("%s is invalid: expected a number, as a JSON number or string.", name))
 			}
 			switch name {
 			case "type":
@@ -248,14 +213,13 @@ func (s *Server) decodeRestBody(r *http.Request) (restBody, error) {
 			}
 			continue
 		}
-		if code, ok := restStringFields[name]; ok {
+		if slices.Contains(restStringFields, name) {
 			var v string
 			if err := json.Unmarshal(value, &v); err != nil {
-				return out, callevents.FieldError(code, name, name+" is invalid: expected a JSON string.")
+				return out, callevents.FieldError(callevents.FieldCode(name), name, name+" is invalid: expected a JSON string.")
 			}
 			switch name {
 			case "url":
-				v = strings.TrimSpace(v) // as over SOAP, where pretty-printed XML pads it
 				out.url = &v
 			case "note":
 				out.note = &v
@@ -264,7 +228,7 @@ func (s *Server) decodeRestBody(r *http.Request) (restBody, error) {
 			}
 			continue
 		}
-		return out, callevents.FieldError(callevents.CodeMalformedRequest, name, fmt.Sprintf("Unknown field %q: the fields are type, method, url, status, note and secret.", truncateText(name, 64)))
+		return out, callevents.FieldError(callevents.CodeMalformedRequest, name, fmt.Sprintf("Unknown field %q: the fields are type, method, url, status, note and secret.", callevents.Truncate(name, 64)))
 	}
 	return out, nil
 }
@@ -305,11 +269,11 @@ func (s *Server) restCreate(w http.ResponseWriter, r *http.Request, rr restReque
 	if err != nil {
 		return err
 	}
-	c, err := s.callEvents.AddCallEvent(r.Context(), rr.p, newCallEventFromBody(rr.ext, typ, body))
+	c, err := s.callEvents.AddCallEvent(r.Context(), rr.p, rr.ext, typ, body.update())
 	if err != nil {
 		return pathTypeError(err, fromPath)
 	}
-	return writeRestJSON(w, http.StatusOK, restEvent(s.origin(r), c, nil))
+	return writeJSON(w, http.StatusOK, restEvent(s.origin(r), c, nil))
 }
 
 func (s *Server) restUpdate(w http.ResponseWriter, r *http.Request, rr restRequest) error {
@@ -320,12 +284,11 @@ func (s *Server) restUpdate(w http.ResponseWriter, r *http.Request, rr restReque
 	if body.typ != nil && *body.typ != *rr.typ {
 		return callevents.FieldError(callevents.CodeTypeInvalid, fieldPathType, "The type of a phone call event cannot change: it is the one in the path.")
 	}
-	upd := callevents.CallEventUpdate{URL: body.url, Method: body.method, Status: body.status, Note: body.note, Secret: body.secret}
-	c, err := s.callEvents.EditCallEvent(r.Context(), rr.p, rr.ext, *rr.typ, rr.id, upd)
+	c, err := s.callEvents.EditCallEvent(r.Context(), rr.p, rr.ext, *rr.typ, rr.id, body.update())
 	if err != nil {
 		return pathTypeError(err, true)
 	}
-	return writeRestJSON(w, http.StatusOK, restEvent(s.origin(r), c, nil))
+	return writeJSON(w, http.StatusOK, restEvent(s.origin(r), c, nil))
 }
 
 func (s *Server) restDelete(w http.ResponseWriter, r *http.Request, rr restRequest) error {
@@ -340,7 +303,7 @@ func (s *Server) restDelete(w http.ResponseWriter, r *http.Request, rr restReque
 	if ids == nil {
 		ids = []string{}
 	}
-	return writeRestJSON(w, http.StatusOK, map[string][]string{"deleted": ids})
+	return writeJSON(w, http.StatusOK, map[string][]string{"deleted": ids})
 }
 
 // restFieldNames are the PhoneCallEvent fields, in the order they are written.
@@ -348,7 +311,10 @@ var restFieldNames = []string{"id", "type", "method", "url", "status", "note", "
 
 // restGet lists the extension's Call Events (of the path's type, and with
 // its id when given) as a UnifiedAPI Collection: entry, startIndex,
-// itemsPerPage, totalResults, links.
+// itemsPerPage, totalResults, links. One by id is the List narrowed to
+// that id, as in the UnifiedAPI: the same Collection envelope (a client
+// reads entry either way), paging and filter included. The store pages
+// and filters, so totalResults counts every match.
 func (s *Server) restGet(w http.ResponseWriter, r *http.Request, rr restRequest) error {
 	q := r.URL.Query()
 	var fields []string
@@ -356,49 +322,45 @@ func (s *Server) restGet(w http.ResponseWriter, r *http.Request, rr restRequest)
 		for _, name := range strings.Split(v, ",") {
 			name = strings.TrimSpace(name)
 			if !slices.Contains(restFieldNames, name) {
-				return callevents.FieldError(callevents.CodeMalformedRequest, "fields", fmt.Sprintf("fields: unknown field %q: the fields are %s.", truncateText(name, 64), strings.Join(restFieldNames, ", ")))
+				return callevents.FieldError(callevents.CodeMalformedRequest, "fields", fmt.Sprintf("fields: unknown field %q: the fields are %s.", callevents.Truncate(name, 64), strings.Join(restFieldNames, ", ")))
 			}
 			fields = append(fields, name)
 		}
 	}
-	f := callevents.CallEventFilter{Extension: rr.ext, Type: rr.typ, Limit: callevents.MaxPageCount}
-	if rr.id != "" {
-		f.ID = &rr.id
-	}
-	items, _, err := s.callEvents.FindCallEvents(r.Context(), rr.p, f)
-	if err != nil {
-		return pathTypeError(err, true)
-	}
-	// One by id is the List narrowed to that id, as in the UnifiedAPI: the
-	// same Collection envelope (a client reads entry either way), paging
-	// and filter included.
 	start, count, err := restPaging(q)
 	if err != nil {
 		return err
 	}
-	if by := q.Get("filterBy"); by != "" {
-		if !slices.Contains(restFieldNames, by) {
-			return callevents.FieldError(callevents.CodeMalformedRequest, "filterBy", fmt.Sprintf("filterBy %q is invalid: expected one of %s.", truncateText(by, 64), strings.Join(restFieldNames, ", ")))
-		}
-		value := q.Get("filterValue")
-		items = slices.DeleteFunc(items, func(c callevents.CallEvent) bool { return restFieldValue(c, by) != value })
+	match, matchable, err := restMatch(q)
+	if err != nil {
+		return err
 	}
-	total := len(items)
-	// start+count cannot overflow: ValidatePaging bounds both.
-	page := items[min(start, total):min(start+count, total)]
+	f := callevents.CallEventFilter{Extension: rr.ext, Type: rr.typ, Match: match, Offset: start, Limit: count}
+	if rr.id != "" {
+		f.ID = &rr.id
+	}
+	items, total, err := s.callEvents.FindCallEvents(r.Context(), rr.p, f)
+	if err != nil {
+		return pathTypeError(err, true)
+	}
+	if !matchable {
+		// Asked all the same, for its refusals (an unknown id is 255).
+		items, total = nil, 0
+	}
 	origin := s.origin(r)
-	entry := make([]restObject, len(page))
-	for i, c := range page {
+	entry := make([]jsonObject, len(items))
+	for i, c := range items {
 		entry[i] = restEvent(origin, c, fields)
 	}
-	links := restObject{{"self", pageURL(origin, r, start)}}
+	links := jsonObject{{"self", pageURL(origin, r, start)}}
+	// start+count cannot overflow: ValidatePaging bounds both.
 	if start+count < total {
-		links = append(links, restPair{"next", pageURL(origin, r, start+count)})
+		links = append(links, jsonPair{"next", pageURL(origin, r, start+count)})
 	}
 	if start > 0 {
-		links = append(links, restPair{"prev", pageURL(origin, r, max(0, start-count))})
+		links = append(links, jsonPair{"prev", pageURL(origin, r, max(0, start-count))})
 	}
-	return writeRestJSON(w, http.StatusOK, restObject{
+	return writeJSON(w, http.StatusOK, jsonObject{
 		{"entry", entry},
 		{"startIndex", strconv.Itoa(start)},
 		{"itemsPerPage", strconv.Itoa(count)},
@@ -407,9 +369,61 @@ func (s *Server) restGet(w http.ResponseWriter, r *http.Request, rr restRequest)
 	})
 }
 
+// restMatch reads filterBy and filterValue: the Call Events whose field,
+// written as the facade writes it (restFieldValue), is exactly the value.
+// A value that no Call Event's field is written as ("01" for a number, a
+// time in another form) matches nothing: matchable is false.
+func restMatch(q url.Values) (m callevents.CallEventMatch, matchable bool, err error) {
+	by := q.Get("filterBy")
+	if by == "" {
+		return m, true, nil
+	}
+	if !slices.Contains(restFieldNames, by) {
+		return m, false, callevents.FieldError(callevents.CodeMalformedRequest, "filterBy", fmt.Sprintf("filterBy %q is invalid: expected one of %s.", callevents.Truncate(by, 64), strings.Join(restFieldNames, ", ")))
+	}
+	value := q.Get("filterValue")
+	switch by {
+	case "id":
+		m.ID = &value
+	case "url":
+		m.URL = &value
+	case "note":
+		m.Note = &value
+	case "type", "method", "status":
+		n, ok := restDecimal(value)
+		if !ok {
+			return m, false, nil
+		}
+		t, me, st := callevents.EventType(n), callevents.Method(n), callevents.Status(n)
+		switch by {
+		case "type":
+			m.Type = &t
+		case "method":
+			m.Method = &me
+		case "status":
+			m.Status = &st
+		}
+	case "modified":
+		t, err := time.Parse(restTimeLayout, value)
+		if err != nil || t.UTC().Format(restTimeLayout) != value {
+			return m, false, nil
+		}
+		m.Modified = &t
+	}
+	return m, true, nil
+}
+
+// restDecimal reads s as a number written the facade's way, in decimal
+// without sign or leading zeros; false for anything else ("01", "+1").
+func restDecimal(s string) (int, bool) {
+	n, err := strconv.Atoi(s)
+	return n, err == nil && strconv.Itoa(n) == s
+}
+
 // restPaging reads the startIndex (default 0) and count (default
-// PageCountDefault) query parameters and holds them to the one paging
-// rule, callevents.ValidatePaging: a refusal is 400 paging_invalid.
+// PageCountDefault) query parameters, for the one paging rule,
+// callevents.ValidatePaging, which FindCallEvents holds them to: a
+// refusal is 400 paging_invalid.
 func restPaging(q url.Values) (start, count int, err error) {
 	if start, err = queryInt(q, "startIndex", 0); err != nil {
 		return 0, 0, err
@@ -417,7 +431,7 @@ func restPaging(q url.Values) (start, count int, err error) {
 	if count, err = queryInt(q, "count", callevents.PageCountDefault); err != nil {
 		return 0, 0, err
 	}
-	return start, count, callevents.ValidatePaging(start, count)
+	return start, count, nil
 }
 
 // queryInt reads an integer query parameter; a non-number is a paging
@@ -431,7 +445,7 @@ func queryInt(q url.Values, name string, def int) (int, error) {
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, strconv.IntSize)
 	if err != nil && !errors.Is(err, strconv.ErrRange) {
-		return 0, callevents.FieldError(callevents.CodePagingInvalid, name, fmt.Sprintf("Paging is invalid: %s %q is not a number.", name, truncateText(v, 32)))
+		return 0, callevents.FieldError(callevents.CodePagingInvalid, name, fmt.Sprintf("Paging is invalid: %s %q is not a number.", name, callevents.Truncate(v, 32)))
 	}
 	return int(n), nil
 }
@@ -442,6 +456,10 @@ func pageURL(origin string, r *http.Request, start int) string {
 	q.Set("startIndex", strconv.Itoa(start))
 	return origin + r.URL.EscapedPath() + "?" + q.Encode()
 }
+
+// restTimeLayout is how the facade writes a time: ISO 8601 with the
+// offset, +00:00, as the UnifiedAPI does.
+const restTimeLayout = "2006-01-02T15:04:05-07:00"
 
 // restFieldValue is a field of c as the facade writes it.
 func restFieldValue(c callevents.CallEvent, name string) string {
@@ -459,7 +477,7 @@ func restFieldValue(c callevents.CallEvent, name string) string {
 	case "note":
 		return c.Note
 	case "modified":
-		return c.Modified.UTC().Format("2006-01-02T15:04:05-07:00")
+		return c.Modified.UTC().Format(restTimeLayout)
 	}
 	return ""
 }
@@ -467,68 +485,16 @@ func restFieldValue(c callevents.CallEvent, name string) string {
 // restEvent is c as a UnifiedAPI PhoneCallEvent (numbers as strings, no
 // secret), with only fields when given, and always links.self under origin
 // (Server.origin).
-func restEvent(origin string, c callevents.CallEvent, fields []string) restObject {
+func restEvent(origin string, c callevents.CallEvent, fields []string) jsonObject {
 	if fields == nil {
 		fields = restFieldNames
 	}
-	out := make(restObject, 0, len(restFieldNames)+1)
+	out := make(jsonObject, 0, len(restFieldNames)+1)
 	for _, name := range restFieldNames {
 		if slices.Contains(fields, name) {
-			out = append(out, restPair{name, restFieldValue(c, name)})
+			out = append(out, jsonPair{name, restFieldValue(c, name)})
 		}
 	}
 	self := fmt.Sprintf("%s/uapi/extensions/@me/%s/phoneCallEvents/%d/%s", origin, c.Extension, c.Type, url.PathEscape(c.ID))
-	return append(out, restPair{"links", restObject{{"self", self}}})
-}
-
-// restObject is a JSON object that keeps its keys in order.
-type restObject []restPair
-
-type restPair struct {
-	key   string
-	value any
-}
-
-func (o restObject) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	buf.WriteByte('{')
-	for i, p := range o {
-		if i > 0 {
-			buf.WriteByte(',')
-		}
-		k, _ := json.Marshal(p.key)
-		buf.Write(k)
-		buf.WriteByte(':')
-		v, err := marshalNoEscape(p.value)
-		if err != nil {
-			return nil, err
-		}
-		buf.Write(v)
-	}
-	buf.WriteByte('}')
-	return buf.Bytes(), nil
-}
-
-func marshalNoEscape(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimRight(buf.Bytes(), "\n"), nil
-}
-
-func writeRestJSON(w http.ResponseWriter, status int, v any) error {
-	out, err := marshalNoEscape(v)
-	if err != nil {
-		return err
-	}
-	out = append(out, '\n')
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	w.Write(out)
-	return nil
+	return append(out, jsonPair{"links", jsonObject{{"self", self}}})
 }

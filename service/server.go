@@ -3,21 +3,17 @@
 // facade (/uapi/…, rest.go), the OAuth token endpoint and the PBX call
 // activity intake (POST /pbx/v1/events). It decodes requests into the
 // gowsdl types of gen/ (or the facade's and the intake's JSON), calls the
-// domain services of the root package, and turns coded errors into
-// responses in one place per wire format: writeFault for SOAP faults,
-// writeJSONError for JSON.
+// domain services of the root package, and leaves every rule to them.
+//
+// Every endpoint is a handler that returns its failure (handler.go); one
+// error writer per wire format turns it into the answer and counts it:
+// writeFault for SOAP faults, writeJSONError for the facade's and the
+// intake's JSON, writeOAuthError for the token endpoint.
 package service
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"runtime/debug"
-	"time"
 
 	"github.com/callevents/callevents"
 )
@@ -104,85 +100,4 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle(PathTokenAlias, token)
 	mux.Handle(PathEvents, http.HandlerFunc(s.serveEvents))
 	s.registerUAPI(mux) // the UnifiedAPI REST facade, in rest.go
-}
-
-type requestIDKey struct{}
-
-// requestInfo is what a handler knows about its request: its id, and the
-// edge and operation that served answers are counted under.
-type requestInfo struct {
-	id, edge, operation string
-	start               time.Time
-}
-
-// withRequestID gives every request an id, echoed in X-Request-Id, so a
-// client can quote it and an operator can find the one log line about it.
-// edge and operation label the answer for the Observer (setOperation
-// names the operation once the handler knows it).
-func withRequestID(w http.ResponseWriter, r *http.Request, edge, operation string) (*http.Request, string) {
-	var b [8]byte
-	rand.Read(b[:])
-	id := hex.EncodeToString(b[:])
-	w.Header().Set("X-Request-Id", id)
-	return r.WithContext(context.WithValue(r.Context(), requestIDKey{}, &requestInfo{id: id, edge: edge, operation: operation, start: time.Now()})), id
-}
-
-func requestID(ctx context.Context) string {
-	if info, ok := ctx.Value(requestIDKey{}).(*requestInfo); ok {
-		return info.id
-	}
-	return ""
-}
-
-// setOperation names the operation r's answer is counted under.
-func setOperation(r *http.Request, operation string) {
-	if info, ok := r.Context().Value(requestIDKey{}).(*requestInfo); ok {
-		info.operation = operation
-	}
-}
-
-// served tells the Observer that r was answered with code (0: success),
-// and logs it at debug level (an access log, off by default): called once
-// per request, where the answer is written.
-func (s *Server) served(r *http.Request, code callevents.Code) {
-	if info, ok := r.Context().Value(requestIDKey{}).(*requestInfo); ok {
-		s.obs.RequestServed(info.edge, info.operation, code)
-		if !s.log.Enabled(r.Context(), slog.LevelDebug) {
-			return // spares building the record on every request
-		}
-		s.log.DebugContext(r.Context(), "service: request served", "request_id", info.id, "edge", info.edge, "operation", info.operation,
-			"code", int(code), "remote_addr", r.RemoteAddr, "duration_ms", time.Since(info.start).Milliseconds())
-	}
-}
-
-// logFailure logs, once per request, a failure whose details the client
-// does not see: at Warn when the database is unavailable (it heals by
-// itself; metrics and /readyz tell the story), at Info when the client had
-// already gone (nobody waits for the answer), else at Error.
-func (s *Server) logFailure(r *http.Request, code callevents.Code, err error) {
-	ctx := r.Context()
-	attrs := []any{"request_id", requestID(ctx), "code", int(code), "error", err.Error()}
-	switch {
-	case ctx.Err() != nil:
-		s.log.InfoContext(ctx, "service: client went away before the answer", attrs...)
-	case errors.Is(err, callevents.ErrUnavailable):
-		s.log.WarnContext(ctx, "service: database unavailable", attrs...)
-	default:
-		s.log.ErrorContext(ctx, "service: internal error", attrs...)
-	}
-}
-
-// recoverPanic, deferred by a handler, turns a panic into that handler's
-// internal-error answer, logged once with the request id and the stack.
-// http.ErrAbortHandler is passed on: it is net/http's way to abort.
-func (s *Server) recoverPanic(r *http.Request, id string, answer func()) {
-	p := recover()
-	if p == nil {
-		return
-	}
-	if p == http.ErrAbortHandler {
-		panic(p)
-	}
-	s.log.ErrorContext(r.Context(), "service: panic", "request_id", id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-	answer()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"time"
+	"unicode/utf8"
 
 	"github.com/callevents/callevents"
 	"gorm.io/gorm"
@@ -71,14 +72,42 @@ func whereFilter(q *gorm.DB, f callevents.CallEventFilter) *gorm.DB {
 	if f.ID != nil {
 		q = q.Where("id = ?", *f.ID)
 	}
+	return whereMatch(q, f.Match)
+}
+
+// whereMatch restricts q to the Call Events that f.Match keeps. Text is
+// compared with its length too: MySQL's utf8mb4_bin pads with spaces, so
+// "a" = "a " there, while a Match is byte for byte.
+func whereMatch(q *gorm.DB, m callevents.CallEventMatch) *gorm.DB {
+	for _, t := range []struct {
+		column string
+		value  *string
+	}{{"id", m.ID}, {"url", m.URL}, {"note", m.Note}} {
+		switch {
+		case t.value == nil:
+		case !utf8.ValidString(*t.value):
+			q = q.Where("1 = 0") // MySQL would refuse the comparison
+		default:
+			q = q.Where(t.column+" = ? AND LENGTH("+t.column+") = LENGTH(?)", *t.value, *t.value)
+		}
+	}
+	if m.Type != nil {
+		q = q.Where("type = ?", int(*m.Type))
+	}
+	if m.Method != nil {
+		q = q.Where("method = ?", int(*m.Method))
+	}
+	if m.Status != nil {
+		q = q.Where("status = ?", int(*m.Status))
+	}
+	if m.Modified != nil {
+		q = q.Where("modified_at = ?", storedTime(*m.Modified))
+	}
 	return q
 }
 
 func callEventNotFound(id string) error {
-	if len(id) > 64 {
-		id = id[:64] + "…"
-	}
-	return callevents.Errorf(callevents.CodeCallEventNotFound, "Phone call event %q not found.", id)
+	return callevents.Errorf(callevents.CodeCallEventNotFound, "Phone call event %q not found.", callevents.Truncate(id, 64))
 }
 
 // CreateCallEvent inserts c unless its extension already has

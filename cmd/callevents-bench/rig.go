@@ -77,8 +77,9 @@ func newRig(ctx context.Context, db *store.DB, concurrency int) (*rig, error) {
 	}
 	if err == nil {
 		svc := &callevents.CallEventService{Store: db}
-		_, err = svc.AddCallEvent(ctx, callevents.Principal{Scope: callevents.ScopeAdmin},
-			callevents.CallEvent{Extension: benchExtension, Type: callevents.DialIn, Method: callevents.MethodPOST, URL: r.rcv.url(), Status: callevents.StatusEnabled})
+		url, post := r.rcv.url(), callevents.MethodPOST
+		_, err = svc.AddCallEvent(ctx, callevents.Principal{Scope: callevents.ScopeAdmin}, benchExtension, callevents.DialIn,
+			callevents.CallEventUpdate{URL: &url, Method: &post})
 	}
 	if err != nil {
 		r.close()

@@ -39,8 +39,9 @@ func TestDispatchDrainsOnSignal(t *testing.T) {
 	}))
 	defer rcv.Close()
 	svc := &callevents.CallEventService{Store: db}
-	if _, err := svc.AddCallEvent(ctx, callevents.Principal{Scope: callevents.ScopeAdmin},
-		callevents.NewCallEvent("0003*210", callevents.DialIn, rcv.URL+"/in")); err != nil {
+	url := rcv.URL + "/in"
+	if _, err := svc.AddCallEvent(ctx, callevents.Principal{Scope: callevents.ScopeAdmin}, "0003*210", callevents.DialIn,
+		callevents.CallEventUpdate{URL: &url}); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := db.AcceptActivity(ctx, []callevents.CallActivity{{CallID: "c1", Phase: callevents.PhaseDial, CalledExtension: "0003*210"}}, time.Now()); err != nil || n.Queued != 1 {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/callevents/callevents"
 )
 
 // Limits of one AMI message: longer lines or bigger blocks are skipped as
@@ -82,7 +84,7 @@ func (r *reader) readBanner() (string, error) {
 		return "", err
 	}
 	if !strings.Contains(line, "Call Manager") {
-		return line, fmt.Errorf("not an AMI greeting: %q", truncate(line, 80))
+		return line, fmt.Errorf("not an AMI greeting: %q", callevents.Truncate(line, 80))
 	}
 	return line, nil
 }
@@ -121,7 +123,7 @@ func (r *reader) readMessage() (message, error) {
 			k, v, ok := strings.Cut(line, ":")
 			k = strings.TrimSpace(k)
 			if !ok || k == "" || strings.ContainsAny(k, " \t") {
-				bad = fmt.Sprintf("line %q is not \"Key: Value\"", truncate(line, 80))
+				bad = fmt.Sprintf("line %q is not \"Key: Value\"", callevents.Truncate(line, 80))
 				continue
 			}
 			m = append(m, field{key: k, value: strings.TrimSpace(v)})
@@ -141,11 +143,4 @@ func writeAction(w io.Writer, fields ...field) error {
 	b.WriteString("\r\n")
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

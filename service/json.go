@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/callevents/callevents"
 )
@@ -53,26 +57,6 @@ const (
 	messageNotWritable = "The database is full or read-only and cannot store the request; retry later."
 )
 
-// httpError is an edge error that is about HTTP itself (a wrong method),
-// with its own status and string code; it has no code of SPEC.md §4.
-type httpError struct {
-	status  int
-	code    string
-	message string
-	countAs callevents.Code
-}
-
-func (e *httpError) Error() string { return e.message }
-
-// counted is the code the Observer counts the answer under: the one set,
-// else 400 (it is about HTTP itself).
-func (e *httpError) counted() callevents.Code {
-	if e.countAs != 0 {
-		return e.countAs
-	}
-	return callevents.CodeMalformedRequest
-}
-
 type jsonErrorBody struct {
 	Error jsonErrorDetail `json:"error"`
 }
@@ -84,33 +68,32 @@ type jsonErrorDetail struct {
 	RequestID string `json:"requestId,omitempty"`
 }
 
-// writeJSONError is the one place where an error becomes a JSON error
-// response, as writeFault is for SOAP: {"error":{"code","field","message",
+// writeJSONError is the error writer of the JSON edges (the UnifiedAPI
+// facade and the intake), as writeFault is SOAP's: {"error":{"code","field","message",
 // "requestId"}}. A coded client error keeps its public message and field;
 // anything internal (151/152, an uncoded error, a code with no JSON form) is
 // a 500 logged once with the request id, shown only by its public message,
 // except that a failure of the database itself (callevents.ErrUnavailable)
 // is a 503 service_unavailable with Retry-After, also logged once: the
-// client did nothing wrong and the same request will succeed later.
-// fallback is the code of an uncoded error (151 or 152).
-func (s *Server) writeJSONError(w http.ResponseWriter, r *http.Request, err error, fallback callevents.Code) {
-	id := requestID(r.Context())
-	detail := jsonErrorDetail{RequestID: id}
+// client did nothing wrong and the same request will succeed later. An
+// httpError answers its own status and name.
+func (s *Server) writeJSONError(w http.ResponseWriter, r *http.Request, err error) {
+	code := errorCode(r, err) // what the answer is counted under
+	detail := jsonErrorDetail{RequestID: requestID(r.Context())}
 	var status int
 	var he *httpError
-	if errors.As(err, &he) {
-		status, detail.Code, detail.Message = he.status, he.code, he.message
-		s.served(r, he.counted())
-	} else if code := callevents.ErrorCode(err, fallback); code.Internal() && errors.Is(err, callevents.ErrUnavailable) {
-		s.logFailure(r, code, err)
-		s.served(r, code) // counted under its internal code, 151 or 152
+	switch {
+	case errors.As(err, &he):
+		status, detail.Code, detail.Message = he.status, he.name, he.err.Message
+		setRetryAfter(w, err)
+	case code.Internal() && errors.Is(err, callevents.ErrUnavailable):
+		s.logFailure(r, code, err) // counted under its internal code, 151 or 152
 		status, detail.Code, detail.Message = http.StatusServiceUnavailable, "service_unavailable", messageUnavailable
 		if errors.Is(err, callevents.ErrNotWritable) {
 			detail.Message = messageNotWritable
 		}
 		w.Header().Set("Retry-After", retryAfterUnavailable)
-	} else {
-		code := callevents.ErrorCode(err, fallback)
+	default:
 		kind, known := jsonErrorKinds[code]
 		if !known || code.Internal() {
 			s.logFailure(r, code, err)
@@ -119,7 +102,6 @@ func (s *Server) writeJSONError(w http.ResponseWriter, r *http.Request, err erro
 				code = callevents.CodeRetrieveFailed
 			}
 		}
-		s.served(r, code)
 		status, detail.Code = kind.status, kind.code
 		if code == callevents.CodeTypeInvalid && callevents.ErrorField(err) == fieldPathType {
 			detail.Code = "pcet_type_invalid" // the UnifiedAPI's name for a bad {type} segment
@@ -136,14 +118,103 @@ func (s *Server) writeJSONError(w http.ResponseWriter, r *http.Request, err erro
 			w.Header().Set("WWW-Authenticate", challenge)
 		}
 	}
+	s.served(r, code)
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, status, jsonErrorBody{Error: detail})
+}
+
+// jsonObject is a JSON object that keeps its keys in order.
+type jsonObject []jsonPair
+
+type jsonPair struct {
+	key   string
+	value any
+}
+
+func (o jsonObject) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	for i, p := range o {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		k, _ := json.Marshal(p.key)
+		buf.Write(k)
+		buf.WriteByte(':')
+		v, err := marshalNoEscape(p.value)
+		if err != nil {
+			return nil, err
+		}
+		buf.Write(v)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+// marshalNoEscape is json.Marshal without HTML escaping: messages quote
+// <access token> and URLs carry &.
+func marshalNoEscape(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // messages quote <access token> and the like
-	enc.Encode(jsonErrorBody{Error: detail})
-	out := buf.Bytes()
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// writeJSON is the one writer of a JSON answer (REST, the intake and
+// their errors): v and a newline, with its length.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	out, err := marshalNoEscape(v)
+	if err != nil {
+		return err
+	}
+	out = append(out, '\n')
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
-	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	w.Write(out)
+	return nil
+}
+
+// jsonField is a member of a JSON object.
+type jsonField struct {
+	name  string
+	value json.RawMessage
+}
+
+// sortedFields returns the members of obj by name, so that the first bad
+// one, the one reported, is the same on every request.
+func sortedFields(obj map[string]json.RawMessage) []jsonField {
+	out := make([]jsonField, 0, len(obj))
+	for name, value := range obj {
+		out = append(out, jsonField{name, value})
+	}
+	slices.SortFunc(out, func(a, b jsonField) int { return strings.Compare(a.name, b.name) })
+	return out
+}
+
+// decodeJSON decodes exactly one JSON value from raw into v.
+func decodeJSON(raw []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(v); err != nil {
+		return callevents.Errorf(callevents.CodeMalformedRequest, "The body is not valid JSON (%s).", jsonErrorText(err))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return callevents.Errorf(callevents.CodeMalformedRequest, "The body has data after its JSON value.")
+	}
+	return nil
+}
+
+// jsonErrorText describes what is wrong with the client's own document.
+func jsonErrorText(err error) string {
+	var syntaxErr *json.SyntaxError
+	if errors.As(err, &syntaxErr) {
+		return fmt.Sprintf("%s at byte %d", syntaxErr.Error(), syntaxErr.Offset)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return "unexpected end of input"
+	}
+	return "unreadable value"
 }
