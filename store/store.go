@@ -4,9 +4,11 @@
 // processes must cooperate.
 //
 // *DB implements callevents.CallEventStore, callevents.ClientStore and
-// callevents.DeliveryStore (the delivery queue: deliveries.go). The
-// schema is created by versioned SQL migrations embedded per dialect
-// (migrations/), applied by (*DB).Migrate; gorm AutoMigrate is not used.
+// callevents.DeliveryStore, the delivery queue: intake.go accepts activity
+// into it, queue.go claims and records deliveries, maintenance.go cleans
+// up, and delivery_log.go is the admin's view. The schema is created by
+// versioned SQL migrations embedded per dialect (migrations/), applied by
+// (*DB).Migrate; gorm AutoMigrate is not used.
 // Every error the store methods return is coded (151/152 for internal
 // failures, 255, 308, ...), so no SQL text reaches a client; the cause stays
 // in the error chain for the log.
