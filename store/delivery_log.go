@@ -106,7 +106,7 @@ func deliveryNotFound(id string) error {
 func (db *DB) ResendDelivery(ctx context.Context, ext callevents.Extension, id string, now time.Time) (callevents.Delivery, error) {
 	now = queueTime(now)
 	var resent callevents.Delivery
-	err := db.queueTransaction(ctx, func(tx *gorm.DB) error {
+	err := db.transaction(ctx, func(tx *gorm.DB) error {
 		q := tx.Model(&deliveryRow{}).Select(deliveryColumns).Where("id = ? AND extension = ?", id, string(ext)).Limit(1)
 		if db.dialect == DialectMySQL {
 			q = q.Clauses(clause.Locking{Strength: "UPDATE"})

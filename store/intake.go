@@ -86,7 +86,7 @@ func (db *DB) AcceptActivity(ctx context.Context, activities []callevents.CallAc
 		g.mu.Unlock()
 		// The transaction is everyone's in the group: this caller's
 		// cancellation must not fail the others.
-		err := db.queueTransaction(context.WithoutCancel(ctx), func(tx *gorm.DB) error { return db.acceptCalls(tx, group) })
+		err := db.transaction(context.WithoutCancel(ctx), func(tx *gorm.DB) error { return db.acceptCalls(tx, group) })
 		for _, c := range group {
 			if err != nil {
 				c.queued, c.accepted, c.err = 0, 0, formatError(err, writing, nil)

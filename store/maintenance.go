@@ -85,7 +85,7 @@ func (db *DB) inChunks(ctx context.Context, chunk func(tx *gorm.DB) (selected, d
 	total := 0
 	for {
 		var selected, deleted int
-		err := db.queueTransaction(ctx, func(tx *gorm.DB) error {
+		err := db.transaction(ctx, func(tx *gorm.DB) error {
 			var err error
 			selected, deleted, err = chunk(tx)
 			return err

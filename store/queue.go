@@ -90,7 +90,7 @@ func (db *DB) ClaimDue(ctx context.Context, c callevents.Claim) ([]callevents.De
 	holdEdge := queueTime(now.Add(-c.OrderHold))
 	mysql := db.dialect == DialectMySQL
 	var claimed []callevents.Delivery
-	err := db.queueTransaction(ctx, func(tx *gorm.DB) error {
+	err := db.transaction(ctx, func(tx *gorm.DB) error {
 		claimed = nil
 		taken := map[string]int{}
 		takenPaused := map[callevents.PausedReceiver]int{}
@@ -330,7 +330,7 @@ func (db *DB) RecordAttempts(ctx context.Context, worker string, outcomes []call
 	if db.sqliteWriter != nil {
 		err = db.recordGrouped(ctx, worker, outcomes)
 	} else {
-		err = db.queueTransaction(ctx, func(tx *gorm.DB) error { return db.recordAttempts(tx, worker, outcomes) })
+		err = db.transaction(ctx, func(tx *gorm.DB) error { return db.recordAttempts(tx, worker, outcomes) })
 	}
 	return formatError(err, writing, nil)
 }
@@ -579,7 +579,7 @@ func (db *DB) recordGrouped(ctx context.Context, worker string, outcomes []calle
 		g.mu.Unlock()
 		// The group's transaction is everyone's in it: this caller's
 		// cancellation must not fail the others.
-		err := db.runTransaction(context.WithoutCancel(ctx), nil, func(tx *gorm.DB) error {
+		err := db.runTransaction(context.WithoutCancel(ctx), func(tx *gorm.DB) error {
 			for _, c := range group {
 				if err := db.recordAttempts(tx, c.worker, c.outcomes); err != nil {
 					return err

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"math/rand/v2"
 	"time"
@@ -37,38 +36,23 @@ var errRerun = errors.New("store: concurrent change, transaction rerun")
 // sqliteDSN): it holds the database's write lock from the start, so
 // nothing it reads can change before it writes. On MySQL, fn takes a lock
 // row first (lockFor) for the same effect on what that row guards.
+//
+// MySQL connections are READ COMMITTED (readCommittedConnector): locking
+// reads take no gap locks and let go of the rows they read but did not
+// select, so claimers, accepters and cleaners that work on different rows
+// do not wait for one another (stack.md §3). What a queue transaction
+// decides from a plain read is guarded by row locks it holds, or checked
+// again later: a Call Event disabled while an intake reads it gets
+// deliveries that the claim then cancels.
 func (db *DB) transaction(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	return db.transactionWith(ctx, nil, fn)
+	return db.writeSQLite(ctx, func() error { return db.runTransaction(ctx, fn) })
 }
 
-// queueTransaction is transaction for the delivery queue, under READ
-// COMMITTED on MySQL: its locking reads then take no gap locks, and let go
-// of the rows they read but did not select, so claimers, accepters and
-// cleaners that work on different rows do not wait for one another
-// (stack.md §3). What a queue transaction decides from a plain read is
-// guarded by row locks it holds, or checked again later: a Call Event
-// disabled while an intake reads it gets deliveries that the claim then
-// cancels.
-func (db *DB) queueTransaction(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	// MySQL connections are READ COMMITTED from the start
-	// (readCommittedConnector).
-	return db.transactionWith(ctx, nil, fn)
-}
-
-func (db *DB) transactionWith(ctx context.Context, opts *sql.TxOptions, fn func(tx *gorm.DB) error) error {
-	return db.writeSQLite(ctx, func() error { return db.runTransaction(ctx, opts, fn) })
-}
-
-// runTransaction is transactionWith for a caller that holds the SQLite
-// write turn already (or is on MySQL).
-func (db *DB) runTransaction(ctx context.Context, opts *sql.TxOptions, fn func(tx *gorm.DB) error) error {
+// runTransaction is transaction for a caller that holds the SQLite write
+// turn already (or is on MySQL).
+func (db *DB) runTransaction(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	for attempt := 1; ; attempt++ {
-		var err error
-		if opts == nil {
-			err = db.gorm.WithContext(ctx).Transaction(fn)
-		} else {
-			err = db.gorm.WithContext(ctx).Transaction(fn, opts)
-		}
+		err := db.gorm.WithContext(ctx).Transaction(fn)
 		if err == nil || !(isDeadlock(err) || errors.Is(err, errRerun)) || attempt == transactionAttempts {
 			return err
 		}
