@@ -99,8 +99,8 @@ func seedQueue(b testing.TB, db *store.DB, calls, finished int) {
 		b.Fatalf("ClaimDue = %d, %v", len(ds), err)
 	}
 	for _, d := range ds {
-		err := db.RecordAttempt(ctx, "seed", callevents.AttemptOutcome{DeliveryID: d.ID, Next: callevents.DeliveryDelivered,
-			Attempt: callevents.DeliveryAttempt{Attempt: 1, At: benchNow.Add(-time.Hour), StatusCode: 200}})
+		err := db.RecordAttempts(ctx, "seed", []callevents.AttemptOutcome{{DeliveryID: d.ID, Next: callevents.DeliveryDelivered,
+			Attempt: callevents.DeliveryAttempt{Attempt: 1, At: benchNow.Add(-time.Hour), StatusCode: 200}}})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -216,8 +216,8 @@ func BenchmarkRecordAttempt(b *testing.B) {
 					b.RunParallel(func(pb *testing.PB) {
 						for pb.Next() {
 							d := ds[next.Add(1)-1]
-							err := db.RecordAttempt(ctx, "bench", callevents.AttemptOutcome{DeliveryID: d.ID, Next: callevents.DeliveryDelivered,
-								Attempt: callevents.DeliveryAttempt{Attempt: d.Attempts, At: benchNow, StatusCode: 200, Latency: time.Millisecond}})
+							err := db.RecordAttempts(ctx, "bench", []callevents.AttemptOutcome{{DeliveryID: d.ID, Next: callevents.DeliveryDelivered,
+								Attempt: callevents.DeliveryAttempt{Attempt: d.Attempts, At: benchNow, StatusCode: 200, Latency: time.Millisecond}}})
 							if err != nil {
 								b.Error(err)
 								return

@@ -335,11 +335,6 @@ func (db *DB) RecordAttempts(ctx context.Context, worker string, outcomes []call
 	return formatError(err, writing, nil)
 }
 
-// RecordAttempt is RecordAttempts of one outcome.
-func (db *DB) RecordAttempt(ctx context.Context, worker string, o callevents.AttemptOutcome) error {
-	return db.RecordAttempts(ctx, worker, []callevents.AttemptOutcome{o})
-}
-
 // recordAttempts is RecordAttempts' work, within tx: two statements per
 // outcome, three more for one that disables its Call Event.
 func (db *DB) recordAttempts(tx *gorm.DB, worker string, outcomes []callevents.AttemptOutcome) error {
@@ -595,7 +590,7 @@ func (db *DB) recordGrouped(ctx context.Context, worker string, outcomes []calle
 }
 
 // cancelPending cancels the pending deliveries of the Call Events. Running
-// ones are left to finish: their worker's RecordAttempt still applies.
+// ones are left to finish: their worker's RecordAttempts still applies.
 func cancelPending(tx *gorm.DB, callEventIDs []string, now time.Time) error {
 	return chunks(callEventIDs, inChunk, func(part []string) error {
 		return tx.Model(&deliveryRow{}).
@@ -630,7 +625,7 @@ func (db *DB) ReleaseClaims(ctx context.Context, worker string, ids []string) er
 // pending again, and returns how many. The attempt stays counted (it may
 // have reached the receiver). They stay due at the time they were claimed
 // at, before now, keeping their place in the queue; the worker that lost
-// the lease finds its RecordAttempt ignored.
+// the lease finds its RecordAttempts ignored.
 func (db *DB) RescueExpired(ctx context.Context, now time.Time) (int, error) {
 	var rescued int64
 	err := db.writeSQLite(ctx, func() error {

@@ -160,7 +160,7 @@ func outcome(d callevents.Delivery, next callevents.DeliveryState, status int, e
 func record(t *testing.T, s DeliveryStore, worker string, o callevents.AttemptOutcome) {
 	t.Helper()
 	if err := s.RecordAttempts(context.Background(), worker, []callevents.AttemptOutcome{o}); err != nil {
-		t.Fatalf("RecordAttempt(%s): %v", o.DeliveryID, err)
+		t.Fatalf("RecordAttempts(%s): %v", o.DeliveryID, err)
 	}
 }
 
@@ -753,7 +753,7 @@ func testRecordAttempt(t *testing.T, s DeliveryStore) {
 		sameDelivery(t, delivery(t, s, caller, ds[i].ID), want)
 	}
 	if err := s.RecordAttempts(context.Background(), "w1", []callevents.AttemptOutcome{{DeliveryID: "dlv_nosuchdelivery", Next: callevents.DeliveryDelivered}}); err != nil {
-		t.Fatalf("RecordAttempt of an unknown delivery: %v", err)
+		t.Fatalf("RecordAttempts of an unknown delivery: %v", err)
 	}
 }
 
