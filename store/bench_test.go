@@ -200,8 +200,8 @@ func BenchmarkAcceptActivity(b *testing.B) {
 
 // BenchmarkRecordAttempt measures reporting one delivered attempt, the
 // store's share of every delivery after its claim: one caller at a time,
-// and 16 at once as a dispatcher's workers report (on SQLite these share
-// commits).
+// and 16 at once, as 16 dispatchers sharing the store would report (a
+// dispatcher's own outcomes reach the store in batches: its recorder).
 func BenchmarkRecordAttempt(b *testing.B) {
 	for _, backend := range benchBackends {
 		b.Run(backend.name, func(b *testing.B) {

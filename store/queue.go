@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/callevents/callevents"
@@ -312,9 +311,8 @@ func (db *DB) lease(tx *gorm.DB, rows []deliveryRow, worker string, now, leaseUn
 // whose Next is not pending, delivered, failed or cancelled fails the call
 // and nothing is stored.
 //
-// On SQLite, calls that arrive while another writer holds the write turn
-// are recorded together, in one transaction, by the first of them to get
-// the turn (see attemptGroup); each returns once that has committed.
+// Batching is the caller's: a dispatcher's recorder hands over the
+// outcomes of all the requests that ended while the last batch committed.
 func (db *DB) RecordAttempts(ctx context.Context, worker string, outcomes []callevents.AttemptOutcome) error {
 	for _, o := range outcomes {
 		switch o.Next {
@@ -326,12 +324,7 @@ func (db *DB) RecordAttempts(ctx context.Context, worker string, outcomes []call
 	if len(outcomes) == 0 {
 		return nil
 	}
-	var err error
-	if db.sqliteWriter != nil {
-		err = db.recordGrouped(ctx, worker, outcomes)
-	} else {
-		err = db.transaction(ctx, func(tx *gorm.DB) error { return db.recordAttempts(tx, worker, outcomes) })
-	}
+	err := db.transaction(ctx, func(tx *gorm.DB) error { return db.recordAttempts(tx, worker, outcomes) })
 	return formatError(err, writing, nil)
 }
 
@@ -516,77 +509,6 @@ func recordAttempt(tx *gorm.DB, worker string, o callevents.AttemptOutcome, held
 		return err
 	}
 	return cancelPending(tx, []string{callEventID}, at)
-}
-
-// attemptGroup queues the SQLite RecordAttempts calls waiting for the
-// write turn. Each call costs a commit of its own otherwise, and with one
-// writer at a time those commits, more than the statements, bounded
-// deliveries per second.
-type attemptGroup struct {
-	mu      sync.Mutex
-	waiting []*attemptCall
-}
-
-type attemptCall struct {
-	worker   string
-	outcomes []callevents.AttemptOutcome
-	err      error
-	done     chan struct{} // closed once err is set
-}
-
-// maxAttemptGroup bounds the outcomes one transaction records (a single
-// call larger than that still goes whole).
-const maxAttemptGroup = 256
-
-// recordGrouped queues the call, then either finds it recorded by another
-// caller's transaction, or takes the write turn and records the queued
-// calls, its own among them, in groups. A caller whose ctx ends while it
-// waits returns ctx.Err(), and its outcomes may still be recorded by a
-// later group (the lease check keeps a second report harmless).
-func (db *DB) recordGrouped(ctx context.Context, worker string, outcomes []callevents.AttemptOutcome) error {
-	call := &attemptCall{worker: worker, outcomes: outcomes, done: make(chan struct{})}
-	g := &db.attempts
-	g.mu.Lock()
-	g.waiting = append(g.waiting, call)
-	g.mu.Unlock()
-	select {
-	case <-call.done:
-		return call.err
-	case db.sqliteWriter <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	defer func() { <-db.sqliteWriter }()
-	for {
-		select {
-		case <-call.done:
-			return call.err
-		default:
-		}
-		g.mu.Lock()
-		n, size := 0, 0
-		for n < len(g.waiting) && (n == 0 || size+len(g.waiting[n].outcomes) <= maxAttemptGroup) {
-			size += len(g.waiting[n].outcomes)
-			n++
-		}
-		group := g.waiting[:n]
-		g.waiting = slices.Clone(g.waiting[n:])
-		g.mu.Unlock()
-		// The group's transaction is everyone's in it: this caller's
-		// cancellation must not fail the others.
-		err := db.runTransaction(context.WithoutCancel(ctx), func(tx *gorm.DB) error {
-			for _, c := range group {
-				if err := db.recordAttempts(tx, c.worker, c.outcomes); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		for _, c := range group {
-			c.err = err
-			close(c.done)
-		}
-	}
 }
 
 // cancelPending cancels the pending deliveries of the Call Events. Running

@@ -89,8 +89,6 @@ type DB struct {
 	// covers writers in other processes (the CLI beside `serve`). Nil on
 	// MySQL, where InnoDB row locks do this job.
 	sqliteWriter chan struct{}
-	// attempts queues SQLite RecordAttempts calls for group commit.
-	attempts attemptGroup
 	// accepts queues AcceptActivity calls for group commit (both dialects).
 	accepts acceptGroup
 }

@@ -48,8 +48,7 @@ func (db *DB) transaction(ctx context.Context, fn func(tx *gorm.DB) error) error
 	return db.writeSQLite(ctx, func() error { return db.runTransaction(ctx, fn) })
 }
 
-// runTransaction is transaction for a caller that holds the SQLite write
-// turn already (or is on MySQL).
+// runTransaction is transaction for a caller holding the SQLite write turn.
 func (db *DB) runTransaction(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	for attempt := 1; ; attempt++ {
 		err := db.gorm.WithContext(ctx).Transaction(fn)
