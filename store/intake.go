@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/callevents/callevents"
@@ -30,13 +29,11 @@ func (db *DB) insertIgnore() clause.Insert {
 }
 
 // AcceptActivity stores the activities and their deliveries (see
-// callevents.DeliveryStore). Concurrent calls share transactions: each
-// queues, one takes the write turn and commits everything queued in one
-// transaction, and each returns its own count once that commit is done. On
-// either backend a commit per request, not the statements, bounded how
-// many single-activity requests a second the intake took.
+// callevents.DeliveryStore). Concurrent calls share transactions
+// (groupCommit), and each returns its own counts once the commit that took
+// it is done.
 func (db *DB) AcceptActivity(ctx context.Context, activities []callevents.CallActivity, now time.Time) (callevents.ActivityResult, error) {
-	call := &acceptCall{now: queueTime(now), reported: len(activities), fresh: map[string]*callevents.CallActivity{}, done: make(chan struct{})}
+	call := &acceptCall{now: queueTime(now), reported: len(activities), fresh: map[string]*callevents.CallActivity{}}
 	// Duplicates within the request are dropped here; those of other
 	// requests in the same transaction, or accepted before, by acceptCalls.
 	for i := range activities {
@@ -49,59 +46,20 @@ func (db *DB) AcceptActivity(ctx context.Context, activities []callevents.CallAc
 	if len(call.hashes) == 0 {
 		return callevents.ActivityResult{}, nil
 	}
-	g := &db.accepts
-	g.mu.Lock()
-	g.waiting = append(g.waiting, call)
-	g.mu.Unlock()
-	select {
-	case <-call.done:
-		return call.result()
-	case g.turn <- struct{}{}:
-	case <-ctx.Done():
-		g.mu.Lock()
-		if i := slices.Index(g.waiting, call); i >= 0 {
-			g.waiting = slices.Delete(g.waiting, i, i+1)
-			g.mu.Unlock()
-			return callevents.ActivityResult{}, ctx.Err()
-		}
-		g.mu.Unlock()
-		<-call.done // a transaction has it already: its answer stands
-		return call.result()
+	if err := db.accepts.do(ctx, call); err != nil {
+		return callevents.ActivityResult{}, err
 	}
-	defer func() { <-g.turn }()
-	for {
-		select {
-		case <-call.done:
-			return call.result()
-		default:
-		}
-		g.mu.Lock()
-		n, size := 0, 0
-		for n < len(g.waiting) && (n == 0 || size+len(g.waiting[n].hashes) <= maxAcceptGroup) {
-			size += len(g.waiting[n].hashes)
-			n++
-		}
-		group := g.waiting[:n]
-		g.waiting = slices.Clone(g.waiting[n:])
-		g.mu.Unlock()
-		// The transaction is everyone's in the group: this caller's
-		// cancellation must not fail the others.
-		err := db.transaction(context.WithoutCancel(ctx), func(tx *gorm.DB) error { return db.acceptCalls(tx, group) })
-		for _, c := range group {
-			if err != nil {
-				c.queued, c.accepted, c.err = 0, 0, formatError(err, writing, nil)
-			}
-			close(c.done)
-		}
-	}
+	// Whatever was reported and not accepted by this call was known, from
+	// before or earlier in the call, or was taken by another call of its
+	// transaction.
+	return callevents.ActivityResult{Queued: call.queued, Accepted: call.accepted, Duplicates: call.reported - call.accepted}, nil
 }
 
-// acceptGroup queues the AcceptActivity calls waiting for the turn to
-// commit; turn (capacity 1) is that turn.
-type acceptGroup struct {
-	mu      sync.Mutex
-	waiting []*acceptCall
-	turn    chan struct{}
+// commitAccepts is the intake's groupCommit: the calls' work in one
+// transaction.
+func (db *DB) commitAccepts(ctx context.Context, calls []*acceptCall) error {
+	err := db.transaction(ctx, func(tx *gorm.DB) error { return db.acceptCalls(tx, calls) })
+	return formatError(err, writing, nil)
 }
 
 type acceptCall struct {
@@ -111,19 +69,10 @@ type acceptCall struct {
 	fresh    map[string]*callevents.CallActivity
 	queued   int // deliveries queued
 	accepted int // hashes stored by this call
-	err      error
-	done     chan struct{} // closed once queued, accepted and err are set
 }
 
-// result is the call's answer once done: whatever was reported and not
-// accepted by it was known, from before or earlier in the call, or was
-// taken by another call of its transaction.
-func (c *acceptCall) result() (callevents.ActivityResult, error) {
-	if c.err != nil {
-		return callevents.ActivityResult{}, c.err
-	}
-	return callevents.ActivityResult{Queued: c.queued, Accepted: c.accepted, Duplicates: c.reported - c.accepted}, nil
-}
+// acceptWeight is what maxAcceptGroup counts.
+func acceptWeight(c *acceptCall) int { return len(c.hashes) }
 
 // maxAcceptGroup bounds the activities one transaction accepts (a single
 // call larger than that still goes whole).

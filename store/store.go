@@ -90,7 +90,7 @@ type DB struct {
 	// MySQL, where InnoDB row locks do this job.
 	sqliteWriter chan struct{}
 	// accepts queues AcceptActivity calls for group commit (both dialects).
-	accepts acceptGroup
+	accepts *groupCommit[*acceptCall]
 }
 
 // Open connects to the store named by dsn:
@@ -114,7 +114,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	db := &DB{log: log, accepts: acceptGroup{turn: make(chan struct{}, 1)}}
+	db := &DB{log: log}
+	db.accepts = newGroupCommit(maxAcceptGroup, acceptWeight, db.commitAccepts)
 	var dialector gorm.Dialector
 	switch {
 	case strings.HasPrefix(dsn, "mysql://"):
