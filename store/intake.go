@@ -190,15 +190,13 @@ func (db *DB) assignSequences(tx *gorm.DB, rows []deliveryRow, now time.Time) er
 	}
 	var err error
 	if db.dialect == DialectMySQL {
-		const upsert = `INSERT INTO order_keys (order_hash, last_sequence, updated_at) VALUES %s
-			ON DUPLICATE KEY UPDATE last_sequence = last_sequence + VALUES(last_sequence), updated_at = VALUES(updated_at)`
 		err = chunks(hashes, insertBatch, func(part []string) error {
 			values := strings.Repeat("(?, ?, ?), ", len(part))
 			args := make([]any, 0, 3*len(part))
 			for _, h := range part {
 				args = append(args, h, counts[h], now)
 			}
-			if err := tx.Exec(fmt.Sprintf(upsert, values[:len(values)-2]), args...).Error; err != nil {
+			if err := tx.Exec(fmt.Sprintf(upsertOrderKeysSQL, values[:len(values)-2]), args...).Error; err != nil {
 				return err
 			}
 			// The transaction's own writes: the new last places.

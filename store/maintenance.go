@@ -57,9 +57,7 @@ func (db *DB) CleanFinished(ctx context.Context, before time.Time) (int, error) 
 		// sequence, so a key in use is never taken (the DELETE rereads the
 		// row it waited for).
 		slices.Sort(hashes)
-		err := tx.Exec(`DELETE FROM order_keys WHERE order_hash IN ? AND updated_at < ?
-			AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.order_hash = order_keys.order_hash)`,
-			slices.Compact(hashes), before).Error
+		err := tx.Exec(deleteUnusedOrderKeysSQL, slices.Compact(hashes), before).Error
 		return len(seqs), int(res.RowsAffected), err
 	})
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/callevents/callevents"
@@ -27,42 +26,6 @@ const maxPausedInQuery = 32
 // maxClaimRounds bounds the queries one claim makes while rows it passes
 // over (their origin out of room) leave it short of what was asked.
 const maxClaimRounds = 8
-
-// claimQuery returns the query that selects claimable deliveries: pending,
-// due, of an origin not in skip and no organization's paused one, and with no earlier (smaller sequence)
-// delivery of the same order key still pending or running unless due
-// before the hold edge; oldest due first. The scan walks
-// deliveries_state_next_attempt in order and stops after LIMIT matches;
-// the NOT EXISTS probes deliveries_order_hash_sequence, the handful of
-// deliveries of one extension, receiver and call. On MySQL the claim
-// appends FOR UPDATE SKIP LOCKED: rows another claimer holds are passed
-// over, not waited for. That clause locks only the outer rows; the
-// subquery is a consistent read, so a row another claimer is taking still
-// counts as pending there and holds back the later ones of its key (and
-// ClaimDue checks again after the scan: see laterOnes).
-func claimQuery(skip, paused int, hold bool, mysql bool) string {
-	var b strings.Builder
-	b.WriteString(`SELECT ` + deliveryColumns + ` FROM deliveries
-WHERE state = ? AND next_attempt_at <= ?`)
-	if skip > 0 {
-		b.WriteString(` AND origin NOT IN ?`)
-	}
-	for range paused {
-		b.WriteString(` AND NOT (origin = ? AND extension LIKE ?)`)
-	}
-	b.WriteString(` AND (`)
-	if hold {
-		b.WriteString(`next_attempt_at <= ? OR `)
-	}
-	b.WriteString(`NOT EXISTS (SELECT 1 FROM deliveries e
-                  WHERE e.order_hash = deliveries.order_hash AND e.sequence < deliveries.sequence AND e.state IN (?, ?)))
-ORDER BY next_attempt_at, seq
-LIMIT ?`)
-	if mysql {
-		b.WriteString(" FOR UPDATE SKIP LOCKED")
-	}
-	return b.String()
-}
 
 // ClaimDue leases up to c.N claimable deliveries (see claimQuery) to
 // c.Worker until c.Now+c.Lease, in one transaction: each becomes running
@@ -454,8 +417,7 @@ func (db *DB) recordFinished(tx *gorm.DB, worker string, outcomes []callevents.A
 	}
 	for _, k := range keys {
 		g := groups[k]
-		err := tx.Exec(`UPDATE deliveries SET state = ?, lease_until = NULL, claimed_by = '', last_status = ?, last_error = ?, finished_at = ?
-			WHERE seq IN ?`, k.state, k.status, k.class, g.at, g.seqs).Error
+		err := tx.Exec(finishDeliveriesSQL, k.state, k.status, k.class, g.at, g.seqs).Error
 		if err != nil {
 			return err
 		}
@@ -463,7 +425,7 @@ func (db *DB) recordFinished(tx *gorm.DB, worker string, outcomes []callevents.A
 	if len(attempts) == 0 {
 		return nil
 	}
-	return tx.CreateInBatches(attempts, 100).Error
+	return tx.CreateInBatches(attempts, insertBatch).Error
 }
 
 // recordAttempt records one outcome within tx; held has the Call Events of
@@ -486,18 +448,13 @@ func recordAttempt(tx *gorm.DB, worker string, o callevents.AttemptOutcome, held
 	errorClass := clip(o.Attempt.ErrorClass, maxErrorClass)
 	// The lease check and the move in one statement: no row changes when
 	// worker no longer holds the delivery.
-	res := tx.Exec(`UPDATE deliveries SET state = ?, lease_until = NULL, claimed_by = '', last_status = ?, last_error = ?,
-		next_attempt_at = COALESCE(?, next_attempt_at), finished_at = ?
-		WHERE id = ? AND state = ? AND claimed_by = ?`,
-		string(o.Next), o.Attempt.StatusCode, errorClass, nextAttempt, finished,
+	res := tx.Exec(recordOutcomeSQL, string(o.Next), o.Attempt.StatusCode, errorClass, nextAttempt, finished,
 		o.DeliveryID, string(callevents.DeliveryRunning), worker)
 	if res.Error != nil || res.RowsAffected == 0 {
 		return res.Error
 	}
 	// The attempt number the worker sent, or else the one it was claimed as.
-	err := tx.Exec(`INSERT INTO delivery_attempts (delivery_seq, attempt, at, status_code, error_class, latency_us)
-		SELECT seq, CASE WHEN ? > 0 THEN ? ELSE attempts END, ?, ?, ?, ? FROM deliveries WHERE id = ?`,
-		o.Attempt.Attempt, o.Attempt.Attempt, at, o.Attempt.StatusCode, errorClass, o.Attempt.Latency.Microseconds(), o.DeliveryID).Error
+	err := tx.Exec(insertAttemptSQL, o.Attempt.Attempt, o.Attempt.Attempt, at, o.Attempt.StatusCode, errorClass, o.Attempt.Latency.Microseconds(), o.DeliveryID).Error
 	if err != nil || !o.DisableCallEvent {
 		return err
 	}

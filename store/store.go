@@ -407,7 +407,7 @@ func (c readCommittedConnector) Connect(ctx context.Context) (driver.Conn, error
 		return nil, err
 	}
 	if ex, ok := conn.(driver.ExecerContext); ok {
-		if _, err := ex.ExecContext(ctx, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", nil); err != nil {
+		if _, err := ex.ExecContext(ctx, readCommittedSQL, nil); err != nil {
 			conn.Close()
 			return nil, err
 		}

@@ -77,9 +77,7 @@ func (db *DB) lockFor(tx *gorm.DB, name string) error {
 	if db.dialect != DialectMySQL {
 		return nil
 	}
-	// A no-op upsert: it write-locks the row whether it inserts it or finds
-	// it, and needs no second statement for a row that does not exist yet.
-	return tx.Exec("INSERT INTO locks (name) VALUES (?) ON DUPLICATE KEY UPDATE name = name", name).Error
+	return tx.Exec(lockSQL, name).Error
 }
 
 // Lock names, one per thing whose readers-then-writers must take turns.
