@@ -138,17 +138,6 @@ func claim(t *testing.T, s DeliveryStore, worker string, n int, now time.Time) [
 	return ds
 }
 
-// claimIDs claims and returns the ids claimed, sorted.
-func claimIDs(t *testing.T, s DeliveryStore, worker string, n int, now time.Time) []string {
-	t.Helper()
-	var out []string
-	for _, d := range claim(t, s, worker, n, now) {
-		out = append(out, d.ID)
-	}
-	slices.Sort(out)
-	return out
-}
-
 func outcome(d callevents.Delivery, next callevents.DeliveryState, status int, errClass string, at time.Time) callevents.AttemptOutcome {
 	return callevents.AttemptOutcome{
 		DeliveryID: d.ID,
