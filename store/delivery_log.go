@@ -10,6 +10,8 @@ import (
 	"gorm.io/gorm/clause"
 )
 
+var _ callevents.DeliveryLog = (*DB)(nil)
+
 // whereDeliveries restricts q to the deliveries selected by f (paging
 // aside). Every form starts with extension, a prefix of
 // deliveries_extension_seq, which also gives the seq order.

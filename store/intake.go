@@ -28,8 +28,10 @@ func (db *DB) insertIgnore() clause.Insert {
 	return clause.Insert{Modifier: "OR IGNORE"}
 }
 
+var _ callevents.ActivityStore = (*DB)(nil)
+
 // AcceptActivity stores the activities and their deliveries (see
-// callevents.DeliveryStore). Concurrent calls share transactions
+// callevents.ActivityStore). Concurrent calls share transactions
 // (groupCommit), and each returns its own counts once the commit that took
 // it is done.
 func (db *DB) AcceptActivity(ctx context.Context, activities []callevents.CallActivity, now time.Time) (callevents.ActivityResult, error) {

@@ -11,7 +11,7 @@ import (
 	"gorm.io/gorm/clause"
 )
 
-var _ callevents.DeliveryStore = (*DB)(nil)
+var _ callevents.DeliveryQueue = (*DB)(nil)
 
 // newOriginsPerClaim is how many rows beyond the listed origins' room a
 // claim without PassOver reads for origins not listed: enough to start a

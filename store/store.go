@@ -3,10 +3,10 @@
 // Go, no cgo), or a shared MySQL 8 / MariaDB ≥ 10.6 database when several
 // processes must cooperate.
 //
-// *DB implements callevents.CallEventStore, callevents.ClientStore and
-// callevents.DeliveryStore, the delivery queue: intake.go accepts activity
-// into it, queue.go claims and records deliveries, maintenance.go cleans
-// up, and delivery_log.go is the admin's view. The schema is created by
+// *DB implements callevents.CallEventStore, callevents.ClientStore and the
+// delivery queue's three faces: callevents.ActivityStore (intake.go),
+// callevents.DeliveryQueue (queue.go, maintenance.go) and
+// callevents.DeliveryLog (delivery_log.go). The schema is created by
 // versioned SQL migrations embedded per dialect (migrations/), applied by
 // (*DB).Migrate; gorm AutoMigrate is not used.
 // Every error the store methods return is coded (151/152 for internal

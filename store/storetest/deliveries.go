@@ -17,7 +17,6 @@ import (
 type DeliveryStore interface {
 	callevents.CallEventStore
 	callevents.DeliveryStore
-	RecordAttempts(ctx context.Context, worker string, outcomes []callevents.AttemptOutcome) error
 }
 
 // ExerciseDeliveries runs the delivery queue suite. open must return a new,
