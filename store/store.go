@@ -54,9 +54,9 @@ func init() {
 	}
 }
 
-// DefaultDSN is the store the CLI uses when none is configured: an SQLite
+// DSNDefault is the store the CLI uses when none is configured: an SQLite
 // file in the working directory.
-const DefaultDSN = "sqlite:callevents.db"
+const DSNDefault = "sqlite:callevents.db"
 
 // Dialect names returned by (*DB).Dialect.
 const (
@@ -296,6 +296,13 @@ func isSQLiteMemory(dsn string) bool {
 	return strings.HasPrefix(dsn, ":memory:") || strings.Contains(dsn, "mode=memory")
 }
 
+// The pool sizes Options.MaxOpenConns 0 means (SQLite: at least that, or
+// GOMAXPROCS).
+const (
+	sqliteMaxOpenConnsDefault = 4
+	mysqlMaxOpenConnsDefault  = 25
+)
+
 // configureSQLitePool sizes the pool for WAL: readers run concurrently with
 // the single writer, so a few connections serve concurrent reads, while
 // writers queue (sqliteWriter, then BEGIN IMMEDIATE) however many there
@@ -304,7 +311,7 @@ func isSQLiteMemory(dsn string) bool {
 // pragmas and starts with a cold cache.
 func configureSQLitePool(db *sql.DB, maxOpen int, memory bool) (size int) {
 	if maxOpen <= 0 {
-		maxOpen = max(4, runtime.GOMAXPROCS(0))
+		maxOpen = max(sqliteMaxOpenConnsDefault, runtime.GOMAXPROCS(0))
 	}
 	if memory {
 		maxOpen = 1 // an in-memory database exists once per connection
@@ -321,7 +328,7 @@ func configureSQLitePool(db *sql.DB, maxOpen int, memory bool) (size int) {
 // server's wait_timeout or a proxy's idle timeout can cut them.
 func configureMySQLPool(db *sql.DB, maxOpen int) {
 	if maxOpen <= 0 {
-		maxOpen = 25
+		maxOpen = mysqlMaxOpenConnsDefault
 	}
 	db.SetMaxOpenConns(maxOpen)
 	db.SetMaxIdleConns(maxOpen)
@@ -329,11 +336,11 @@ func configureMySQLPool(db *sql.DB, maxOpen int) {
 	db.SetConnMaxIdleTime(time.Minute)
 }
 
-// mysqlDefaultParams are the go-sql-driver parameters every connection
+// mysqlParamsDefault are the go-sql-driver parameters every connection
 // gets unless the DSN sets them: UTC times parsed into time.Time, bounded
 // dial and I/O waits, and client-side interpolation to save the prepare
 // round trip.
-var mysqlDefaultParams = [][2]string{
+var mysqlParamsDefault = [][2]string{
 	{"charset", "utf8mb4"},
 	{"parseTime", "true"},
 	{"loc", "UTC"},
@@ -361,7 +368,7 @@ func mysqlConfig(dsn string) (*gomysql.Config, error) {
 	}
 	query := u.Query()
 	params := url.Values{}
-	for _, p := range mysqlDefaultParams {
+	for _, p := range mysqlParamsDefault {
 		params.Set(p[0], p[1])
 	}
 	for k, vs := range query {
