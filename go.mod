@@ -13,6 +13,7 @@ require (
 	github.com/hooklift/gowsdl v0.5.0
 	github.com/libtnb/sqlite v1.3.0
 	github.com/prometheus/client_golang v1.23.2
+	go.uber.org/goleak v1.3.0
 	golang.org/x/crypto v0.45.0
 	golang.org/x/time v0.16.0
 	gorm.io/driver/mysql v1.6.0
