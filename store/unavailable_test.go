@@ -79,9 +79,9 @@ func (p *tcpProxy) down() {
 }
 
 // Ensure that on MySQL a database that went away is reported as
-// ErrUnavailable inside the usual 151/152, on reads and writes and on the
-// group-commit paths (AcceptActivity, RecordAttempts), and that the same
-// *DB works again once the server is back: database/sql reconnects.
+// ErrUnavailable inside the usual 151/152, on reads and writes, on the
+// group-commit path (AcceptActivity) and in RecordAttempts, and that the
+// same *DB works again once the server is back: database/sql reconnects.
 func TestUnavailableMySQL(t *testing.T) {
 	dsn := testdb.DSN(t, store.DialectMySQL)
 	u, err := url.Parse(dsn)
