@@ -15,6 +15,8 @@ import (
 	"gorm.io/gorm/clause"
 )
 
+var _ callevents.ActivityStore = (*DB)(nil)
+
 func sha256Hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
@@ -27,8 +29,6 @@ func (db *DB) insertIgnore() clause.Insert {
 	}
 	return clause.Insert{Modifier: "OR IGNORE"}
 }
-
-var _ callevents.ActivityStore = (*DB)(nil)
 
 // AcceptActivity stores the activities and their deliveries (see
 // callevents.ActivityStore). Concurrent calls share transactions
