@@ -11,25 +11,13 @@ import (
 
 	"github.com/callevents/callevents"
 	"github.com/callevents/callevents/store"
+	"github.com/callevents/callevents/store/testdb"
 )
 
 // fakeClock is a settable time source.
 type fakeClock struct{ now time.Time }
 
 func (c *fakeClock) Now() time.Time { return c.now }
-
-func mustOpenStore(t *testing.T) *store.DB {
-	t.Helper()
-	db, err := store.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "auth.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return db
-}
 
 func mustCreateClient(t *testing.T, db *store.DB, scope callevents.Scope) (callevents.Client, string) {
 	t.Helper()
@@ -47,7 +35,7 @@ func mustCreateClient(t *testing.T, db *store.DB, scope callevents.Scope) (calle
 // expired token gets 102, also while it is cached.
 func TestAuthenticate(t *testing.T) {
 	ctx := context.Background()
-	db := mustOpenStore(t)
+	db := testdb.MustOpen(t, store.DialectSQLite)
 	clock := &fakeClock{now: time.Now()}
 	auth := &callevents.Authenticator{Store: db, TokenTTL: 10 * time.Second, TokenCacheTTL: time.Minute, Now: clock.Now}
 	c, secret := mustCreateClient(t, db, "org:0003")
@@ -92,7 +80,7 @@ func TestTokenCacheBoundsRevocation(t *testing.T) {
 		{"off", -1, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			db := mustOpenStore(t)
+			db := testdb.MustOpen(t, store.DialectSQLite)
 			clock := &fakeClock{now: time.Now()}
 			auth := &callevents.Authenticator{Store: db, TokenCacheTTL: tc.cacheTTL, Now: clock.Now}
 			c, secret := mustCreateClient(t, db, "admin")
@@ -177,7 +165,7 @@ func TestAccessTokensAreRandomAndStoredHashed(t *testing.T) {
 // (and secrets are only ever compared by bcrypt, in constant time).
 func TestClientSecretCheckTimingHidesUnknownIDs(t *testing.T) {
 	ctx := context.Background()
-	db := mustOpenStore(t)
+	db := testdb.MustOpen(t, store.DialectSQLite)
 	auth := &callevents.Authenticator{Store: db}
 	c, _ := mustCreateClient(t, db, callevents.ScopeAdmin)
 	timeOf := func(id string) time.Duration {

@@ -214,9 +214,9 @@ type DeliveryFilter struct {
 	Limit       int
 }
 
-// DeliveryStore is the durable delivery queue. Implementations return
-// coded errors: 256 for a missing delivery, 151/152 wrapping internal ones.
-type DeliveryStore interface {
+// ActivityStore is where the intake (ActivityService) puts call activity.
+// Implementations return coded errors: 151/152 wrapping internal ones.
+type ActivityStore interface {
 	// AcceptActivity stores the activities and, in the same transaction, a
 	// pending delivery (due now) for every enabled Call Event that matches
 	// one of their ExtensionEvents. An activity whose DedupeKey was accepted
@@ -228,6 +228,11 @@ type DeliveryStore interface {
 	// accepts it and the other counts a duplicate); the deliveries are
 	// durable when it returns.
 	AcceptActivity(ctx context.Context, activities []CallActivity, now time.Time) (ActivityResult, error)
+}
+
+// DeliveryQueue is the durable delivery queue as a dispatcher works it.
+// Implementations return coded errors: 151/152 wrapping internal ones.
+type DeliveryQueue interface {
 	// ClaimDue leases up to c.N deliveries to c.Worker until c.Now+c.Lease:
 	// pending, due (NextAttemptAt <= c.Now), with no earlier unfinished
 	// delivery of the same OrderKey (committed or not) unless due for
@@ -253,6 +258,12 @@ type DeliveryStore interface {
 	// CleanFinished deletes deliveries finished before before (with their
 	// attempts) and activities accepted before before; returns deliveries deleted.
 	CleanFinished(ctx context.Context, before time.Time) (int, error)
+}
+
+// DeliveryLog is the admin's view of the deliveries (DeliveryService).
+// Implementations return coded errors: 256 for a missing delivery, 151/152
+// wrapping internal ones.
+type DeliveryLog interface {
 	// FindDeliveries returns a page of deliveries (newest first) with their
 	// History, and the total without paging.
 	FindDeliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, int, error)
@@ -260,6 +271,15 @@ type DeliveryStore interface {
 	// due now, keeping its id and history. Returns 256 if there is no such
 	// delivery, and 400 when it is pending, running or cancelled.
 	ResendDelivery(ctx context.Context, ext Extension, id string, now time.Time) (Delivery, error)
+}
+
+// DeliveryStore is the three on one value, as a store implements them: for
+// wiring and for conformance suites, which see the whole life of a
+// delivery.
+type DeliveryStore interface {
+	ActivityStore
+	DeliveryQueue
+	DeliveryLog
 }
 
 // TestResult is the outcome of a synthetic request sent now.

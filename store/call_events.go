@@ -12,55 +12,6 @@ import (
 
 var _ callevents.CallEventStore = (*DB)(nil)
 
-// callEventRow is a row of call_events. It never leaves the package.
-type callEventRow struct {
-	Seq        int64     `gorm:"column:seq;primaryKey;autoIncrement"`
-	ID         string    `gorm:"column:id"`
-	Extension  string    `gorm:"column:extension"`
-	Type       int       `gorm:"column:type"`
-	Method     int       `gorm:"column:method"`
-	URL        string    `gorm:"column:url"`
-	Status     int       `gorm:"column:status"`
-	Note       string    `gorm:"column:note"`
-	Secret     string    `gorm:"column:secret"`
-	ModifiedAt time.Time `gorm:"column:modified_at"`
-}
-
-func (callEventRow) TableName() string { return "call_events" }
-
-func newCallEventRow(c callevents.CallEvent) callEventRow {
-	return callEventRow{
-		ID:         c.ID,
-		Extension:  string(c.Extension),
-		Type:       int(c.Type),
-		Method:     int(c.Method),
-		URL:        c.URL,
-		Status:     int(c.Status),
-		Note:       c.Note,
-		Secret:     c.Secret,
-		ModifiedAt: storedTime(c.Modified),
-	}
-}
-
-func (r callEventRow) callEvent() callevents.CallEvent {
-	return callevents.CallEvent{
-		ID:        r.ID,
-		Extension: callevents.Extension(r.Extension),
-		Type:      callevents.EventType(r.Type),
-		Method:    callevents.Method(r.Method),
-		URL:       r.URL,
-		Status:    callevents.Status(r.Status),
-		Note:      r.Note,
-		Secret:    r.Secret,
-		Modified:  r.ModifiedAt.UTC(),
-	}
-}
-
-// storedTime is t as the database keeps it: UTC, whole seconds. Truncating
-// here rather than letting the server round (MySQL does, MariaDB
-// truncates) makes both backends return the same value.
-func storedTime(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
-
 // whereFilter restricts q to the Call Events selected by f (paging aside).
 // Every form starts with extension (then type), a prefix of
 // call_events_extension_type_seq.

@@ -10,34 +10,6 @@ import (
 
 var _ callevents.ClientStore = (*DB)(nil)
 
-// clientRow is a row of api_clients. It never leaves the package.
-type clientRow struct {
-	ID         string    `gorm:"column:id;primaryKey"`
-	Name       string    `gorm:"column:name"`
-	Scope      string    `gorm:"column:scope"`
-	SecretHash string    `gorm:"column:secret_hash"`
-	CreatedAt  time.Time `gorm:"column:created_at"`
-}
-
-func (clientRow) TableName() string { return "api_clients" }
-
-func newClientRow(c callevents.Client) clientRow {
-	return clientRow{ID: c.ID, Name: c.Name, Scope: string(c.Scope), SecretHash: c.SecretHash, CreatedAt: storedTime(c.Created)}
-}
-
-func (r clientRow) client() callevents.Client {
-	return callevents.Client{ID: r.ID, Name: r.Name, Scope: callevents.Scope(r.Scope), SecretHash: r.SecretHash, Created: r.CreatedAt.UTC()}
-}
-
-// accessTokenRow is a row of access_tokens. It never leaves the package.
-type accessTokenRow struct {
-	Hash      string    `gorm:"column:hash;primaryKey"`
-	ClientID  string    `gorm:"column:client_id"`
-	ExpiresAt time.Time `gorm:"column:expires_at"`
-}
-
-func (accessTokenRow) TableName() string { return "access_tokens" }
-
 // CreateClient inserts c, its Created time stored in UTC and truncated to
 // the second. A duplicate id is an internal error (152).
 func (db *DB) CreateClient(ctx context.Context, c callevents.Client) error {

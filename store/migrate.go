@@ -131,12 +131,9 @@ func (db *DB) migrateTo(ctx context.Context, version int) error {
 // migrateSQLite applies each migration in its own immediate transaction:
 // SQLite DDL is transactional, so a failed migration leaves nothing behind.
 func (db *DB) migrateSQLite(ctx context.Context, ms []migration) error {
-	const createTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    INTEGER  NOT NULL PRIMARY KEY,
-		applied_at DATETIME NOT NULL)`
 	return db.writeSQLite(ctx, func() error {
 		g := db.gorm.WithContext(ctx)
-		if err := g.Exec(createTable).Error; err != nil {
+		if err := g.Exec(sqliteMigrationsTableSQL).Error; err != nil {
 			return err
 		}
 		for _, m := range ms {
@@ -156,21 +153,13 @@ func (db *DB) migrateSQLite(ctx context.Context, ms []migration) error {
 // implicitly, so a migration is not atomic there: its statements are
 // written to be re-run (IF NOT EXISTS) and the version is recorded last.
 func (db *DB) migrateMySQL(ctx context.Context, ms []migration) error {
-	const createTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    INT      NOT NULL PRIMARY KEY,
-		applied_at DATETIME NOT NULL
-	) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin`
-	// The lock is named after the database, so migrating one database does
-	// not hold up another on the same server. SHA1 keeps the name within
-	// MySQL's 64 characters.
-	const lockName = `CONCAT('callevents.migrate.', SHA1(DATABASE()))`
 	return db.gorm.WithContext(ctx).Connection(func(conn *gorm.DB) error {
 		// Connection hands over a DB whose conditions pile up from one
 		// query to the next (version = 1 AND version = 2 …); a NewDB
 		// session starts each query afresh, on the same connection.
 		conn = conn.Session(&gorm.Session{NewDB: true})
 		var got sql.NullInt64
-		if err := conn.Raw(`SELECT GET_LOCK(`+lockName+`, ?)`, 60).Scan(&got).Error; err != nil {
+		if err := conn.Raw(getMigrationLockSQL, 60).Scan(&got).Error; err != nil {
 			return err
 		}
 		if !got.Valid || got.Int64 != 1 {
@@ -179,9 +168,9 @@ func (db *DB) migrateMySQL(ctx context.Context, ms []migration) error {
 		defer func() {
 			// Without the caller's cancellation, so that the lock is
 			// released even when ctx ended; a dead connection frees it too.
-			conn.WithContext(context.WithoutCancel(ctx)).Exec(`DO RELEASE_LOCK(` + lockName + `)`)
+			conn.WithContext(context.WithoutCancel(ctx)).Exec(releaseMigrationLockSQL)
 		}()
-		if err := conn.Exec(createTable).Error; err != nil {
+		if err := conn.Exec(mysqlMigrationsTableSQL).Error; err != nil {
 			return err
 		}
 		for _, m := range ms {
@@ -208,7 +197,7 @@ func (db *DB) applyMigration(tx *gorm.DB, m migration) error {
 		}
 	}
 	now := time.Now().UTC().Truncate(time.Second)
-	if err := tx.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.version, now).Error; err != nil {
+	if err := tx.Exec(recordMigrationSQL, m.version, now).Error; err != nil {
 		return err
 	}
 	db.log.Info("applied database migration", "dialect", db.dialect, "migration", m.name)
@@ -227,7 +216,7 @@ func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	var version sql.NullInt64
-	if err := g.Raw(`SELECT MAX(version) FROM schema_migrations`).Scan(&version).Error; err != nil {
+	if err := g.Raw(schemaVersionSQL).Scan(&version).Error; err != nil {
 		return 0, fmt.Errorf("store: reading the schema version: %w", err)
 	}
 	return int(version.Int64), nil

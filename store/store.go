@@ -3,10 +3,12 @@
 // Go, no cgo), or a shared MySQL 8 / MariaDB ≥ 10.6 database when several
 // processes must cooperate.
 //
-// *DB implements callevents.CallEventStore, callevents.ClientStore and
-// callevents.DeliveryStore (the delivery queue: deliveries.go). The
-// schema is created by versioned SQL migrations embedded per dialect
-// (migrations/), applied by (*DB).Migrate; gorm AutoMigrate is not used.
+// *DB implements callevents.CallEventStore, callevents.ClientStore and the
+// delivery queue's three faces: callevents.ActivityStore (intake.go),
+// callevents.DeliveryQueue (queue.go, maintenance.go) and
+// callevents.DeliveryLog (delivery_log.go). The schema is created by
+// versioned SQL migrations embedded per dialect (migrations/), applied by
+// (*DB).Migrate; gorm AutoMigrate is not used.
 // Every error the store methods return is coded (151/152 for internal
 // failures, 255, 308, ...), so no SQL text reaches a client; the cause stays
 // in the error chain for the log.
@@ -52,9 +54,9 @@ func init() {
 	}
 }
 
-// DefaultDSN is the store the CLI uses when none is configured: an SQLite
+// DSNDefault is the store the CLI uses when none is configured: an SQLite
 // file in the working directory.
-const DefaultDSN = "sqlite:callevents.db"
+const DSNDefault = "sqlite:callevents.db"
 
 // Dialect names returned by (*DB).Dialect.
 const (
@@ -87,10 +89,8 @@ type DB struct {
 	// covers writers in other processes (the CLI beside `serve`). Nil on
 	// MySQL, where InnoDB row locks do this job.
 	sqliteWriter chan struct{}
-	// attempts queues SQLite RecordAttempts calls for group commit.
-	attempts attemptGroup
 	// accepts queues AcceptActivity calls for group commit (both dialects).
-	accepts acceptGroup
+	accepts *groupCommit[*acceptCall]
 }
 
 // Open connects to the store named by dsn:
@@ -114,7 +114,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	db := &DB{log: log, accepts: acceptGroup{turn: make(chan struct{}, 1)}}
+	db := &DB{log: log}
+	db.accepts = newGroupCommit(maxAcceptGroup, acceptWeight, db.commitAccepts)
 	var dialector gorm.Dialector
 	switch {
 	case strings.HasPrefix(dsn, "mysql://"):
@@ -295,6 +296,13 @@ func isSQLiteMemory(dsn string) bool {
 	return strings.HasPrefix(dsn, ":memory:") || strings.Contains(dsn, "mode=memory")
 }
 
+// The pool sizes Options.MaxOpenConns 0 means (SQLite: at least that, or
+// GOMAXPROCS).
+const (
+	sqliteMaxOpenConnsDefault = 4
+	mysqlMaxOpenConnsDefault  = 25
+)
+
 // configureSQLitePool sizes the pool for WAL: readers run concurrently with
 // the single writer, so a few connections serve concurrent reads, while
 // writers queue (sqliteWriter, then BEGIN IMMEDIATE) however many there
@@ -303,7 +311,7 @@ func isSQLiteMemory(dsn string) bool {
 // pragmas and starts with a cold cache.
 func configureSQLitePool(db *sql.DB, maxOpen int, memory bool) (size int) {
 	if maxOpen <= 0 {
-		maxOpen = max(4, runtime.GOMAXPROCS(0))
+		maxOpen = max(sqliteMaxOpenConnsDefault, runtime.GOMAXPROCS(0))
 	}
 	if memory {
 		maxOpen = 1 // an in-memory database exists once per connection
@@ -320,7 +328,7 @@ func configureSQLitePool(db *sql.DB, maxOpen int, memory bool) (size int) {
 // server's wait_timeout or a proxy's idle timeout can cut them.
 func configureMySQLPool(db *sql.DB, maxOpen int) {
 	if maxOpen <= 0 {
-		maxOpen = 25
+		maxOpen = mysqlMaxOpenConnsDefault
 	}
 	db.SetMaxOpenConns(maxOpen)
 	db.SetMaxIdleConns(maxOpen)
@@ -328,11 +336,11 @@ func configureMySQLPool(db *sql.DB, maxOpen int) {
 	db.SetConnMaxIdleTime(time.Minute)
 }
 
-// mysqlDefaultParams are the go-sql-driver parameters every connection
+// mysqlParamsDefault are the go-sql-driver parameters every connection
 // gets unless the DSN sets them: UTC times parsed into time.Time, bounded
 // dial and I/O waits, and client-side interpolation to save the prepare
 // round trip.
-var mysqlDefaultParams = [][2]string{
+var mysqlParamsDefault = [][2]string{
 	{"charset", "utf8mb4"},
 	{"parseTime", "true"},
 	{"loc", "UTC"},
@@ -360,7 +368,7 @@ func mysqlConfig(dsn string) (*gomysql.Config, error) {
 	}
 	query := u.Query()
 	params := url.Values{}
-	for _, p := range mysqlDefaultParams {
+	for _, p := range mysqlParamsDefault {
 		params.Set(p[0], p[1])
 	}
 	for k, vs := range query {
@@ -406,7 +414,7 @@ func (c readCommittedConnector) Connect(ctx context.Context) (driver.Conn, error
 		return nil, err
 	}
 	if ex, ok := conn.(driver.ExecerContext); ok {
-		if _, err := ex.ExecContext(ctx, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", nil); err != nil {
+		if _, err := ex.ExecContext(ctx, readCommittedSQL, nil); err != nil {
 			conn.Close()
 			return nil, err
 		}

@@ -14,41 +14,24 @@ import (
 	"github.com/callevents/callevents"
 	"github.com/callevents/callevents/store"
 	"github.com/callevents/callevents/store/storetest"
+	"github.com/callevents/callevents/store/testdb"
 )
-
-// openMigrated opens dsn, migrates it and closes it when the test ends.
-func openMigrated(t testing.TB, dsn string) *store.DB {
-	t.Helper()
-	db, err := store.Open(context.Background(), dsn, store.Options{})
-	if err != nil {
-		t.Fatalf("Open(%q): %v", dsn, err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(context.Background()); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
-	return db
-}
-
-func sqliteDSN(t testing.TB) string {
-	return "sqlite:" + filepath.Join(t.TempDir(), "callevents.db")
-}
 
 // backends lists the databases every test below runs on. MySQL tests skip
 // (or fail under CI) without TEST_MYSQL_DSN.
 var backends = []struct {
-	name string
-	dsn  func(t testing.TB) string
+	name    string
+	dialect string
 }{
-	{"SQLite", sqliteDSN},
-	{"MySQL", func(t testing.TB) string { return storetest.MySQLTestDSN(t) }},
+	{"SQLite", store.DialectSQLite},
+	{"MySQL", store.DialectMySQL},
 }
 
 func TestConformance(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			storetest.Exercise(t, func(t *testing.T) storetest.Store {
-				return openMigrated(t, b.dsn(t))
+				return testdb.MustOpen(t, b.dialect)
 			})
 		})
 	}
@@ -75,7 +58,7 @@ func TestOpenRejectsBadDSN(t *testing.T) {
 }
 
 func TestOpenMySQLBadPasswordHidesIt(t *testing.T) {
-	dsn := storetest.MySQLTestDSN(t)
+	dsn := testdb.DSN(t, store.DialectMySQL)
 	bad := strings.Replace(dsn, "mysql://root@", "mysql://nosuchuser:s3cr3t-pw@", 1)
 	if bad == dsn {
 		t.Skip("TEST_MYSQL_DSN does not connect as root without a password")
@@ -97,7 +80,7 @@ func TestOpenSQLiteForms(t *testing.T) {
 		"sqlite://" + filepath.Join(dir, "slashes.db"),
 		"sqlite:" + filepath.Join(dir, "params.db") + "?_txlock=deferred&_time_format=sqlite&_pragma=cache_size(-4000)",
 	} {
-		db := openMigrated(t, dsn)
+		db := testdb.MustOpenDSN(t, dsn, store.Options{})
 		if db.Dialect() != store.DialectSQLite {
 			t.Fatalf("Open(%q).Dialect() = %q", dsn, db.Dialect())
 		}
@@ -113,8 +96,8 @@ func TestOpenSQLiteForms(t *testing.T) {
 // Open overrides.
 func TestSQLiteLimitAcrossHandles(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "shared.db")
-	a := openMigrated(t, "sqlite:"+path)
-	b := openMigrated(t, "sqlite:"+path+"?_txlock=deferred")
+	a := testdb.MustOpenDSN(t, "sqlite:"+path, store.Options{})
+	b := testdb.MustOpenDSN(t, "sqlite:"+path+"?_txlock=deferred", store.Options{})
 	if got := createConcurrently(t, []*store.DB{a, b}, 20, 10); got != 10 {
 		t.Fatalf("%d of 20 creates succeeded with limit 10, want 10", got)
 	}
@@ -153,7 +136,7 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
-			db, err := store.Open(ctx, b.dsn(t), store.Options{})
+			db, err := store.Open(ctx, testdb.DSN(t, b.dialect), store.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -181,7 +164,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
-			dsn := b.dsn(t)
+			dsn := testdb.DSN(t, b.dialect)
 			const n = 4
 			dbs := make([]*store.DB, n)
 			for i := range dbs {
@@ -224,7 +207,7 @@ func TestInternalErrorsHideSQL(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
-			db := openMigrated(t, b.dsn(t))
+			db := testdb.MustOpen(t, b.dialect)
 			db.Close()
 			ext := callevents.Extension("0003*210")
 			_, _, findErr := db.FindCallEvents(ctx, callevents.CallEventFilter{Extension: ext})
@@ -290,7 +273,7 @@ func TestInternalErrorsHideSQL(t *testing.T) {
 func TestCreateAccessTokenForUnknownClient(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
-			db := openMigrated(t, b.dsn(t))
+			db := testdb.MustOpen(t, b.dialect)
 			err := db.CreateAccessToken(context.Background(), callevents.AccessToken{Hash: strings.Repeat("a", 64), ClientID: "nosuchclient", Expires: time.Now()})
 			if !errors.Is(err, callevents.ErrClientNotFound) {
 				t.Fatalf("got %v, want ErrClientNotFound", err)
@@ -303,7 +286,7 @@ func TestTimesAreTruncatedToSeconds(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
-			db := openMigrated(t, b.dsn(t))
+			db := testdb.MustOpen(t, b.dialect)
 			// .999 would round up on MySQL: truncation must not.
 			modified := time.Date(2025, 1, 2, 3, 4, 5, 999_000_000, time.UTC)
 			c := callevents.CallEvent{ID: callevents.NewCallEventID(), Extension: "0003*210", URL: "https://receiver.example/",
@@ -331,7 +314,7 @@ func TestTimesAreTruncatedToSeconds(t *testing.T) {
 
 func TestOpenSQLiteInMemory(t *testing.T) {
 	ctx := context.Background()
-	db := openMigrated(t, "sqlite::memory:")
+	db := testdb.MustOpenDSN(t, "sqlite::memory:", store.Options{})
 	c := callevents.CallEvent{ID: callevents.NewCallEventID(), Extension: "0003*210", URL: "https://receiver.example/", Modified: time.Now()}
 	if err := db.CreateCallEvent(ctx, c, 100); err != nil {
 		t.Fatal(err)
@@ -346,7 +329,7 @@ func TestDeliveryConformance(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			storetest.ExerciseDeliveries(t, func(t *testing.T) storetest.DeliveryStore {
-				return openMigrated(t, b.dsn(t))
+				return testdb.MustOpen(t, b.dialect)
 			})
 		})
 	}
@@ -357,7 +340,7 @@ func TestDeliveryConformance(t *testing.T) {
 func TestSQLiteOneConnection(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	db, err := store.Open(ctx, sqliteDSN(t), store.Options{MaxOpenConns: 1})
+	db, err := store.Open(ctx, testdb.DSN(t, store.DialectSQLite), store.Options{MaxOpenConns: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +375,7 @@ func TestMigrateOrderKeys(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
-			db, err := store.Open(ctx, b.dsn(t), store.Options{})
+			db, err := store.Open(ctx, testdb.DSN(t, b.dialect), store.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -17,7 +17,7 @@ import (
 
 	"github.com/callevents/callevents"
 	"github.com/callevents/callevents/store"
-	"github.com/callevents/callevents/store/storetest"
+	"github.com/callevents/callevents/store/testdb"
 )
 
 // tcpProxy forwards connections to a server until down cuts them all and
@@ -79,18 +79,18 @@ func (p *tcpProxy) down() {
 }
 
 // Ensure that on MySQL a database that went away is reported as
-// ErrUnavailable inside the usual 151/152, on reads and writes and on the
-// group-commit paths (AcceptActivity, RecordAttempts), and that the same
-// *DB works again once the server is back: database/sql reconnects.
+// ErrUnavailable inside the usual 151/152, on reads and writes, on the
+// group-commit path (AcceptActivity) and in RecordAttempts, and that the
+// same *DB works again once the server is back: database/sql reconnects.
 func TestUnavailableMySQL(t *testing.T) {
-	dsn := storetest.MySQLTestDSN(t)
+	dsn := testdb.DSN(t, store.DialectMySQL)
 	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	proxy := newTCPProxy(t, u.Host)
 	u.Host = proxy.addr
-	db := openMigrated(t, u.String())
+	db := testdb.MustOpenDSN(t, u.String(), store.Options{})
 	checkUnavailable(t, db, proxy.down, proxy.up, callevents.ErrUnavailable)
 }
 
@@ -203,8 +203,8 @@ func checkUnavailable(t *testing.T, db *store.DB, breakIt, repair func(), want e
 // mount.
 func TestUnavailableSQLite(t *testing.T) {
 	ctx := context.Background()
-	dsn := sqliteDSN(t)
-	openMigrated(t, dsn).Close()
+	dsn := testdb.DSN(t, store.DialectSQLite)
+	testdb.MustOpenDSN(t, dsn, store.Options{}).Close()
 	// One connection, so that the pragma applies to every call.
 	db, err := store.Open(ctx, dsn, store.Options{MaxOpenConns: 1})
 	if err != nil {
@@ -234,8 +234,8 @@ func TestOpenExplainsSQLiteProblems(t *testing.T) {
 		t.Errorf("Open in a missing directory: %v", err)
 	}
 
-	dsn := sqliteDSN(t)
-	openMigrated(t, dsn).Close()
+	dsn := testdb.DSN(t, store.DialectSQLite)
+	testdb.MustOpenDSN(t, dsn, store.Options{}).Close()
 	db, err := store.Open(ctx, dsn+"?_pragma=query_only(1)", store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -257,8 +257,8 @@ func TestOpenExplainsSQLiteProblems(t *testing.T) {
 func TestSQLiteBusyIsUnavailable(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "busy.db")
-	openMigrated(t, "sqlite:"+path).Close()
-	db := openMigrated(t, "sqlite:"+path+"?_pragma=busy_timeout(200)")
+	testdb.MustOpenDSN(t, "sqlite:"+path, store.Options{}).Close()
+	db := testdb.MustOpenDSN(t, "sqlite:"+path+"?_pragma=busy_timeout(200)", store.Options{})
 
 	// Another process: a plain connection holding the write lock.
 	other, err := sql.Open("sqlite", path)

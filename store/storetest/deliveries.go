@@ -17,7 +17,6 @@ import (
 type DeliveryStore interface {
 	callevents.CallEventStore
 	callevents.DeliveryStore
-	RecordAttempts(ctx context.Context, worker string, outcomes []callevents.AttemptOutcome) error
 }
 
 // ExerciseDeliveries runs the delivery queue suite. open must return a new,
@@ -138,17 +137,6 @@ func claim(t *testing.T, s DeliveryStore, worker string, n int, now time.Time) [
 	return ds
 }
 
-// claimIDs claims and returns the ids claimed, sorted.
-func claimIDs(t *testing.T, s DeliveryStore, worker string, n int, now time.Time) []string {
-	t.Helper()
-	var out []string
-	for _, d := range claim(t, s, worker, n, now) {
-		out = append(out, d.ID)
-	}
-	slices.Sort(out)
-	return out
-}
-
 func outcome(d callevents.Delivery, next callevents.DeliveryState, status int, errClass string, at time.Time) callevents.AttemptOutcome {
 	return callevents.AttemptOutcome{
 		DeliveryID: d.ID,
@@ -160,7 +148,7 @@ func outcome(d callevents.Delivery, next callevents.DeliveryState, status int, e
 func record(t *testing.T, s DeliveryStore, worker string, o callevents.AttemptOutcome) {
 	t.Helper()
 	if err := s.RecordAttempts(context.Background(), worker, []callevents.AttemptOutcome{o}); err != nil {
-		t.Fatalf("RecordAttempt(%s): %v", o.DeliveryID, err)
+		t.Fatalf("RecordAttempts(%s): %v", o.DeliveryID, err)
 	}
 }
 
@@ -753,7 +741,7 @@ func testRecordAttempt(t *testing.T, s DeliveryStore) {
 		sameDelivery(t, delivery(t, s, caller, ds[i].ID), want)
 	}
 	if err := s.RecordAttempts(context.Background(), "w1", []callevents.AttemptOutcome{{DeliveryID: "dlv_nosuchdelivery", Next: callevents.DeliveryDelivered}}); err != nil {
-		t.Fatalf("RecordAttempt of an unknown delivery: %v", err)
+		t.Fatalf("RecordAttempts of an unknown delivery: %v", err)
 	}
 }
 
