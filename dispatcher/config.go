@@ -66,7 +66,7 @@ const MaxConcurrentTestsPerOrganization = 2
 // means its documented default; WithDefaults fills them in.
 type Config struct {
 	// Store is the durable delivery queue (required).
-	Store callevents.DeliveryStore
+	Store callevents.DeliveryQueue
 	// Logger receives the dispatcher's messages, prefixed "dispatcher: ",
 	// with snake_case attributes (delivery_id, call_event_id, extension,
 	// attempt, status_code, error_class). Nil discards them.

@@ -46,7 +46,7 @@ func (r *recorder) stop() {
 }
 
 // run commits batches until stop. ctx bounds each commit.
-func (r *recorder) run(store callevents.DeliveryStore, worker string, ctx func() (context.Context, context.CancelFunc)) {
+func (r *recorder) run(store callevents.DeliveryQueue, worker string, ctx func() (context.Context, context.CancelFunc)) {
 	defer close(r.stopped)
 	for first := range r.in {
 		batch := []*recordRequest{first}

@@ -21,7 +21,7 @@ type dbFlags struct {
 }
 
 func (f *dbFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.DSN, "db", store.DefaultDSN, "database: sqlite:PATH (embedded) or mysql://user:pass@host:3306/name")
+	fs.StringVar(&f.DSN, "db", store.DSNDefault, "database: sqlite:PATH (embedded) or mysql://user:pass@host:3306/name")
 }
 
 // logFlags is the logger (see newLogger): every command that opens the
