@@ -59,10 +59,12 @@ func (s *ActivityService) acceptActivity(ctx context.Context, p Principal, activ
 			err = activities[i].ValidateTime(now)
 		}
 		if err != nil {
-			if len(activities) > 1 {
-				e := *err.(*Error)
-				e.Field = fmt.Sprintf("[%d].%s", i, e.Field)
-				return none, &e
+			// Validate and ValidateTime return only *Error; name the item
+			// when there are several.
+			if e, ok := err.(*Error); ok && len(activities) > 1 {
+				item := *e
+				item.Field = fmt.Sprintf("[%d].%s", i, e.Field)
+				return none, &item
 			}
 			return none, err
 		}

@@ -110,9 +110,6 @@ func New(cfg Config) (*Dispatcher, error) {
 	return d, nil
 }
 
-// Config returns the dispatcher's configuration, defaults filled in.
-func (d *Dispatcher) Config() Config { return d.cfg }
-
 // Start starts claiming and sending deliveries, rescuing expired leases
 // and cleaning old deliveries, in goroutines of their own; it returns at
 // once. Cancelling ctx stops the dispatcher abruptly, like a Stop whose

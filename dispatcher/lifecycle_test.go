@@ -309,7 +309,7 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-// RecordAttempt is retried on a store error; when it keeps failing, the
+// RecordAttempts is retried on a store error; when it keeps failing, the
 // outcome is logged once, with what it would have recorded.
 func TestRecordAttemptRetried(t *testing.T) {
 	t.Parallel()
@@ -341,7 +341,7 @@ func TestRecordAttemptRetried(t *testing.T) {
 				if tc.failures < 100 {
 					waitDelivery(t, st, extA, string(tc.wantState), inState(tc.wantState))
 					if n := calls.Load(); n != int32(tc.failures)+1 {
-						t.Errorf("RecordAttempt called %d times", n)
+						t.Errorf("RecordAttempts called %d times", n)
 					}
 					return
 				}

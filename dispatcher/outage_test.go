@@ -78,7 +78,7 @@ func TestRecordWaitsOutDatabaseOutage(t *testing.T) {
 		// and not the 4 of a dispatcher that gives up.
 		t.Logf("recorded after %v and %d tries", took.Round(time.Millisecond), calls.Load())
 		if n := calls.Load(); n < 6 || n > 14 {
-			t.Errorf("RecordAttempt called %d times over a 2 s outage with pauses up to 400 ms", n)
+			t.Errorf("RecordAttempts called %d times over a 2 s outage with pauses up to 400 ms", n)
 		}
 		stopNow(t, d) // it logs the end of the outage after the store has the outcome
 		checkLogged(t, &logs, map[string]int{
