@@ -11,7 +11,10 @@ const module = "github.com/callevents/callevents"
 
 // Ensure imports point one way (README "Layout"): gen/ and wsdl/ import
 // nothing of ours; service/ uses the root, gen/ and wsdl/; store/ and
-// dispatcher/ use the root only; only cmd/ wires everything. The root stays
+// dispatcher/ use the root only; only cmd/ wires everything. The test
+// helpers (store/storetest, store/testdb, dispatcher/dispatchertest) and
+// cmd/internal/cliflag have rules of their own, and no package but a test
+// helper imports a test helper (go list leaves test files out). The root stays
 // free of gorm, XML and HTTP, gorm stays in store/, and generated types stay
 // in service/.
 func TestImportDirection(t *testing.T) {
@@ -27,6 +30,15 @@ func TestImportDirection(t *testing.T) {
 		"store":      {""},
 		"dispatcher": {""},
 	}
+	// Packages inside the top folders, ruled on their own: the test helpers
+	// (imported only by tests and by each other) and cmd's flag types.
+	allowedPackages := map[string][]string{
+		"store/storetest":           {""},
+		"store/testdb":              {"", "store", "store/storetest"},
+		"dispatcher/dispatchertest": {},
+		"cmd/internal/cliflag":      {},
+	}
+	testHelpers := []string{"store/storetest", "store/testdb", "dispatcher/dispatchertest"}
 	dec := json.NewDecoder(strings.NewReader(string(out)))
 	seen := 0
 	for dec.More() {
@@ -38,6 +50,19 @@ func TestImportDirection(t *testing.T) {
 			t.Fatal(err)
 		}
 		seen++
+		pkg := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
+		if rules, ok := allowedPackages[pkg]; ok {
+			for _, dep := range p.Deps {
+				if d, ours := strings.CutPrefix(dep, module+"/"); ours && !contains(rules, d) || dep == module && !contains(rules, "") {
+					t.Errorf("%s imports %s: it may use only %q", p.ImportPath, dep, rules)
+				}
+			}
+		}
+		for _, dep := range p.Deps {
+			if d, ours := strings.CutPrefix(dep, module+"/"); ours && contains(testHelpers, d) && !contains(testHelpers, pkg) {
+				t.Errorf("%s imports the test helper %s: only tests may", p.ImportPath, dep)
+			}
+		}
 		top := topFolder(p.ImportPath)
 		rules, ruled := allowed[top]
 		for _, dep := range p.Deps {
