@@ -83,15 +83,9 @@ type keyedLimiter struct {
 	keys  map[string]*rate.Limiter
 }
 
-func newKeyedLimiter(l, def RateLimit, now func() time.Time) *keyedLimiter {
+func newKeyedLimiter(l RateLimit, now func() time.Time) *keyedLimiter {
 	if l.Burst < 0 {
 		return nil // off
-	}
-	if l.Burst == 0 {
-		l = def
-	}
-	if l.Every <= 0 {
-		l.Every = def.Every
 	}
 	return &keyedLimiter{limit: l, now: now, keys: make(map[string]*rate.Limiter)}
 }
@@ -164,16 +158,39 @@ type guards struct {
 	proxies                         trustedProxies
 }
 
-func newGuards(l Limits) *guards {
-	now := l.Now
-	if now == nil {
-		now = time.Now
+// WithDefaults returns l with each zero limit (and a zero Every) set to its
+// default, and Now to time.Now when nil. A negative Burst stays: off.
+func (l Limits) WithDefaults() Limits {
+	l.TokenPerAddress = l.TokenPerAddress.orDefault(TokenPerAddressDefault)
+	l.TokenPerClient = l.TokenPerClient.orDefault(TokenPerClientDefault)
+	l.FailedAuthPerAddress = l.FailedAuthPerAddress.orDefault(FailedAuthPerAddressDefault)
+	l.FailedAuthPerClient = l.FailedAuthPerClient.orDefault(FailedAuthPerClientDefault)
+	if l.Now == nil {
+		l.Now = time.Now
 	}
+	return l
+}
+
+// orDefault is r, or def where r leaves it zero; an r that is off stays off.
+func (r RateLimit) orDefault(def RateLimit) RateLimit {
+	switch {
+	case r.Burst < 0:
+		return r
+	case r.Burst == 0:
+		return def
+	case r.Every <= 0:
+		r.Every = def.Every
+	}
+	return r
+}
+
+// newGuards takes l with its defaults filled in (Limits.WithDefaults).
+func newGuards(l Limits) *guards {
 	return &guards{
-		tokenByAddress:  newKeyedLimiter(l.TokenPerAddress, TokenPerAddressDefault, now),
-		tokenByClient:   newKeyedLimiter(l.TokenPerClient, TokenPerClientDefault, now),
-		failedByAddress: newKeyedLimiter(l.FailedAuthPerAddress, FailedAuthPerAddressDefault, now),
-		failedByClient:  newKeyedLimiter(l.FailedAuthPerClient, FailedAuthPerClientDefault, now),
+		tokenByAddress:  newKeyedLimiter(l.TokenPerAddress, l.Now),
+		tokenByClient:   newKeyedLimiter(l.TokenPerClient, l.Now),
+		failedByAddress: newKeyedLimiter(l.FailedAuthPerAddress, l.Now),
+		failedByClient:  newKeyedLimiter(l.FailedAuthPerClient, l.Now),
 		proxies:         l.TrustedProxies,
 	}
 }

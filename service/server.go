@@ -66,19 +66,26 @@ type Server struct {
 
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
-	s := &Server{
+	cfg = cfg.WithDefaults()
+	return &Server{
 		callEvents: cfg.CallEvents, auth: cfg.Auth, activities: cfg.Activities, deliveries: cfg.Deliveries,
-		log: cfg.Logger, obs: callevents.ObserverOrNop(cfg.Observer), maxBody: cfg.MaxBodyBytes,
-		guards: newGuards(cfg.Limits), decodeSlots: decodeSlots(),
+		log: cfg.Logger, obs: cfg.Observer, maxBody: cfg.MaxBodyBytes,
+		guards: newGuards(cfg.Limits), decodeSlots: decodeSlots(), wsdl: mustParseWSDL(),
 	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
+}
+
+// WithDefaults returns c with its zero fields set to their documented
+// defaults (the services stay as given: nil ones answer as documented).
+func (c Config) WithDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if s.maxBody <= 0 {
-		s.maxBody = MaxBodyBytesDefault
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = MaxBodyBytesDefault
 	}
-	s.wsdl = mustParseWSDL()
-	return s
+	c.Observer = callevents.ObserverOrNop(c.Observer)
+	c.Limits = c.Limits.WithDefaults()
+	return c
 }
 
 // Paths of the endpoints.

@@ -42,9 +42,9 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultCallTTL    = 4 * time.Hour
-	DefaultMinBackoff = 500 * time.Millisecond
-	DefaultMaxBackoff = 30 * time.Second
+	CallTTLDefault    = 4 * time.Hour
+	MinBackoffDefault = 500 * time.Millisecond
+	MaxBackoffDefault = 30 * time.Second
 	loginTimeout      = 10 * time.Second
 	submitAttempts    = 5
 )
@@ -59,47 +59,61 @@ type Source struct {
 	actionSeq     atomic.Uint64
 }
 
+// WithDefaults returns c with every zero field but the required ones (Addr,
+// Username, Submit) set to its documented default.
+func (c Config) WithDefaults() Config {
+	if c.CallTTL == 0 {
+		c.CallTTL = CallTTLDefault
+	}
+	if c.MinBackoff == 0 {
+		c.MinBackoff = MinBackoffDefault
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = MaxBackoffDefault
+	}
+	if c.MaxBackoff < c.MinBackoff {
+		c.MaxBackoff = c.MinBackoff
+	}
+	if c.Dial == nil {
+		d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 15 * time.Second}
+		c.Dial = d.DialContext
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	c.Observer = callevents.ObserverOrNop(c.Observer)
+	return c
+}
+
+// validate reports a Config New cannot run with.
+func (c Config) validate() error {
+	if c.Addr == "" {
+		return errors.New("ami: Addr is required (host:port of the Asterisk Manager Interface)")
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("ami: Addr %q: %w", c.Addr, err)
+	}
+	if c.Username == "" {
+		return errors.New("ami: Username is required (a manager.conf user with read = call)")
+	}
+	if c.Submit == nil {
+		return errors.New("ami: Submit is required")
+	}
+	if c.CallTTL < 0 || c.MinBackoff < 0 || c.MaxBackoff < 0 {
+		return errors.New("ami: CallTTL and backoffs must not be negative")
+	}
+	return nil
+}
+
 // New checks cfg and returns a Source; Run starts it.
 func New(cfg Config) (*Source, error) {
-	if cfg.Addr == "" {
-		return nil, errors.New("ami: Addr is required (host:port of the Asterisk Manager Interface)")
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
-	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
-		return nil, fmt.Errorf("ami: Addr %q: %w", cfg.Addr, err)
-	}
-	if cfg.Username == "" {
-		return nil, errors.New("ami: Username is required (a manager.conf user with read = call)")
-	}
-	if cfg.Submit == nil {
-		return nil, errors.New("ami: Submit is required")
-	}
-	if cfg.CallTTL < 0 || cfg.MinBackoff < 0 || cfg.MaxBackoff < 0 {
-		return nil, errors.New("ami: CallTTL and backoffs must not be negative")
-	}
-	if cfg.CallTTL == 0 {
-		cfg.CallTTL = DefaultCallTTL
-	}
-	if cfg.MinBackoff == 0 {
-		cfg.MinBackoff = DefaultMinBackoff
-	}
-	if cfg.MaxBackoff == 0 {
-		cfg.MaxBackoff = DefaultMaxBackoff
-	}
-	if cfg.MaxBackoff < cfg.MinBackoff {
-		cfg.MaxBackoff = cfg.MinBackoff
-	}
-	if cfg.Dial == nil {
-		d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 15 * time.Second}
-		cfg.Dial = d.DialContext
-	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	cfg.Observer = callevents.ObserverOrNop(cfg.Observer)
-	s := &Source{cfg: cfg, log: log, submitBackoff: 200 * time.Millisecond}
+	cfg = cfg.WithDefaults()
+	s := &Source{cfg: cfg, log: cfg.Logger, submitBackoff: 200 * time.Millisecond}
 	s.tracker = newTracker(cfg.Extensions, cfg.DIDs, cfg.CallTTL, time.Now, func(msg string, args ...any) {
-		log.Debug(msg, args...)
+		s.log.Debug(msg, args...)
 	})
 	return s, nil
 }
