@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/beevik/etree"
+	"go.uber.org/goleak"
 
 	"github.com/callevents/callevents"
 	"github.com/callevents/callevents/service"
@@ -23,6 +24,11 @@ import (
 	"github.com/callevents/callevents/store/testdb"
 	"github.com/callevents/callevents/wsdl"
 )
+
+// TestMain fails the package when a goroutine outlives its tests: every
+// server, store and receiver a test starts must be closed by the time it
+// ends (but for gorm's statement cache, testdb.IgnoreStoreGoroutines).
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testdb.IgnoreStoreGoroutines()) }
 
 // testBundle is a running SOAP server on a real embedded store, with a
 // client and token for each scope the tests need.
