@@ -81,13 +81,7 @@ func (rc *Receiver) Hits() []Hit {
 // after WaitTimeout, and returns them all.
 func (rc *Receiver) WaitHits(tb TB, n int) []Hit {
 	tb.Helper()
-	return rc.WaitHitsWithin(tb, n, WaitTimeout)
-}
-
-// WaitHitsWithin is WaitHits with a timeout of its own.
-func (rc *Receiver) WaitHitsWithin(tb TB, n int, timeout time.Duration) []Hit {
-	tb.Helper()
-	deadline := time.NewTimer(timeout)
+	deadline := time.NewTimer(WaitTimeout)
 	defer deadline.Stop()
 	for {
 		rc.mu.Lock()
@@ -99,7 +93,7 @@ func (rc *Receiver) WaitHitsWithin(tb TB, n int, timeout time.Duration) []Hit {
 		select {
 		case <-changed:
 		case <-deadline.C:
-			tb.Fatalf("timed out after %v waiting for %d requests at the receiver (got %d)", timeout, n, got)
+			tb.Fatalf("timed out after %v waiting for %d requests at the receiver (got %d)", WaitTimeout, n, got)
 		}
 	}
 }
