@@ -10,14 +10,10 @@ import (
 	"time"
 
 	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/dispatcher/dispatchertest"
 	"github.com/callevents/callevents/store"
 	"github.com/callevents/callevents/store/testdb"
 )
-
-// fakeClock is a settable time source.
-type fakeClock struct{ now time.Time }
-
-func (c *fakeClock) Now() time.Time { return c.now }
 
 func mustCreateClient(t *testing.T, db *store.DB, scope callevents.Scope) (callevents.Client, string) {
 	t.Helper()
@@ -36,7 +32,7 @@ func mustCreateClient(t *testing.T, db *store.DB, scope callevents.Scope) (calle
 func TestAuthenticate(t *testing.T) {
 	ctx := context.Background()
 	db := testdb.MustOpen(t, store.DialectSQLite)
-	clock := &fakeClock{now: time.Now()}
+	clock := dispatchertest.NewClockAt(time.Now())
 	auth := &callevents.Authenticator{Store: db, TokenTTL: 10 * time.Second, TokenCacheTTL: time.Minute, Now: clock.Now}
 	c, secret := mustCreateClient(t, db, "org:0003")
 
@@ -61,7 +57,7 @@ func TestAuthenticate(t *testing.T) {
 	if _, _, err := auth.IssueToken(ctx, c.ID, "wrong"); callevents.ErrorCode(err, 0) != callevents.CodeAuthInvalid {
 		t.Errorf("IssueToken with a wrong secret: %v", err)
 	}
-	clock.now = clock.now.Add(11 * time.Second) // past the token, within the cache
+	clock.Advance(11 * time.Second) // past the token, within the cache
 	if _, err := auth.Authenticate(ctx, callevents.Credentials{AccessToken: token}); callevents.ErrorCode(err, 0) != callevents.CodeTokenExpired {
 		t.Errorf("expired cached token: %v, want code 102", err)
 	}
@@ -81,7 +77,7 @@ func TestTokenCacheBoundsRevocation(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db := testdb.MustOpen(t, store.DialectSQLite)
-			clock := &fakeClock{now: time.Now()}
+			clock := dispatchertest.NewClockAt(time.Now())
 			auth := &callevents.Authenticator{Store: db, TokenCacheTTL: tc.cacheTTL, Now: clock.Now}
 			c, secret := mustCreateClient(t, db, "admin")
 			token, _, err := auth.IssueToken(ctx, c.ID, secret)
@@ -95,11 +91,11 @@ func TestTokenCacheBoundsRevocation(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.wait > 0 {
-				clock.now = clock.now.Add(tc.wait - time.Second)
+				clock.Advance(tc.wait - time.Second)
 				if _, err := auth.Authenticate(ctx, callevents.Credentials{AccessToken: token}); err != nil {
 					t.Errorf("within the cache TTL: %v", err)
 				}
-				clock.now = clock.now.Add(time.Second)
+				clock.Advance(time.Second)
 			}
 			if _, err := auth.Authenticate(ctx, callevents.Credentials{AccessToken: token}); callevents.ErrorCode(err, 0) != callevents.CodeAuthInvalid {
 				t.Errorf("token of a removed client: %v, want code 100", err)

@@ -13,6 +13,7 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/dispatcher/dispatchertest"
 )
 
 // deliveryLog is a small delivery history made through the real store: a
@@ -334,19 +335,13 @@ func TestResendPhoneCallEventDelivery(t *testing.T) {
 func TestTestPhoneCallEvent(t *testing.T) {
 	b := setup(t, bundleOptions{})
 	v := newSchemaValidator(t)
-	var mu sync.Mutex
-	var seen []*http.Request
-	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		seen = append(seen, r.Clone(context.Background()))
-		mu.Unlock()
+	receiver := dispatchertest.NewReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) {
 		if strings.HasSuffix(r.URL.Path, "/broken") {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer receiver.Close()
+	})
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closedURL := closed.URL
 	closed.Close()
@@ -386,12 +381,10 @@ func TestTestPhoneCallEvent(t *testing.T) {
 	if text(el, "latencyMs") == "<absent>" {
 		t.Error("ok: no latencyMs")
 	}
-	mu.Lock()
-	if len(seen) != 1 || seen[0].Method != http.MethodPost || seen[0].URL.Path != "/ok" ||
+	if seen := receiver.Hits(); len(seen) != 1 || seen[0].Method != http.MethodPost || seen[0].Path != "/ok" ||
 		seen[0].Header.Get("X-CallEvents-Event") != "Dial-In" || seen[0].Header.Get("X-CallEvents-Test") != "true" {
 		t.Errorf("the receiver saw %d requests; first %+v", len(seen), seen)
 	}
-	mu.Unlock()
 
 	el = test("admin", 2, broken)
 	for path, want := range map[string]string{"delivered": "false", "httpStatus": "503"} {

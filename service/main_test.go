@@ -16,12 +16,19 @@ import (
 	"time"
 
 	"github.com/beevik/etree"
+	"go.uber.org/goleak"
 
 	"github.com/callevents/callevents"
 	"github.com/callevents/callevents/service"
 	"github.com/callevents/callevents/store"
+	"github.com/callevents/callevents/store/testdb"
 	"github.com/callevents/callevents/wsdl"
 )
+
+// TestMain fails the package when a goroutine outlives its tests: every
+// server, store and receiver a test starts must be closed by the time it
+// ends (but for gorm's statement cache, testdb.IgnoreStoreGoroutines).
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testdb.IgnoreStoreGoroutines()) }
 
 // testBundle is a running SOAP server on a real embedded store, with a
 // client and token for each scope the tests need.
@@ -79,16 +86,9 @@ func setup(t testing.TB, opts bundleOptions) *testBundle {
 	ctx := context.Background()
 	dsn := opts.dsn
 	if dsn == "" {
-		dsn = "sqlite:" + filepath.Join(t.TempDir(), "test.db")
+		dsn = testdb.DSN(t, store.DialectSQLite)
 	}
-	db, err := store.Open(ctx, dsn, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := testdb.MustOpenDSN(t, dsn, store.Options{})
 	b := &testBundle{db: db, logs: &syncBuffer{}, tokens: map[string]string{}, secret: map[string]string{}}
 	b.auth = &callevents.Authenticator{Store: db}
 	for _, scope := range []string{"admin", "org:0003", "ext:0003*210", "pbx"} {

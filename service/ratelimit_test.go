@@ -9,30 +9,12 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/callevents/callevents/dispatcher/dispatchertest"
 	"github.com/callevents/callevents/service"
 )
-
-// settableClock is a time source a test moves by hand.
-type settableClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *settableClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *settableClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // clientFrom returns an HTTP client whose connections come from ip, a
 // loopback address: a second caller on the same machine.
@@ -108,7 +90,7 @@ func jsonErrorCode(t *testing.T, body string) string {
 // a clear answer and Retry-After, while another address is unaffected, and
 // that the lock lifts once the bucket refills.
 func TestFailedAuthLimitPerAddress(t *testing.T) {
-	clock := &settableClock{now: time.Now()}
+	clock := dispatchertest.NewClockAt(time.Now())
 	b := setup(t, bundleOptions{limits: service.Limits{
 		FailedAuthPerAddress: service.RateLimit{Burst: 3, Every: time.Minute},
 		FailedAuthPerClient:  service.RateLimit{Burst: -1},
@@ -152,7 +134,7 @@ func TestFailedAuthLimitPerAddress(t *testing.T) {
 	}
 
 	// One attempt comes back per Every.
-	clock.advance(time.Minute)
+	clock.Advance(time.Minute)
 	if a := b.restWithToken(t, here, good); a.status != 200 {
 		t.Errorf("REST once the bucket refilled: %d %s", a.status, a.body)
 	}
@@ -163,7 +145,7 @@ func TestFailedAuthLimitPerAddress(t *testing.T) {
 // same client from another address, and another client from this one, are
 // unaffected; and that the lock lifts once the bucket refills.
 func TestFailedAuthLimitPerClient(t *testing.T) {
-	clock := &settableClock{now: time.Now()}
+	clock := dispatchertest.NewClockAt(time.Now())
 	b := setup(t, bundleOptions{limits: service.Limits{
 		FailedAuthPerAddress: service.RateLimit{Burst: -1},
 		FailedAuthPerClient:  service.RateLimit{Burst: 2, Every: 30 * time.Second},
@@ -191,7 +173,7 @@ func TestFailedAuthLimitPerClient(t *testing.T) {
 	if a := b.tokenRequest(t, here, b.secret["admin"]); a.status != 200 {
 		t.Errorf("another client from the failing address: %d %s", a.status, a.body)
 	}
-	clock.advance(30 * time.Second)
+	clock.Advance(30 * time.Second)
 	if a := b.soapWithPassword(t, here, victim, password); a.status != 200 {
 		t.Errorf("once the bucket refilled: %d %s", a.status, a.body)
 	}
@@ -246,7 +228,7 @@ func TestStrangersCannotLockOutAClient(t *testing.T) {
 // even to right credentials; the same client from another address is not
 // held to it.
 func TestTokenEndpointRateLimit(t *testing.T) {
-	clock := &settableClock{now: time.Now()}
+	clock := dispatchertest.NewClockAt(time.Now())
 	b := setup(t, bundleOptions{limits: service.Limits{
 		TokenPerAddress: service.RateLimit{Burst: 3, Every: 10 * time.Second},
 		TokenPerClient:  service.RateLimit{Burst: 2, Every: 20 * time.Second},

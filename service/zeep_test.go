@@ -5,14 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/callevents/callevents/dispatcher/dispatchertest"
 	"github.com/callevents/callevents/service"
 )
 
@@ -81,8 +80,7 @@ func TestZeepDeliveryOperations(t *testing.T) {
 	}
 	b := setup(t, bundleOptions{})
 	l := b.makeDeliveryLog(t)
-	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }))
-	defer receiver.Close()
+	receiver := dispatchertest.NewReceiver(t, nil)
 	status, body := b.call(t, "admin", `<v1:AddPhoneCallEvent><v1:extension>0003*210</v1:extension><v1:type>4</v1:type><v1:url>`+receiver.URL+`/answer-out</v1:url></v1:AddPhoneCallEvent>`)
 	if status != 200 {
 		t.Fatalf("add: HTTP %d\n%s", status, body)

@@ -13,8 +13,10 @@ import (
 
 // receiver is the Call Event's webhook receiver, on loopback: it notes
 // when each bench delivery arrived, by CallID. It answers 200 at once, so
-// what the bench measures is the service, not the receiver. (The tests
-// have receivers of their own; one shared helper can take its place.)
+// what the bench measures is the service, not the receiver. It is not
+// dispatchertest.Receiver, which keeps every request: the ceiling phase
+// posts here as fast as a client can, and keeping those requests would
+// lower the ceiling it measures and grow without bound.
 type receiver struct {
 	srv *httptest.Server
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/callevents/callevents"
 	"github.com/callevents/callevents/store"
+	"github.com/callevents/callevents/store/testdb"
 )
 
 // openTestStore opens and migrates dsn, creates an admin client and
@@ -17,14 +18,7 @@ import (
 func openTestStore(tb testing.TB, dsn string) (*store.DB, string) {
 	tb.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, dsn, store.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		tb.Fatal(err)
-	}
+	db := testdb.MustOpenDSN(tb, dsn, store.Options{})
 	c, secret, err := callevents.NewClient("test admin", callevents.ScopeAdmin, time.Now())
 	if err != nil {
 		tb.Fatal(err)

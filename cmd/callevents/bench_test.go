@@ -6,12 +6,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
-	"github.com/callevents/callevents/store/storetest"
+	"github.com/callevents/callevents/store"
+	"github.com/callevents/callevents/store/testdb"
 )
 
 // BenchmarkSOAP measures AddPhoneCallEvent and GetPhoneCallEvents through the
@@ -70,11 +70,11 @@ func reportVersusBare(b *testing.B, bareNsPerOp float64) {
 // the backend and returns the SOAP URL and an admin access token.
 func benchServer(b *testing.B, backend string) (string, string) {
 	b.Helper()
-	dsn := "sqlite:" + filepath.Join(b.TempDir(), "bench.db")
+	dialect := store.DialectSQLite
 	if backend == "mariadb" {
-		dsn = storetest.MySQLTestDSN(b)
+		dialect = store.DialectMySQL
 	}
-	db, token := openTestStore(b, dsn)
+	db, token := openTestStore(b, testdb.DSN(b, dialect))
 	// The benchmark's URLs are on an allowlisted host, so Add does not wait
 	// for a DNS answer.
 	log := slog.New(slog.DiscardHandler)

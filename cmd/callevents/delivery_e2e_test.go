@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
+	"fmt"
 	"io"
+	"maps"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"sort"
@@ -17,25 +15,23 @@ import (
 	"time"
 
 	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/dispatcher/dispatchertest"
 	"github.com/callevents/callevents/store"
 	"github.com/callevents/callevents/store/storetest"
 )
 
-// receiver is a real HTTP receiver that records what it gets by
-// webhook-id, and by CallID.
+// receiver is a dispatchertest.Receiver on loopback that also counts
+// what it gets by webhook-id and by CallID.
 type receiver struct {
-	srv     *httptest.Server
-	mu      sync.Mutex
-	counts  map[string]int
-	calls   map[string]int
-	last    *http.Request
-	body    string
-	changed chan struct{}
+	*dispatchertest.Receiver
+	mu     sync.Mutex
+	counts map[string]int // webhook-id → requests
+	calls  map[string]int // CallID → requests
 }
 
 func newReceiver(t *testing.T) *receiver {
-	r := &receiver{counts: map[string]int{}, calls: map[string]int{}, changed: make(chan struct{})}
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	r := &receiver{counts: map[string]int{}, calls: map[string]int{}}
+	r.Receiver = dispatchertest.NewReceiver(t, func(_ http.ResponseWriter, req *http.Request, _ int) {
 		body, _ := io.ReadAll(req.Body)
 		params := req.URL.Query()
 		if req.Method == http.MethodPost {
@@ -44,42 +40,35 @@ func newReceiver(t *testing.T) *receiver {
 		r.mu.Lock()
 		r.counts[req.Header.Get("webhook-id")]++
 		r.calls[params.Get("CallID")]++
-		r.last, r.body = req, string(body)
-		close(r.changed)
-		r.changed = make(chan struct{})
 		r.mu.Unlock()
-	}))
-	t.Cleanup(r.srv.Close)
+	})
 	return r
 }
 
 // waitDistinct waits until n distinct webhook-ids have arrived.
 func (r *receiver) waitDistinct(t *testing.T, n int, timeout time.Duration) {
 	t.Helper()
-	deadline := time.After(timeout)
-	for {
+	dispatchertest.WaitWithin(t, timeout, fmt.Sprintf("%d distinct deliveries at the receiver", n), func() bool {
 		r.mu.Lock()
-		got, changed := len(r.counts), r.changed
-		r.mu.Unlock()
-		if got >= n {
-			return
-		}
-		select {
-		case <-changed:
-		case <-deadline:
-			t.Fatalf("the receiver has %d distinct deliveries after %v, want %d", got, timeout, n)
-		}
+		defer r.mu.Unlock()
+		return len(r.counts) >= n
+	})
+}
+
+// last is the latest request the receiver got.
+func (r *receiver) last(t *testing.T) dispatchertest.Hit {
+	t.Helper()
+	hits := r.Hits()
+	if len(hits) == 0 {
+		t.Fatal("the receiver got no request")
 	}
+	return hits[len(hits)-1]
 }
 
 func (r *receiver) snapshot() map[string]int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make(map[string]int, len(r.counts))
-	for k, v := range r.counts {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(r.counts)
 }
 
 // Ensure `callevents fire` reports activity that a running serve delivers
@@ -90,7 +79,7 @@ func TestE2EFireDelivers(t *testing.T) {
 	db := "sqlite:" + filepath.Join(t.TempDir(), "fire.db")
 	_, api, admin := startServe(t, db, [2]string{})
 	const secret = "0123456789abcdef0123"
-	api.addCallEvent("0003*211", int(callevents.DialIn), rcv.srv.URL+"/in?src=pbx", secret)
+	api.addCallEvent("0003*211", int(callevents.DialIn), rcv.URL+"/in?src=pbx", secret)
 
 	fireArgs := []string{"fire", "--server", api.base, "--client-id", admin[0], "--client-secret", admin[1],
 		"--call-id", "1795869401.0", "--phase", "dial", "--from", "0003*210", "--to", "0003*211",
@@ -104,9 +93,8 @@ func TestE2EFireDelivers(t *testing.T) {
 	again := startProc(t, "fire-again", fireArgs...)
 	again.waitLine(regexpMust(`^\{"queued":0,"accepted":0,"duplicates":1\}$`), 30*time.Second)
 
-	rcv.mu.Lock()
-	req, body := rcv.last, rcv.body
-	rcv.mu.Unlock()
+	req := rcv.last(t)
+	body := req.Body
 	want := "CallID=1795869401.0&CallerIDNum=210&CallerIDName=Alice+Ng&CalledDID=&CalledExtension=0003%2A211&CallStatus=CALLING&CallFlow=IN&CallerExtension=0003%2A210&CalledNumber=211&CallAPIID="
 	if body != want {
 		t.Errorf("POST body\n got  %s\n want %s", body, want)
@@ -119,16 +107,11 @@ func TestE2EFireDelivers(t *testing.T) {
 	if ua := req.Header.Get("User-Agent"); !strings.HasPrefix(ua, "callevents/") {
 		t.Errorf("User-Agent %q", ua)
 	}
-	if req.URL.RawQuery != "src=pbx" {
-		t.Errorf("the Call Event's own query became %q", req.URL.RawQuery)
+	if req.RawQuery != "src=pbx" {
+		t.Errorf("the Call Event's own query became %q", req.RawQuery)
 	}
 	// Standard Webhooks: v1,base64(HMAC-SHA256(secret, id.timestamp.payload)).
-	id, ts := req.Header.Get("webhook-id"), req.Header.Get("webhook-timestamp")
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(id + "." + ts + "." + body))
-	if got, want := req.Header.Get("webhook-signature"), "v1,"+base64.StdEncoding.EncodeToString(mac.Sum(nil)); !hmac.Equal([]byte(got), []byte(want)) {
-		t.Errorf("webhook-signature %q, want %q", got, want)
-	}
+	dispatchertest.VerifySignature(t, secret, req.Header, body)
 	if v, _ := url.ParseQuery(body); v.Get("CallerIDName") != "Alice Ng" {
 		t.Errorf("the body does not decode: %v", v)
 	}
@@ -147,7 +130,7 @@ func TestE2ECrashSafety(t *testing.T) {
 	db := "sqlite:" + dbPath
 	flags := []string{"--lease", "3s", "--delivery-timeout", "2s", "--rescue-interval", "200ms"}
 	serve, api, admin := startServe(t, db, [2]string{}, flags...)
-	api.addCallEvent("0003*210", int(callevents.DialIn), rcv.srv.URL+"/in", "")
+	api.addCallEvent("0003*210", int(callevents.DialIn), rcv.URL+"/in", "")
 
 	const total = 10000
 	queued := 0
@@ -172,13 +155,9 @@ func TestE2ECrashSafety(t *testing.T) {
 	rcv.waitDistinct(t, total, 120*time.Second)
 	// Those in flight at the kill are still leased to the dead process
 	// until their lease ends; then they are rescued and sent again.
-	deadline := time.Now().Add(60 * time.Second)
-	for len(deliveriesInState(t, db, callevents.DeliveryDelivered)) < total {
-		if time.Now().After(deadline) {
-			t.Fatalf("not every delivery is delivered 60 s after all reached the receiver")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	dispatchertest.WaitWithin(t, 60*time.Second, "every delivery delivered in the store after all reached the receiver", func() bool {
+		return len(deliveriesInState(t, db, callevents.DeliveryDelivered)) >= total
+	})
 	serve.stop()
 
 	got := rcv.snapshot()
@@ -236,7 +215,7 @@ func TestE2EThreeDispatchers(t *testing.T) {
 	dsn := storetest.MySQLTestDSN(t)
 	rcv := newReceiver(t)
 	_, api, _ := startServe(t, dsn, [2]string{}, "--dispatch=false")
-	api.addCallEvent("0003*210", int(callevents.DialIn), rcv.srv.URL+"/in", "")
+	api.addCallEvent("0003*210", int(callevents.DialIn), rcv.URL+"/in", "")
 
 	var workers []*proc
 	for i := 0; i < 3; i++ {

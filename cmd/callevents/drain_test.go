@@ -4,14 +4,13 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/dispatcher/dispatchertest"
 	"github.com/callevents/callevents/store"
+	"github.com/callevents/callevents/store/testdb"
 )
 
 // Ensure a stop signal drains `dispatch`: a request in flight when the
@@ -19,25 +18,15 @@ import (
 // again (which would send it twice).
 func TestDispatchDrainsOnSignal(t *testing.T) {
 	ctx := context.Background()
-	dsn := "sqlite:" + filepath.Join(t.TempDir(), "drain.db")
-	db, err := store.Open(ctx, dsn, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	dsn := testdb.DSN(t, store.DialectSQLite)
+	db := testdb.MustOpenDSN(t, dsn, store.Options{})
 	arrived, release := make(chan struct{}), make(chan struct{})
-	var hits atomic.Int32
-	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		if hits.Add(1) == 1 {
+	rcv := dispatchertest.NewReceiver(t, func(_ http.ResponseWriter, _ *http.Request, n int) {
+		if n == 1 {
 			close(arrived)
 		}
 		<-release
-	}))
-	defer rcv.Close()
+	})
 	svc := &callevents.CallEventService{Store: db}
 	url := rcv.URL + "/in"
 	if _, err := svc.AddCallEvent(ctx, callevents.Principal{Scope: callevents.ScopeAdmin}, "0003*210", callevents.DialIn,
@@ -74,7 +63,7 @@ func TestDispatchDrainsOnSignal(t *testing.T) {
 	if err != nil || len(items) != 1 {
 		t.Fatalf("deliveries %v %v", items, err)
 	}
-	if d := items[0]; d.State != callevents.DeliveryDelivered || d.Attempts != 1 || hits.Load() != 1 {
-		t.Errorf("after the signal: state %s, attempts %d, requests %d; want delivered, 1, 1", d.State, d.Attempts, hits.Load())
+	if d, hits := items[0], len(rcv.Hits()); d.State != callevents.DeliveryDelivered || d.Attempts != 1 || hits != 1 {
+		t.Errorf("after the signal: state %s, attempts %d, requests %d; want delivered, 1, 1", d.State, d.Attempts, hits)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/dispatcher/dispatchertest"
 )
 
 // requireMountNamespace skips (fails under CI=true) unless the test may
@@ -56,16 +57,16 @@ func TestFaultSQLiteDiskFull(t *testing.T) {
 		"serve", "--listen", "127.0.0.1:0", "--db", "sqlite:"+filepath.Join(dir, "x.db"), "--allow-targets", "127.0.0.0/8",
 		"--lease", "15s", "--delivery-timeout", "5s", "--rescue-interval", "1s")
 	api, _ := connectServe(t, serve, [2]string{})
-	api.addCallEvent("0003*210", int(callevents.DialIn), rcv.srv.URL+"/in", "")
+	api.addCallEvent("0003*210", int(callevents.DialIn), rcv.URL+"/in", "")
 
 	// Long names fill the megabyte in a few seconds.
 	load := startIntakeLoad(t, api, "full", "0003*210", 2, 20, strings.Repeat("n", callevents.MaxActivityFieldLength), 10*time.Millisecond)
-	load.waitFor("503 once the disk is full", 60*time.Second, func() bool { _, _, busy, _ := load.result(); return busy > 0 })
+	dispatchertest.WaitWithin(t, 60*time.Second, "503 once the disk is full", func() bool { _, _, busy, _ := load.result(); return busy > 0 })
 	full := time.Now()
 	t.Logf("the disk was full after %v", full.Sub(begin).Round(time.Millisecond))
 	// On a full disk every answer is still a 202 or the 503 (checked by
 	// the load for each).
-	load.waitFor("load on the full disk", 5*time.Second, func() bool { return time.Since(full) >= 2*time.Second })
+	dispatchertest.WaitWithin(t, 5*time.Second, "load on the full disk", func() bool { return time.Since(full) >= 2*time.Second })
 	ok, _, busy, message := load.result()
 	t.Logf("%d calls acknowledged, %d requests answered 503 %q", len(ok), busy, message)
 	if message != "The database is full or read-only and cannot store the request; retry later." {
@@ -77,7 +78,7 @@ func TestFaultSQLiteDiskFull(t *testing.T) {
 	if err != nil {
 		t.Fatalf("growing the tmpfs: %v\n%s", err, out)
 	}
-	load.waitFor("202 once the disk has room", 30*time.Second, func() bool { _, last, _, _ := load.result(); return last.After(grow) })
+	dispatchertest.WaitWithin(t, 30*time.Second, "202 once the disk has room", func() bool { _, last, _, _ := load.result(); return last.After(grow) })
 	t.Logf("202 again %v after the disk had room", time.Since(grow).Round(time.Millisecond))
 	load.stop()
 	ok, _, busy, _ = load.result()

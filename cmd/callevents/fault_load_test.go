@@ -193,17 +193,3 @@ func (l *intakeLoad) result() (ok []string, lastOK time.Time, busy int, message 
 	defer l.mu.Unlock()
 	return append([]string(nil), l.ok...), l.lastOK, l.busy, l.message
 }
-
-// waitFor lets the load run until cond holds, failing after timeout.
-func (l *intakeLoad) waitFor(what string, timeout time.Duration, cond func() bool) {
-	l.t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			l.t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		<-tick.C
-	}
-}

@@ -17,6 +17,7 @@ import (
 	gomysql "github.com/go-sql-driver/mysql"
 
 	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/dispatcher/dispatchertest"
 )
 
 // privateMariaDB is a MariaDB server of one test's own: its own data
@@ -179,17 +180,17 @@ func TestFaultMariaDBStopped(t *testing.T) {
 	// A lease longer than the outage: outcomes wait for the database
 	// instead of being given up and sent again.
 	serve, api, _ := startServe(t, db.dsn(), [2]string{}, "--lease", "20s", "--delivery-timeout", "5s", "--rescue-interval", "1s")
-	api.addCallEvent("0003*210", int(callevents.DialIn), rcv.srv.URL+"/in", "")
+	api.addCallEvent("0003*210", int(callevents.DialIn), rcv.URL+"/in", "")
 	t.Logf("MariaDB and serve up after %v", time.Since(begin).Round(time.Millisecond))
 
 	load := startIntakeLoad(t, api, "outage", "0003*210", 4, 5, "", 20*time.Millisecond)
-	load.waitFor("calls acknowledged before the outage", 10*time.Second, func() bool { ok, _, _, _ := load.result(); return len(ok) >= 200 })
+	dispatchertest.WaitWithin(t, 10*time.Second, "calls acknowledged before the outage", func() bool { ok, _, _, _ := load.result(); return len(ok) >= 200 })
 
 	stopAt := time.Now()
 	db.stop()
 	t.Logf("MariaDB stopped in %v", time.Since(stopAt).Round(time.Millisecond))
 	down := time.Now()
-	load.waitFor("503 answers during the outage", 10*time.Second, func() bool { _, _, busy, _ := load.result(); return busy > 0 })
+	dispatchertest.WaitWithin(t, 10*time.Second, "503 answers during the outage", func() bool { _, _, busy, _ := load.result(); return busy > 0 })
 	resp, err := http.Get(api.base + "/readyz")
 	if err != nil {
 		t.Fatal(err)
@@ -198,7 +199,7 @@ func TestFaultMariaDBStopped(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("/readyz during the outage: HTTP %d, want 503", resp.StatusCode)
 	}
-	load.waitFor("the end of a 10 s outage", 15*time.Second, func() bool { return time.Since(down) >= 10*time.Second })
+	dispatchertest.WaitWithin(t, 15*time.Second, "the end of a 10 s outage", func() bool { return time.Since(down) >= 10*time.Second })
 	okDuring, _, busy, message := load.result()
 	if busy == 0 {
 		t.Fatalf("no 503 during the outage")
@@ -208,9 +209,9 @@ func TestFaultMariaDBStopped(t *testing.T) {
 	restart := time.Now()
 	db.start()
 	t.Logf("MariaDB restarted in %v", time.Since(restart).Round(time.Millisecond))
-	load.waitFor("202 answers after the restart", 20*time.Second, func() bool { _, last, _, _ := load.result(); return last.After(restart) })
+	dispatchertest.WaitWithin(t, 20*time.Second, "202 answers after the restart", func() bool { _, last, _, _ := load.result(); return last.After(restart) })
 	back := time.Now()
-	load.waitFor("load after the restart", 5*time.Second, func() bool { return time.Since(back) >= 2*time.Second })
+	dispatchertest.WaitWithin(t, 5*time.Second, "load after the restart", func() bool { return time.Since(back) >= 2*time.Second })
 	load.stop()
 	ok, _, busy, _ := load.result()
 	t.Logf("%d calls acknowledged in all, %d requests answered 503", len(ok), busy)

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/callevents/callevents/dispatcher/dispatchertest"
 )
 
 // selfSignedCert writes a certificate for 127.0.0.1 and its key to dir and
@@ -73,7 +75,7 @@ func runInProcess(t *testing.T, msg string, args ...string) (addr string, stderr
 		}
 	})
 	line := regexp.MustCompile(`"msg":"` + regexp.QuoteMeta(msg) + `","addr":"([^"]+)"`)
-	waitFor(t, msg, 20*time.Second, func() bool {
+	dispatchertest.WaitWithin(t, 20*time.Second, msg, func() bool {
 		select {
 		case code := <-done:
 			t.Fatalf("%s exited %d:\n%s", args[0], code, stderr)

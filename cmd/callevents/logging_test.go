@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/dispatcher/dispatchertest"
 )
 
 // Ensure serve's logs are JSON lines whose delivery records carry the
@@ -46,7 +47,7 @@ func TestLogsAreJSONAndRedacted(t *testing.T) {
 		"target", "http://"+down+"/hook?token=tok-9f8e7d", "error", fmt.Errorf(`Post "https://bob:hunter2@crm.example/x?api_key=tok-9f8e7d": EOF`))
 
 	var failed map[string]any
-	waitFor(t, "the failed attempt's log record", 20*time.Second, func() bool {
+	dispatchertest.WaitWithin(t, 20*time.Second, "the failed attempt's log record", func() bool {
 		for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
 			var rec map[string]any
 			if err := json.Unmarshal([]byte(line), &rec); err != nil {

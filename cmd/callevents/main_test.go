@@ -12,7 +12,19 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/callevents/callevents/dispatcher/dispatchertest"
+	"github.com/callevents/callevents/store/testdb"
 )
+
+// TestMain fails the package when a goroutine outlives its tests: every
+// serve, dispatch or listen a test runs in this process must have
+// returned, and every receiver and store it opened must be closed, by the
+// time it ends (but for gorm's statement cache,
+// testdb.IgnoreStoreGoroutines).
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testdb.IgnoreStoreGoroutines()) }
 
 type syncBuffer struct {
 	mu  sync.Mutex
@@ -31,18 +43,6 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 var listeningAddr = regexp.MustCompile(`"msg":"callevents: listening","addr":"([^"]+)"`)
 
 // Ensure serve starts on an empty database, prints the bootstrap admin once,
@@ -57,7 +57,7 @@ func TestServeLifecycle(t *testing.T) {
 		done := make(chan int, 1)
 		go func() { done <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--db", db}, io.Discard, stderr) }()
 		var addr string
-		waitFor(t, "the listening line", 20*time.Second, func() bool {
+		dispatchertest.WaitWithin(t, 20*time.Second, "the listening line", func() bool {
 			if m := listeningAddr.FindStringSubmatch(stderr.String()); m != nil {
 				addr = m[1]
 				return true

@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/dispatcher/dispatchertest"
 )
 
 // Ensure GET /metrics reports what serve did: one SOAP Add, one SOAP fault,
@@ -22,8 +22,8 @@ func TestMetricsEndpoint(t *testing.T) {
 	api := startTestApp(t, db, token, slog.New(slog.DiscardHandler), "--allow-targets", "127.0.0.0/8")
 	rcv := newReceiver(t)
 
-	api.addCallEvent("0003*211", int(callevents.DialIn), rcv.srv.URL+"/in", "")
-	fault := `<v1:AddPhoneCallEvent><v1:extension>0003*211</v1:extension><v1:type>99</v1:type><v1:url>` + rcv.srv.URL + `/x</v1:url></v1:AddPhoneCallEvent>`
+	api.addCallEvent("0003*211", int(callevents.DialIn), rcv.URL+"/in", "")
+	fault := `<v1:AddPhoneCallEvent><v1:extension>0003*211</v1:extension><v1:type>99</v1:type><v1:url>` + rcv.URL + `/x</v1:url></v1:AddPhoneCallEvent>`
 	resp, err := http.Post(api.base+"/soap/PhoneCallEvents", "text/xml; charset=utf-8", strings.NewReader(benchEnvelope(token, fault)))
 	if err != nil {
 		t.Fatal(err)
@@ -120,10 +120,7 @@ func scrape(t *testing.T, url string) map[string]float64 {
 func TestMetricsBreaker(t *testing.T) {
 	db, token := openTestStore(t, "sqlite:"+filepath.Join(t.TempDir(), "breaker.db"))
 	api := startTestApp(t, db, token, slog.New(slog.DiscardHandler), "--allow-targets", "127.0.0.0/8", "--breaker-failures", "1")
-	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.WriteHeader(http.StatusInternalServerError)
-	}))
-	t.Cleanup(failing.Close)
+	failing := dispatchertest.NewReceiver(t, dispatchertest.Status(http.StatusInternalServerError))
 	api.addCallEvent("0003*211", int(callevents.DialIn), failing.URL+"/in", "")
 	if n := api.postActivities([]fireActivity{{CallID: "b1", Phase: "dial", CallerExtension: "0003*210", CalledExtension: "0003*211"}}); n != 1 {
 		t.Fatalf("intake queued %d, want 1", n)

@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"sort"
 	"strconv"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/dispatcher/dispatchertest"
 	"github.com/callevents/callevents/store"
 	"github.com/callevents/callevents/store/storetest"
 )
@@ -34,73 +34,62 @@ type orderHit struct {
 	path     string
 	seq      int
 	attempt  int
-	arrived  time.Time // the handler started
+	arrived  time.Time // the receiver had read it
 	answered time.Time // just before the 200 was written
 }
 
-// orderReceiver records every request with its arrival time and the time
-// its answer was written, and takes 5-20 ms per request, so that two
-// requests of one call that overlapped would show it.
+// orderReceiver is a dispatchertest.Receiver that takes 5-20 ms per
+// request and notes when each answer was written, so that two requests of
+// one call that overlapped would show it.
 type orderReceiver struct {
-	srv     *httptest.Server
-	mu      sync.Mutex
-	arrived int
-	hits    []orderHit
-	changed chan struct{}
+	*dispatchertest.Receiver
+	mu       sync.Mutex
+	answered map[int]time.Time // arrival (1-based) → just before its 200 was written
 }
 
 func newOrderReceiver(t *testing.T) *orderReceiver {
-	r := &orderReceiver{changed: make(chan struct{})}
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		h := orderHit{arrived: time.Now(), hook: req.Header.Get("webhook-id"), event: req.Header.Get("X-CallEvents-Event"), path: req.URL.Path}
-		body, _ := io.ReadAll(req.Body)
-		params, _ := url.ParseQuery(string(body))
-		h.callID = params.Get("CallID")
-		h.seq, _ = strconv.Atoi(req.Header.Get("X-CallEvents-Sequence"))
-		h.attempt, _ = strconv.Atoi(req.Header.Get("X-CallEvents-Attempt"))
-		r.mu.Lock()
-		h.index = r.arrived
-		r.arrived++
-		r.mu.Unlock()
-		time.Sleep(time.Duration(5+(h.index*7)%16) * time.Millisecond) // the receiver's work
+	r := &orderReceiver{answered: map[int]time.Time{}}
+	r.Receiver = dispatchertest.NewReceiver(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+		time.Sleep(time.Duration(5+((n-1)*7)%16) * time.Millisecond) // the receiver's work
 		// Taken before the answer is written: the dispatcher cannot have
 		// seen it earlier, so "the next one arrived after this" is proof.
-		h.answered = time.Now()
+		answered := time.Now()
 		r.mu.Lock()
-		r.hits = append(r.hits, h)
-		close(r.changed)
-		r.changed = make(chan struct{})
+		r.answered[n] = answered
 		r.mu.Unlock()
 		w.WriteHeader(http.StatusOK)
-	}))
-	t.Cleanup(r.srv.Close)
+	})
 	return r
 }
 
 // wait waits until n requests have been answered.
 func (r *orderReceiver) wait(t *testing.T, n int, timeout time.Duration) {
 	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
+	dispatchertest.WaitWithin(t, timeout, fmt.Sprintf("%d requests answered by the receiver", n), func() bool {
 		r.mu.Lock()
-		got, changed := len(r.hits), r.changed
-		r.mu.Unlock()
-		if got >= n {
-			return
-		}
-		select {
-		case <-changed:
-		case <-deadline.C:
-			t.Fatalf("the receiver has answered %d requests after %v, want %d", got, timeout, n)
-		}
-	}
+		defer r.mu.Unlock()
+		return len(r.answered) >= n
+	})
 }
 
+// snapshot returns the requests answered so far, in arrival order.
 func (r *orderReceiver) snapshot() []orderHit {
+	hits := r.Hits()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]orderHit(nil), r.hits...)
+	var out []orderHit
+	for i, h := range hits {
+		answered, ok := r.answered[i+1]
+		if !ok {
+			continue
+		}
+		params, _ := url.ParseQuery(h.Body)
+		seq, _ := strconv.Atoi(h.Header.Get("X-CallEvents-Sequence"))
+		attempt, _ := strconv.Atoi(h.Header.Get("X-CallEvents-Attempt"))
+		out = append(out, orderHit{index: i, hook: h.Header.Get("webhook-id"), callID: params.Get("CallID"), event: h.Header.Get("X-CallEvents-Event"),
+			path: h.Path, seq: seq, attempt: attempt, arrived: h.At, answered: answered})
+	}
+	return out
 }
 
 // startNamedServe is startServe with a name for the process's output.
@@ -293,8 +282,8 @@ func TestE2EOrderAcrossProcesses(t *testing.T) {
 	u.Host = slow.ln.Addr().String()
 	serveA, apiA, admin := startNamedServe(t, "serve A", u.String(), [2]string{})
 	serveB, apiB, _ := startNamedServe(t, "serve B", u.String(), admin)
-	apiA.addCallEvent(ext, int(callevents.DialOut), rcv.srv.URL+"/dial", "")
-	apiB.addCallEvent(ext, int(callevents.AnswerOut), rcv.srv.URL+"/answer", "")
+	apiA.addCallEvent(ext, int(callevents.DialOut), rcv.URL+"/dial", "")
+	apiB.addCallEvent(ext, int(callevents.AnswerOut), rcv.URL+"/answer", "")
 	t.Logf("two serve processes on one database after %v", time.Since(begin).Round(time.Millisecond))
 
 	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 2 * parallel}}

@@ -155,12 +155,10 @@ func TestVersionOfABuildInAGitCheckout(t *testing.T) {
 	if v := p.waitLine(regexpMust(`msg="callevents: listening" .*\bversion="([^"]+)"`), time.Second)[1]; v != "v0.9.1+dirty ("+rev+"+dirty, 2026-01-02T03:04:05Z)" {
 		t.Errorf("the listening line says version=%q", v)
 	}
-	api.addCallEvent("0003*211", int(callevents.DialIn), rcv.srv.URL+"/in", "")
+	api.addCallEvent("0003*211", int(callevents.DialIn), rcv.URL+"/in", "")
 	api.postActivities(dialActivities("ua", 0, 1, "0003*211"))
 	rcv.waitDistinct(t, 1, 30*time.Second)
-	rcv.mu.Lock()
-	ua := rcv.last.Header.Get("User-Agent")
-	rcv.mu.Unlock()
+	ua := rcv.last(t).Header.Get("User-Agent")
 	if want := "callevents/v0.9.1+dirty (" + rev + "+dirty)"; ua != want {
 		t.Errorf("User-Agent %q, want %q", ua, want)
 	}

@@ -14,7 +14,10 @@ type Clock struct {
 
 // NewClock returns a Clock at the current time in UTC, truncated to the
 // second so that every store keeps the times derived from it exactly.
-func NewClock() *Clock { return &Clock{now: time.Now().UTC().Truncate(time.Second)} }
+func NewClock() *Clock { return NewClockAt(time.Now().UTC().Truncate(time.Second)) }
+
+// NewClockAt returns a Clock at t, for a test whose times are written out.
+func NewClockAt(t time.Time) *Clock { return &Clock{now: t} }
 
 // Now returns the clock's time.
 func (c *Clock) Now() time.Time {

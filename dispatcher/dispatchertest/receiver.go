@@ -1,6 +1,7 @@
 package dispatchertest
 
 import (
+	"bytes"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -19,7 +20,8 @@ type Hit struct {
 }
 
 // Handler answers the n-th request (1-based) a Receiver got, after it is
-// recorded. Writing nothing answers 200.
+// recorded; the request's body can be read again. Writing nothing answers
+// 200.
 type Handler func(w http.ResponseWriter, r *http.Request, n int)
 
 // Status answers every request with code.
@@ -63,6 +65,7 @@ func (rc *Receiver) serve(w http.ResponseWriter, r *http.Request) {
 	rc.changed = make(chan struct{})
 	rc.mu.Unlock()
 	if rc.handle != nil {
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		rc.handle(w, r, n)
 	}
 }
@@ -90,7 +93,7 @@ func (rc *Receiver) WaitHits(tb TB, n int) []Hit {
 		select {
 		case <-changed:
 		case <-deadline.C:
-			tb.Fatalf("timed out waiting for %d requests at the receiver (got %d)", n, got)
+			tb.Fatalf("timed out after %v waiting for %d requests at the receiver (got %d)", WaitTimeout, n, got)
 		}
 	}
 }

@@ -15,12 +15,20 @@ const waitTick = 5 * time.Millisecond
 // with what it waited for.
 func WaitFor(tb TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(WaitTimeout)
+	WaitWithin(tb, WaitTimeout, what, cond)
+}
+
+// WaitWithin is WaitFor with a timeout of its own, for a wait known to
+// take longer than WaitTimeout (a process starting, thousands of
+// deliveries).
+func WaitWithin(tb TB, timeout time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(waitTick)
 	defer tick.Stop()
 	for !cond() {
 		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
+			tb.Fatalf("timed out after %v waiting for %s", timeout, what)
 		}
 		<-tick.C
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/dispatcher/dispatchertest"
 )
 
 // events reads the event blocks of a transcript.
@@ -38,17 +39,13 @@ func events(t *testing.T, file string) []message {
 	}
 }
 
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time { return c.t }
-
-func newTestTracker(t *testing.T, ttl time.Duration) (*tracker, *clock) {
+func newTestTracker(t *testing.T, ttl time.Duration) (*tracker, *dispatchertest.Clock) {
 	ext, err := ParseExtensionMap("0003", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
-	return newTracker(ext, nil, ttl, c.now, func(string, ...any) {}), c
+	c := dispatchertest.NewClockAt(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
+	return newTracker(ext, nil, ttl, c.Now, func(string, ...any) {}), c
 }
 
 func feed(tr *tracker, ms []message) []callevents.CallActivity {
@@ -79,13 +76,13 @@ func TestCallExpires(t *testing.T) {
 	if got := feed(tr, ms[:cut]); len(got) != 1 || got[0].Phase != callevents.PhaseDial {
 		t.Fatalf("before expiry: %+v", got)
 	}
-	clk.t = clk.t.Add(59 * time.Minute)
+	clk.Advance(59 * time.Minute)
 	other := events(t, "busy.ami")
 	feed(tr, other[:1]) // another call's Newchannel: sweeps, the first call is 59 min idle
 	if _, ok := tr.calls["1795875926.0"]; !ok {
 		t.Fatal("call forgotten before its TTL")
 	}
-	clk.t = clk.t.Add(time.Hour)
+	clk.Advance(time.Hour)
 	feed(tr, other[1:2])
 	if _, ok := tr.calls["1795875926.0"]; ok {
 		t.Fatal("call still tracked an hour after its last event")
@@ -110,7 +107,7 @@ func TestFinishedCallDropped(t *testing.T) {
 	if got := feed(tr, ms); len(got) != 0 { // a replay of the whole call
 		t.Errorf("replayed call produced %+v", got)
 	}
-	clk.t = clk.t.Add(2 * time.Minute)
+	clk.Advance(2 * time.Minute)
 	feed(tr, events(t, "busy.ami")[:1])
 	if len(tr.calls) != 1 {
 		t.Errorf("%d calls tracked, want only the new one", len(tr.calls))
