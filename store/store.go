@@ -97,8 +97,10 @@ type DB struct {
 //
 //   - sqlite:PATH (also sqlite://PATH), or a bare PATH: an SQLite file,
 //     created if missing. Every connection gets WAL, busy_timeout(5000),
-//     synchronous(NORMAL), foreign_keys(1) and temp_store(MEMORY) unless
-//     the DSN sets that pragma itself (?_pragma=busy_timeout(10000));
+//     synchronous(FULL), foreign_keys(1) and temp_store(MEMORY) unless
+//     the DSN sets that pragma itself (?_pragma=busy_timeout(10000), or
+//     ?_pragma=synchronous(NORMAL) to trade power-loss durability for
+//     speed);
 //     other parameters go to
 //     the driver, except that _txlock is always immediate and _time_format
 //     is dropped. sqlite::memory: works on a single connection.
@@ -239,8 +241,11 @@ func sqliteDSN(dsn string) (string, error) {
 	for _, p := range []struct{ name, value string }{
 		{"busy_timeout", "busy_timeout(5000)"}, // wait up to 5 s for another process's write
 		{"journal_mode", "journal_mode(WAL)"},  // readers do not block the writer, nor it them
-		{"synchronous", "synchronous(NORMAL)"}, // durable at checkpoints; safe with WAL
-		{"foreign_keys", "foreign_keys(1)"},    // off by default in SQLite
+		// FULL fsyncs the WAL at every commit, so a commit (the intake's
+		// 202) survives power loss and an OS crash; NORMAL only at
+		// checkpoints, so the last commits before either may be lost.
+		{"synchronous", "synchronous(FULL)"},
+		{"foreign_keys", "foreign_keys(1)"}, // off by default in SQLite
 		// Statement journals (kept for every multi-row write inside a
 		// transaction) and sorts go to memory rather than to temp files:
 		// an eighth of a delivery intake was their write syscalls.

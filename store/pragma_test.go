@@ -1,0 +1,55 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"testing"
+)
+
+// TestSQLiteSynchronousOnEveryConnection checks the pragma in force on each
+// pooled connection, not just the first: the pragmas ride in the DSN, so a
+// connection the pool opens later must get them too. FULL (2) is the
+// default, for a 202 to survive power loss; a DSN's own NORMAL (1) wins.
+func TestSQLiteSynchronousOnEveryConnection(t *testing.T) {
+	const conns = 4
+	for _, tc := range []struct {
+		name, query string
+		want        int
+	}{
+		{"default", "", 2},
+		{"dsn-normal", "?_pragma=synchronous(NORMAL)", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			dsn := "sqlite:" + filepath.Join(t.TempDir(), "callevents.db") + tc.query
+			db, err := Open(ctx, dsn, Options{MaxOpenConns: conns})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			// Held at once, the Conns are distinct connections of the pool.
+			held := make([]*sql.Conn, conns)
+			for i := range held {
+				c, err := db.sql.Conn(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				held[i] = c
+			}
+			if open := db.sql.Stats().OpenConnections; open != conns {
+				t.Fatalf("%d connections open, want %d", open, conns)
+			}
+			for i, c := range held {
+				var got int
+				if err := c.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&got); err != nil {
+					t.Fatal(err)
+				}
+				if got != tc.want {
+					t.Errorf("connection %d: synchronous = %d, want %d", i, got, tc.want)
+				}
+			}
+		})
+	}
+}
