@@ -1,6 +1,7 @@
 package callevents
 
 import (
+	"container/list"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -8,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -16,9 +18,9 @@ import (
 // TokenTTLDefault is how long an access token lives (VoipNow: 2 hours).
 const TokenTTLDefault = 2 * time.Hour
 
-// TokenCacheTTLDefault is how long a verified access token is trusted
-// without asking the store again; it bounds how long a removed client's
-// tokens keep working.
+// TokenCacheTTLDefault is how long a verified access token, or client id
+// and secret, is trusted without asking the store again; it bounds how long
+// a removed client's tokens and secret keep working.
 const TokenCacheTTLDefault = 5 * time.Second
 
 // tokenCacheMax bounds the cache; when full it is emptied, which only costs
@@ -44,15 +46,23 @@ type Authenticator struct {
 	Store ClientStore
 	// TokenTTL is the lifetime of issued tokens; 0 means TokenTTLDefault.
 	TokenTTL time.Duration
-	// TokenCacheTTL is how long a verified token is trusted without a store
-	// lookup (never past its expiry); 0 means TokenCacheTTLDefault and a
-	// negative value turns the cache off.
+	// TokenCacheTTL is how long a verified token (never past its expiry), or
+	// client id and secret, is trusted without a store lookup; 0 means
+	// TokenCacheTTLDefault and a negative value turns both caches off.
 	TokenCacheTTL time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 
 	mu     sync.Mutex
 	tokens map[string]cachedToken // token hash → verified principal
+
+	serverKeyOnce sync.Once
+	serverKey     []byte // keys the secret cache; random, never leaves the process
+	secretMu      sync.Mutex
+	secrets       map[secretKey]*list.Element // → *cachedSecret in secretOrder
+	secretOrder   *list.List                  // least recently verified first
+	secretMax     int                         // 0 means secretCacheMax (tests lower it)
+	secretChecks  atomic.Int64                // bcrypt comparisons run
 }
 
 type cachedToken struct {
@@ -95,13 +105,13 @@ func (a *Authenticator) CheckClientSecret(ctx context.Context, clientID, secret 
 	c, err := a.Store.FindClientByID(ctx, clientID)
 	if errors.Is(err, ErrClientNotFound) {
 		// Spend the time of a real check, so timing does not reveal which ids exist.
-		bcrypt.CompareHashAndPassword(dummyHash, []byte(secret))
+		a.compareSecret(dummyHash, secret)
 		return Client{}, Errorf(CodeAuthInvalid, "Invalid authentication data.")
 	}
 	if err != nil {
 		return Client{}, err
 	}
-	if bcrypt.CompareHashAndPassword([]byte(c.SecretHash), []byte(secret)) != nil {
+	if a.compareSecret([]byte(c.SecretHash), secret) != nil {
 		return Client{}, Errorf(CodeAuthInvalid, "Invalid authentication data.")
 	}
 	return c, nil
@@ -138,7 +148,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, cred Credentials) (Pri
 	if cred.Username == "" && cred.Password == "" {
 		return Principal{}, Errorf(CodeAuthInvalid, "Invalid authentication data: send userCredentials with an accessToken, or a username and password.")
 	}
-	c, err := a.CheckClientSecret(ctx, cred.Username, cred.Password)
+	c, err := a.authenticateSecret(ctx, cred.Username, cred.Password)
 	if err != nil {
 		return Principal{}, err
 	}
