@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -28,6 +29,22 @@ func TestBenchCommand(t *testing.T) {
 	}
 	if rep.Dialect != "sqlite" || rep.CeilingPerSec <= 0 || rep.DeliveriesPerSec <= 0 || rep.RateEvents != 100 || rep.P50Ms <= 0 || rep.P99Ms < rep.P50Ms {
 		t.Errorf("report %+v", rep)
+	}
+}
+
+// Ensure a second run on a database that holds a run refuses at once,
+// saying why, instead of waiting for deliveries its duplicate reports
+// never queue.
+func TestBenchRefusesAUsedDatabase(t *testing.T) {
+	args := []string{"--db", "sqlite:" + filepath.Join(t.TempDir(), "bench.db"), "--events", "50", "--rate", "50", "--rate-duration", "200ms", "--ceiling-duration", "100ms"}
+	var out bytes.Buffer
+	if code := run(context.Background(), args, &out, io.Discard); code != 0 {
+		t.Fatalf("first run exited %d:\n%s", code, out.String())
+	}
+	var stderr bytes.Buffer
+	code := run(context.Background(), args, io.Discard, &stderr)
+	if code == 0 || !strings.Contains(stderr.String(), "already holds a bench run") {
+		t.Errorf("second run on the same database: exit %d, %q; want a refusal saying it already holds a bench run", code, stderr.String())
 	}
 }
 

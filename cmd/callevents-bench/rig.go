@@ -75,8 +75,18 @@ func newRig(ctx context.Context, db *store.DB, concurrency int) (*rig, error) {
 	if err == nil {
 		r.token, _, err = (&callevents.Authenticator{Store: db}).IssueToken(ctx, c.ID, secret)
 	}
+	svc := &callevents.CallEventService{Store: db}
 	if err == nil {
-		svc := &callevents.CallEventService{Store: db}
+		// A database that held a run before has its Call Event and its
+		// call ids: this run's reports would be duplicates, and the bench
+		// would wait for deliveries that never come.
+		var n int
+		_, n, err = svc.FindCallEvents(ctx, callevents.Principal{Scope: callevents.ScopeAdmin}, callevents.CallEventFilter{Extension: benchExtension, Limit: 1})
+		if err == nil && n > 0 {
+			err = fmt.Errorf("the database already holds a bench run (Call Events on %s): give a fresh scratch database", benchExtension)
+		}
+	}
+	if err == nil {
 		url, post := r.rcv.url(), callevents.MethodPOST
 		_, err = svc.AddCallEvent(ctx, callevents.Principal{Scope: callevents.ScopeAdmin}, benchExtension, callevents.DialIn,
 			callevents.CallEventUpdate{URL: &url, Method: &post})
