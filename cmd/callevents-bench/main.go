@@ -37,6 +37,11 @@ type report struct {
 	Events           int     `json:"events"`
 	DeliveriesPerSec float64 `json:"deliveriesPerSec"`
 	VersusCeiling    float64 `json:"versusCeiling"`
+	// CPUUsPerDelivery is the CPU time (user and system) this process spent
+	// per delivery in the throughput phase. The process holds the service
+	// and also the intake client and the receiver, so it is an upper bound
+	// on the service's own cost.
+	CPUUsPerDelivery float64 `json:"cpuUsPerDelivery"`
 	Rate             int     `json:"rate"`
 	RateEvents       int     `json:"rateEvents"`
 	P50Ms            float64 `json:"p50Ms"`
@@ -136,9 +141,11 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer pprof.StopCPUProfile()
 	}
 	fmt.Fprintf(stderr, "bench: %d events at once …\n", o.events)
+	cpuBefore := processCPU()
 	if rep.DeliveriesPerSec, err = r.throughput(ctx, o.events); err != nil {
 		return err
 	}
+	rep.CPUUsPerDelivery = float64((processCPU() - cpuBefore).Microseconds()) / float64(o.events)
 	rep.VersusCeiling = rep.DeliveriesPerSec / rep.CeilingPerSec
 	fmt.Fprintf(stderr, "bench: %d events/s for %v …\n", o.rate, o.rateFor)
 	lat, intake, err := r.latency(ctx, o.rate, o.rateFor)
@@ -152,6 +159,16 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "store %s, dispatcher concurrency %d\n", rep.Dialect, r.concurrency)
 	fmt.Fprintf(stdout, "  loopback ceiling      %8.0f requests/s\n", rep.CeilingPerSec)
 	fmt.Fprintf(stdout, "  sustained deliveries  %8.0f /s  (%.2f× the ceiling, %d events)\n", rep.DeliveriesPerSec, rep.VersusCeiling, rep.Events)
+	fmt.Fprintf(stdout, "  CPU per delivery      %8.0f µs  (this process: service, intake client and receiver)\n", rep.CPUUsPerDelivery)
 	fmt.Fprintf(stdout, "  latency at %d/s       p50 %.1f ms  p95 %.1f ms  p99 %.1f ms  max %.1f ms  (%d events; intake alone p99 %.1f ms)\n", rep.Rate, rep.P50Ms, rep.P95Ms, rep.P99Ms, rep.MaxMs, rep.RateEvents, rep.IntakeP99Ms)
 	return json.NewEncoder(stdout).Encode(rep)
+}
+
+// processCPU is the CPU time, user and system, this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -27,7 +27,7 @@ func TestBenchCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
 		t.Fatalf("last line is not the JSON report: %v\n%s", err, out.String())
 	}
-	if rep.Dialect != "sqlite" || rep.CeilingPerSec <= 0 || rep.DeliveriesPerSec <= 0 || rep.RateEvents != 100 || rep.P50Ms <= 0 || rep.P99Ms < rep.P50Ms {
+	if rep.Dialect != "sqlite" || rep.CeilingPerSec <= 0 || rep.DeliveriesPerSec <= 0 || rep.RateEvents != 100 || rep.CPUUsPerDelivery <= 0 || rep.P50Ms <= 0 || rep.P99Ms < rep.P50Ms {
 		t.Errorf("report %+v", rep)
 	}
 }
