@@ -225,8 +225,27 @@ func TestParseAllowTargets(t *testing.T) {
 	}
 }
 
-// rebindSetup returns a Call Event whose URL names a host that the
-// injected resolver maps to an address of the test's own receiver.
+// deliverRebound adds a Call Event to url, whose host the policy's resolver
+// maps to a public address when it is checked at Add time and to rebindTo
+// once the dispatcher dials, and returns the failed delivery of one call
+// and the resolver.
+func deliverRebound(t *testing.T, st testStore, url, rebindTo string) (callevents.Delivery, *resolver) {
+	t.Helper()
+	dns := newResolver(map[string][]string{"rebind.example": {"93.184.216.34"}})
+	policy := dispatcher.DefaultPolicy()
+	policy.Resolver = dns
+	if err := policy.CheckURL(context.Background(), url); err != nil {
+		t.Fatalf("CheckURL at Add time: %v", err)
+	}
+	dns.set("rebind.example", rebindTo)
+	mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: url})
+	cfg := testConfig(t, st)
+	cfg.Policy = policy
+	mustStart(t, cfg)
+	mustAccept(t, st, time.Now(), dial("call-1"))
+	return waitDelivery(t, st, extA, "failed", inState(callevents.DeliveryFailed)), dns
+}
+
 func TestPolicyAtDialTime(t *testing.T) {
 	t.Parallel()
 	// The policy's Resolver serves both CheckURL and the dialer. At Add
@@ -241,21 +260,7 @@ func TestPolicyAtDialTime(t *testing.T) {
 		forEachStore(t, func(t *testing.T, st testStore) {
 			rc := dispatchertest.NewReceiver(t, nil)
 			_, port, _ := net.SplitHostPort(rc.Listener.Addr().String())
-			dns := newResolver(map[string][]string{"rebind.example": {"93.184.216.34"}})
-			policy := dispatcher.DefaultPolicy()
-			policy.Resolver = dns
-			url := "http://rebind.example:" + port + "/hook"
-			if err := policy.CheckURL(context.Background(), url); err != nil {
-				t.Fatalf("CheckURL at Add time: %v", err)
-			}
-			dns.set("rebind.example", "127.0.0.1")
-
-			mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: url})
-			cfg := testConfig(t, st)
-			cfg.Policy = policy
-			mustStart(t, cfg)
-			mustAccept(t, st, time.Now(), dial("call-1"))
-			d := waitDelivery(t, st, extA, "failed", inState(callevents.DeliveryFailed))
+			d, dns := deliverRebound(t, st, "http://rebind.example:"+port+"/hook", "127.0.0.1")
 			if d.LastError != "policy" || d.Attempts != 1 || len(d.History) != 1 {
 				t.Errorf("refused delivery: class %q after %d attempts", d.LastError, d.Attempts)
 			}
@@ -343,20 +348,7 @@ func TestPolicyAtDialTime(t *testing.T) {
 	t.Run("rebinding to NAT64 refused", func(t *testing.T) {
 		t.Parallel()
 		forEachStore(t, func(t *testing.T, st testStore) {
-			dns := newResolver(map[string][]string{"rebind.example": {"93.184.216.34"}})
-			policy := dispatcher.DefaultPolicy()
-			policy.Resolver = dns
-			url := "http://rebind.example/hook"
-			if err := policy.CheckURL(context.Background(), url); err != nil {
-				t.Fatalf("CheckURL at Add time: %v", err)
-			}
-			dns.set("rebind.example", "64:ff9b:1::7f00:1")
-			mustAddCallEvent(t, st, callevents.CallEvent{Extension: extA, Type: callevents.DialIn, URL: url})
-			cfg := testConfig(t, st)
-			cfg.Policy = policy
-			mustStart(t, cfg)
-			mustAccept(t, st, time.Now(), dial("call-1"))
-			d := waitDelivery(t, st, extA, "failed", inState(callevents.DeliveryFailed))
+			d, _ := deliverRebound(t, st, "http://rebind.example/hook", "64:ff9b:1::7f00:1")
 			if d.LastError != "policy" || d.Attempts != 1 || d.LastStatus != 0 {
 				t.Errorf("refused delivery: class %q, status %d after %d attempts", d.LastError, d.LastStatus, d.Attempts)
 			}
