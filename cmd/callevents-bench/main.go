@@ -1,7 +1,8 @@
-// Command callevents-bench measures delivery: it starts the service in its
-// own process (intake, store, dispatcher) with a webhook receiver on
-// loopback, and reports the loopback ceiling, sustained deliveries per
-// second and the latency from intake to receiver. It is a tool for
+// Command callevents-bench measures delivery: it starts the service
+// (intake, store, dispatcher) in a process of its own, with a webhook
+// receiver on loopback in the bench's process, and reports the loopback
+// ceiling, sustained deliveries per second, the service's CPU time per
+// delivery and the latency from intake to receiver. It is a tool for
 // developers, like pgbench, and ships apart from callevents.
 package main
 
@@ -11,21 +12,25 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/pprof"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/callevents/callevents/cmd/internal/cliflag"
-	"github.com/callevents/callevents/store"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	var code int
+	if env, ok := os.LookupEnv(serviceEnv); ok {
+		code = serviceMain(ctx, env, os.Stdin, os.Stdout)
+	} else {
+		code = run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	}
 	stop()
 	os.Exit(code)
 }
@@ -37,17 +42,19 @@ type report struct {
 	Events           int     `json:"events"`
 	DeliveriesPerSec float64 `json:"deliveriesPerSec"`
 	VersusCeiling    float64 `json:"versusCeiling"`
-	// CPUUsPerDelivery is the CPU time (user and system) this process spent
-	// per delivery in the throughput phase. The process holds the service
-	// and also the intake client and the receiver, so it is an upper bound
-	// on the service's own cost.
+	// CPUUsPerDelivery is the CPU time (user and system) the service
+	// process spent per delivery in the throughput phase: intake, store,
+	// claim, send and record.
 	CPUUsPerDelivery float64 `json:"cpuUsPerDelivery"`
-	Rate             int     `json:"rate"`
-	RateEvents       int     `json:"rateEvents"`
-	P50Ms            float64 `json:"p50Ms"`
-	P95Ms            float64 `json:"p95Ms"`
-	P99Ms            float64 `json:"p99Ms"`
-	MaxMs            float64 `json:"maxMs"`
+	// LoadCPUUsPerDelivery is the same for the bench's own process: the
+	// intake client and the receiver.
+	LoadCPUUsPerDelivery float64 `json:"loadCpuUsPerDelivery"`
+	Rate                 int     `json:"rate"`
+	RateEvents           int     `json:"rateEvents"`
+	P50Ms                float64 `json:"p50Ms"`
+	P95Ms                float64 `json:"p95Ms"`
+	P99Ms                float64 `json:"p99Ms"`
+	MaxMs                float64 `json:"maxMs"`
 	// IntakeP99Ms is the p99 of the intake's own answer (send to 202) in the
 	// latency phase: the part of the latency spent before delivery starts.
 	IntakeP99Ms float64 `json:"intakeP99Ms"`
@@ -55,10 +62,13 @@ type report struct {
 
 const usage = `usage: callevents-bench [--db DSN] [flags]
 
-Starts the service in this process (intake, store, dispatcher) with a
-receiver on loopback, and measures, in one run:
+Starts the service (intake, store, dispatcher) in a process of its own,
+with --extensions Dial-In Call Events to a receiver on loopback in this
+process, and measures, in one run:
   ceiling     a plain Go client posting the same form to the same receiver
-  throughput  deliveries per second while --events are reported at once
+  throughput  deliveries per second while --events are reported at once,
+              in batches of --batch, and the service process's CPU time
+              per delivery (/proc/<pid>/stat)
   latency     from the intake request to the receiver, at a steady --rate
 Without --db it uses a fresh SQLite file in a temporary folder. A MySQL DSN
 must name a scratch database: the bench adds its own clients and Call Events.
@@ -68,7 +78,8 @@ Every flag can also be set as CALLEVENTS_<FLAG>, as for callevents.
 // options are the flags.
 type options struct {
 	dsn, cpuProfile           string
-	events, rate, concurrency int
+	events, batch, extensions int
+	rate, concurrency         int
 	rateFor, ceilingFor       time.Duration
 }
 
@@ -79,11 +90,13 @@ func (o *options) flagSet(stderr io.Writer) *flag.FlagSet {
 	fs.Usage = func() { fmt.Fprint(stderr, usage); cliflag.PrintDefaults(fs) }
 	fs.StringVar(&o.dsn, "db", "", "database (default: a temporary SQLite file)")
 	cliflag.Int(fs, &o.events, "events", 20000, 1, "", "events reported at once for the throughput phase")
+	cliflag.Int(fs, &o.batch, "batch", 100, 1, "", "events per intake request in the throughput phase")
+	cliflag.Int(fs, &o.extensions, "extensions", 100, 1, "", "extensions called, each with one Dial-In Call Event to the receiver")
 	cliflag.Int(fs, &o.rate, "rate", 1000, 1, "", "events per second in the latency phase")
 	cliflag.Duration(fs, &o.rateFor, "rate-duration", 10*time.Second, "length of the latency phase")
 	cliflag.Duration(fs, &o.ceilingFor, "ceiling-duration", 3*time.Second, "length of the ceiling phase")
 	cliflag.Int(fs, &o.concurrency, "concurrency", 0, 0, "128", "dispatcher concurrency (0: the default)")
-	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the throughput and latency phases to this file")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the service process in the throughput phase to this file")
 	return fs
 }
 
@@ -112,40 +125,44 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer os.RemoveAll(dir)
 		dsn = "sqlite:" + filepath.Join(dir, "bench.db")
 	}
-	db, err := store.Open(ctx, dsn, store.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	r, err := newRig(ctx, db, o.concurrency)
+	r, err := startRig(ctx, dsn, o.concurrency, o.extensions)
 	if err != nil {
 		return err
 	}
 	defer r.close()
 
-	rep := report{Dialect: db.Dialect(), Events: o.events, Rate: o.rate}
+	rep := report{Dialect: r.dialect, Events: o.events, Rate: o.rate}
 	fmt.Fprintf(stderr, "bench: ceiling for %v …\n", o.ceilingFor)
 	rep.CeilingPerSec = r.ceiling(ctx, o.ceilingFor, r.concurrency)
 	if o.cpuProfile != "" {
-		f, err := os.Create(o.cpuProfile)
+		file, err := filepath.Abs(o.cpuProfile)
+		if err == nil {
+			err = r.startProfile(file)
+		}
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
 	}
 	fmt.Fprintf(stderr, "bench: %d events at once …\n", o.events)
-	cpuBefore := processCPU()
-	if rep.DeliveriesPerSec, err = r.throughput(ctx, o.events); err != nil {
+	serviceBefore, err := r.serviceCPU()
+	if err != nil {
 		return err
 	}
-	rep.CPUUsPerDelivery = float64((processCPU() - cpuBefore).Microseconds()) / float64(o.events)
+	loadBefore := selfCPU()
+	if rep.DeliveriesPerSec, err = r.throughput(ctx, o.events, o.batch); err != nil {
+		return err
+	}
+	serviceAfter, err := r.serviceCPU()
+	if err != nil {
+		return err
+	}
+	rep.LoadCPUUsPerDelivery = float64((selfCPU() - loadBefore).Microseconds()) / float64(o.events)
+	rep.CPUUsPerDelivery = float64((serviceAfter - serviceBefore).Microseconds()) / float64(o.events)
+	if o.cpuProfile != "" {
+		if err := r.stopProfile(); err != nil {
+			return err
+		}
+	}
 	rep.VersusCeiling = rep.DeliveriesPerSec / rep.CeilingPerSec
 	fmt.Fprintf(stderr, "bench: %d events/s for %v …\n", o.rate, o.rateFor)
 	lat, intake, err := r.latency(ctx, o.rate, o.rateFor)
@@ -159,16 +176,45 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "store %s, dispatcher concurrency %d\n", rep.Dialect, r.concurrency)
 	fmt.Fprintf(stdout, "  loopback ceiling      %8.0f requests/s\n", rep.CeilingPerSec)
 	fmt.Fprintf(stdout, "  sustained deliveries  %8.0f /s  (%.2f× the ceiling, %d events)\n", rep.DeliveriesPerSec, rep.VersusCeiling, rep.Events)
-	fmt.Fprintf(stdout, "  CPU per delivery      %8.0f µs  (this process: service, intake client and receiver)\n", rep.CPUUsPerDelivery)
+	fmt.Fprintf(stdout, "  CPU per delivery      %8.0f µs  (the service process; the load and receiver took %.0f µs)\n", rep.CPUUsPerDelivery, rep.LoadCPUUsPerDelivery)
 	fmt.Fprintf(stdout, "  latency at %d/s       p50 %.1f ms  p95 %.1f ms  p99 %.1f ms  max %.1f ms  (%d events; intake alone p99 %.1f ms)\n", rep.Rate, rep.P50Ms, rep.P95Ms, rep.P99Ms, rep.MaxMs, rep.RateEvents, rep.IntakeP99Ms)
 	return json.NewEncoder(stdout).Encode(rep)
 }
 
-// processCPU is the CPU time, user and system, this process has used.
-func processCPU() time.Duration {
+// selfCPU is the CPU time, user and system, this process has used.
+func selfCPU() time.Duration {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// clockTicks is the unit of /proc/<pid>/stat's times (USER_HZ, 100 on
+// every Linux architecture Go supports).
+const clockTicks = 100
+
+// processCPU is the CPU time, user and system, process pid has used, read
+// from /proc/<pid>/stat as an outside observer would.
+func processCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("the service's CPU time: %w", err)
+	}
+	// The command name, field 2, is in parentheses and may hold spaces:
+	// fields count from after its closing one (utime is field 14, stime 15).
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("the service's CPU time: /proc/%d/stat has %d fields", pid, len(fields)+2)
+	}
+	var ticks int64
+	for _, f := range fields[11:13] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("the service's CPU time: %w", err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
 }

@@ -27,7 +27,7 @@ func TestBenchCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
 		t.Fatalf("last line is not the JSON report: %v\n%s", err, out.String())
 	}
-	if rep.Dialect != "sqlite" || rep.CeilingPerSec <= 0 || rep.DeliveriesPerSec <= 0 || rep.RateEvents != 100 || rep.CPUUsPerDelivery <= 0 || rep.P50Ms <= 0 || rep.P99Ms < rep.P50Ms {
+	if rep.Dialect != "sqlite" || rep.CeilingPerSec <= 0 || rep.DeliveriesPerSec <= 0 || rep.RateEvents != 100 || rep.CPUUsPerDelivery <= 0 || rep.LoadCPUUsPerDelivery <= 0 || rep.P50Ms <= 0 || rep.P99Ms < rep.P50Ms {
 		t.Errorf("report %+v", rep)
 	}
 }
@@ -53,6 +53,8 @@ func TestBenchRefusesAUsedDatabase(t *testing.T) {
 // has for its commands.
 var badFlagValues = map[string][]struct{ value, want string }{
 	"events":           {{"0", `%s: "0" is less than 1; write 20000`}},
+	"batch":            {{"0", `%s: "0" is less than 1; write 100`}},
+	"extensions":       {{"x", `%s: "x" is not a whole number; write 100`}},
 	"rate":             {{"fast", `%s: "fast" is not a whole number; write 1000`}},
 	"rate-duration":    {{"10", `%s: "10" is not a duration; write 10s`}},
 	"ceiling-duration": {{"-3s", `%s: "-3s" is negative; write 3s`}},

@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
+	"os"
+	"os/exec"
 	"sort"
 	"strings"
 	"sync"
@@ -17,97 +17,111 @@ import (
 	"time"
 
 	"github.com/callevents/callevents"
-	"github.com/callevents/callevents/dispatcher"
-	"github.com/callevents/callevents/service"
-	"github.com/callevents/callevents/store"
 )
 
-// rig is the service under test (intake, store, dispatcher, with serve's
-// defaults but no metrics), its receiver and an admin token.
+// rig is the service under test, in a process of its own (serviceMain),
+// its receiver in this process, and the service's admin token.
 type rig struct {
-	disp        *dispatcher.Dispatcher
-	api         *httptest.Server
 	rcv         *receiver
+	cmd         *exec.Cmd
+	commands    io.WriteCloser // the service's stdin
+	exited      chan error     // the service process's end
+	api         string
 	token       string
 	concurrency int    // the dispatcher's, resolved
+	dialect     string // the store's
 	payload     string // the ceiling's form: what a delivery posts
+	extensions  int
 }
 
-// benchExtension has the one Call Event (Dial-In, to the receiver) that
-// each bench activity triggers.
-const benchExtension = "0009*001"
+// benchExtension is the i-th of the extensions that bench activities
+// call, each with one Dial-In Call Event to the receiver.
+func benchExtension(i int) string { return fmt.Sprintf("0009*%03d", i+1) }
 
-// newRig starts the rig on db with a dispatcher of concurrency (0: the
-// default); close stops it.
-func newRig(ctx context.Context, db *store.DB, concurrency int) (*rig, error) {
-	log := slog.New(slog.DiscardHandler)
-	r := &rig{rcv: newReceiver()}
-	// serve's defaults, but for the receiver on loopback, which the
-	// outbound policy refuses unless allowed.
-	policy, err := dispatcher.ParseAllowTargets("127.0.0.0/8")
+// callerExtension places every bench call.
+const callerExtension = "0009*900"
+
+// startRig starts the receiver and the service process on dsn with a
+// dispatcher of concurrency (0: the default) and a Call Event on each of
+// extensions; close stops them.
+func startRig(ctx context.Context, dsn string, concurrency, extensions int) (*rig, error) {
+	r := &rig{rcv: newReceiver(), extensions: extensions, exited: make(chan error, 1)}
+	cfg, _ := json.Marshal(serviceConfig{DSN: dsn, ReceiverURL: r.rcv.url(), Concurrency: concurrency, Extensions: extensions})
+	self, err := os.Executable()
 	if err != nil {
 		r.close()
 		return nil, err
 	}
-	cfg := dispatcher.Config{Store: db, Logger: log, Concurrency: concurrency, Policy: policy}
-	r.concurrency = cfg.WithDefaults().Concurrency
-	if r.disp, err = dispatcher.New(cfg); err != nil {
+	r.cmd = exec.Command(self)
+	r.cmd.Env = append(os.Environ(), serviceEnv+"="+string(cfg))
+	r.cmd.Stderr = os.Stderr
+	out, err := r.cmd.StdoutPipe()
+	if err == nil {
+		r.commands, err = r.cmd.StdinPipe()
+	}
+	if err == nil {
+		err = r.cmd.Start()
+	}
+	if err != nil {
+		r.cmd = nil
 		r.close()
-		return nil, err
+		return nil, fmt.Errorf("start the service process: %w", err)
 	}
-	queued := func(int) { r.disp.Notify() }
-	mux := http.NewServeMux()
-	service.New(service.Config{
-		CallEvents: &callevents.CallEventService{Store: db, CheckTarget: policy.CheckURL},
-		Auth:       &callevents.Authenticator{Store: db},
-		Activities: &callevents.ActivityService{Store: db, Queued: queued},
-		Logger:     log,
-	}).Register(mux)
-	r.api = httptest.NewServer(mux)
-	if err := r.disp.Start(context.WithoutCancel(ctx)); err != nil {
-		r.close()
-		return nil, err
-	}
-	c, secret, err := callevents.NewClient("bench", callevents.ScopeAdmin, time.Now())
-	if err == nil {
-		err = db.CreateClient(ctx, c)
-	}
-	if err == nil {
-		r.token, _, err = (&callevents.Authenticator{Store: db}).IssueToken(ctx, c.ID, secret)
-	}
-	svc := &callevents.CallEventService{Store: db}
-	if err == nil {
-		// A database that held a run before has its Call Event and its
-		// call ids: this run's reports would be duplicates, and the bench
-		// would wait for deliveries that never come.
-		var n int
-		_, n, err = svc.FindCallEvents(ctx, callevents.Principal{Scope: callevents.ScopeAdmin}, callevents.CallEventFilter{Extension: benchExtension, Limit: 1})
-		if err == nil && n > 0 {
-			err = fmt.Errorf("the database already holds a bench run (Call Events on %s): give a fresh scratch database", benchExtension)
+	go func() { r.exited <- r.cmd.Wait() }()
+	lines := make(chan serviceReady, 1)
+	go func() {
+		var ready serviceReady
+		if err := json.NewDecoder(out).Decode(&ready); err != nil {
+			ready.Error = "the service process ended before it served: " + err.Error()
 		}
-	}
-	if err == nil {
-		url, post := r.rcv.url(), callevents.MethodPOST
-		_, err = svc.AddCallEvent(ctx, callevents.Principal{Scope: callevents.ScopeAdmin}, benchExtension, callevents.DialIn,
-			callevents.CallEventUpdate{URL: &url, Method: &post})
-	}
-	if err != nil {
+		lines <- ready
+		io.Copy(io.Discard, out)
+	}()
+	var ready serviceReady
+	select {
+	case ready = <-lines:
+	case <-ctx.Done():
 		r.close()
-		return nil, err
+		return nil, ctx.Err()
 	}
-	r.payload = benchActivity(ceilingPrefix, 0).params().Encode()
+	if ready.Error != "" {
+		r.close()
+		return nil, errors.New(ready.Error)
+	}
+	r.api, r.token, r.concurrency, r.dialect = ready.API, ready.Token, ready.Concurrency, ready.Dialect
+	r.payload = benchActivity(ceilingPrefix, 0, extensions).params().Encode()
 	return r, nil
 }
 
-// close stops the dispatcher (gracefully), the API and the receiver.
+// startProfile has the service write a CPU profile to file until
+// stopProfile.
+func (r *rig) startProfile(file string) error {
+	_, err := fmt.Fprintf(r.commands, "%s%s\n", cmdStartProfile, file)
+	return err
+}
+
+func (r *rig) stopProfile() error {
+	_, err := fmt.Fprintln(r.commands, cmdStopProfile)
+	return err
+}
+
+// serviceCPU is the CPU time, user and system, the service process has
+// used, from /proc/<pid>/stat.
+func (r *rig) serviceCPU() (time.Duration, error) {
+	return processCPU(r.cmd.Process.Pid)
+}
+
+// close stops the service process (gracefully: its dispatcher finishes
+// what it holds) and the receiver.
 func (r *rig) close() {
-	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if r.disp != nil {
-		r.disp.Stop(stopCtx)
-	}
-	if r.api != nil {
-		r.api.Close()
+	if r.cmd != nil {
+		r.commands.Close()
+		select {
+		case <-r.exited:
+		case <-time.After(30 * time.Second):
+			r.cmd.Process.Kill()
+			<-r.exited
+		}
 	}
 	r.rcv.close()
 }
@@ -131,10 +145,12 @@ const (
 	latencyPrefix    = "rate"
 )
 
-// benchActivity is the i-th dial of a phase, from 0009*100 to benchExtension.
-func benchActivity(prefix string, i int) activity {
-	return activity{CallID: fmt.Sprintf("%s-%07d", prefix, i), Phase: "dial", CallerExtension: "0009*100", CallerIDNum: "100",
-		CallerIDName: "Bench Caller", CalledExtension: benchExtension, CalledNumber: "001"}
+// benchActivity is the i-th dial of a phase, from callerExtension to the
+// bench extensions in turn (of extensions in all).
+func benchActivity(prefix string, i, extensions int) activity {
+	called := benchExtension(i % max(extensions, 1))
+	return activity{CallID: fmt.Sprintf("%s-%07d", prefix, i), Phase: "dial", CallerExtension: callerExtension, CallerIDNum: "900",
+		CallerIDName: "Bench Caller", CalledExtension: called, CalledNumber: called[len("0009*"):]}
 }
 
 // params is the activity's parameters as the Call Event of benchExtension
@@ -175,7 +191,7 @@ func (r *rig) ceiling(ctx context.Context, d time.Duration, n int) float64 {
 // post sends activities to the intake.
 func (r *rig) post(client *http.Client, v any) error {
 	body, _ := json.Marshal(v)
-	req, _ := http.NewRequest(http.MethodPost, r.api.URL+"/pbx/v1/events", bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, r.api+"/pbx/v1/events", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+r.token)
 	resp, err := client.Do(req)
@@ -190,9 +206,9 @@ func (r *rig) post(client *http.Client, v any) error {
 	return nil
 }
 
-// throughput reports events in batches of 200 from 4 posters at once and
+// throughput reports events in batches of batch from 4 posters at once and
 // returns deliveries per second, first post to last arrival.
-func (r *rig) throughput(ctx context.Context, events int) (float64, error) {
+func (r *rig) throughput(ctx context.Context, events, batch int) (float64, error) {
 	base := r.rcv.count.Load()
 	client := &http.Client{}
 	start := time.Now()
@@ -204,9 +220,9 @@ func (r *rig) throughput(ctx context.Context, events int) (float64, error) {
 		go func() {
 			defer wg.Done()
 			for from := range batches {
-				acts := make([]activity, 0, 200)
-				for i := from; i < min(from+200, events); i++ {
-					acts = append(acts, benchActivity(throughputPrefix, i))
+				acts := make([]activity, 0, batch)
+				for i := from; i < min(from+batch, events); i++ {
+					acts = append(acts, benchActivity(throughputPrefix, i, r.extensions))
 				}
 				if err := r.post(client, acts); err != nil {
 					errs <- err
@@ -215,7 +231,7 @@ func (r *rig) throughput(ctx context.Context, events int) (float64, error) {
 			}
 		}()
 	}
-	for from := 0; from < events; from += 200 {
+	for from := 0; from < events; from += batch {
 		batches <- from
 	}
 	close(batches)
@@ -255,7 +271,7 @@ func (r *rig) latency(ctx context.Context, rate int, d time.Duration) ([]time.Du
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			if err := r.post(client, benchActivity(latencyPrefix, i)); err != nil {
+			if err := r.post(client, benchActivity(latencyPrefix, i, r.extensions)); err != nil {
 				failed.Store(err)
 			}
 			answered[i] = time.Since(sent[i])
@@ -270,7 +286,7 @@ func (r *rig) latency(ctx context.Context, rate int, d time.Duration) ([]time.Du
 	}
 	lat := make([]time.Duration, n)
 	for i := range lat {
-		at, ok := r.rcv.arrivedAt(benchActivity(latencyPrefix, i).CallID)
+		at, ok := r.rcv.arrivedAt(benchActivity(latencyPrefix, i, r.extensions).CallID)
 		if !ok {
 			return nil, nil, errors.New("a delivery of the latency phase is missing")
 		}
