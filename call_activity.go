@@ -126,6 +126,9 @@ type ActivityResult struct {
 	// before: by an earlier request, or earlier in the same one. They
 	// queue nothing.
 	Duplicates int
+	// Claimed is how many of the queued deliveries the Handoff took (not
+	// part of the intake's answer).
+	Claimed int
 }
 
 // ExtensionEvent is what a CallActivity means for one extension: the event

@@ -14,8 +14,11 @@ type ActivityService struct {
 	Store ActivityStore
 	// Queued, when set, is called after deliveries are durably queued, so
 	// that a dispatcher in the same process starts at once instead of at
-	// its next poll.
+	// its next poll; n leaves out those that Handoff took.
 	Queued func(n int)
+	// Handoff, when set, is the dispatcher in this process: the accepting
+	// transaction claims for it what it has room for (ActivityStore).
+	Handoff Handoff
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// Observer, when set, counts accepted and rejected requests.
@@ -72,12 +75,12 @@ func (s *ActivityService) acceptActivity(ctx context.Context, p Principal, activ
 			activities[i].Time = now
 		}
 	}
-	res, err := s.Store.AcceptActivity(ctx, activities, now)
+	res, err := s.Store.AcceptActivity(ctx, activities, now, s.Handoff)
 	if err != nil {
 		return none, err
 	}
-	if res.Queued > 0 && s.Queued != nil {
-		s.Queued(res.Queued)
+	if left := res.Queued - res.Claimed; left > 0 && s.Queued != nil {
+		s.Queued(left)
 	}
 	return res, nil
 }

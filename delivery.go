@@ -227,7 +227,28 @@ type ActivityStore interface {
 	// ActivityResult; of two concurrent calls reporting one activity, one
 	// accepts it and the other counts a duplicate); the deliveries are
 	// durable when it returns.
-	AcceptActivity(ctx context.Context, activities []CallActivity, now time.Time) (ActivityResult, error)
+	//
+	// With a Handoff, the same transaction also claims for it what its
+	// offer has room for (see Handoff), and ActivityResult.Claimed counts
+	// them; nil claims nothing.
+	AcceptActivity(ctx context.Context, activities []CallActivity, now time.Time, h Handoff) (ActivityResult, error)
+}
+
+// A Handoff is a dispatcher in the accepting process that takes new
+// deliveries as they are accepted: the accepting transaction leases them
+// to it, as ClaimDue would, so they need no claim of their own (SPEC.md
+// §6's order still holds: a delivery with an unfinished earlier one of its
+// order key is left pending for ClaimDue).
+type Handoff interface {
+	// OfferClaim returns the claim the dispatcher would make now (Worker,
+	// N, Lease, Room, DefaultRoom, Paused; Now is the store's), or false
+	// when it takes nothing now. Each true is followed by exactly one
+	// ClaimAccepted, and no other claim of the dispatcher runs in between.
+	OfferClaim() (Claim, bool)
+	// ClaimAccepted hands over the deliveries claimed under the offer,
+	// running and leased until now+c.Lease, once their transaction has
+	// committed; none when it failed.
+	ClaimAccepted(c Claim, now time.Time, claimed []Delivery)
 }
 
 // DeliveryQueue is the durable delivery queue as a dispatcher works it.

@@ -74,7 +74,11 @@ type Dispatcher struct {
 	// Stop's deadline (run.hardStop).
 	hardCtx  context.Context
 	claiming sync.WaitGroup // the claim loop
-	sends    sync.WaitGroup // the delivery goroutines, and give-backs
+	// claimTurn (capacity 1) is held by the claim under way: the claim
+	// loop's, or an accepting transaction's (OfferClaim to
+	// ClaimAccepted), so that two claims never share out the same room.
+	claimTurn chan struct{}
+	sends     sync.WaitGroup // the delivery goroutines, and give-backs
 }
 
 // New returns a dispatcher for cfg, with its defaults filled in. It returns
@@ -85,13 +89,14 @@ func New(cfg Config) (*Dispatcher, error) {
 		return nil, err
 	}
 	d := &Dispatcher{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		retry:    cfg.RetryPolicy(),
-		sender:   newSender(cfg),
-		wake:     make(chan struct{}, 1),
-		origins:  map[string]*origin{},
-		breakers: map[callevents.PausedReceiver]*breaker{},
+		cfg:       cfg,
+		log:       cfg.Logger,
+		retry:     cfg.RetryPolicy(),
+		sender:    newSender(cfg),
+		wake:      make(chan struct{}, 1),
+		claimTurn: make(chan struct{}, 1),
+		origins:   map[string]*origin{},
+		breakers:  map[callevents.PausedReceiver]*breaker{},
 	}
 	var err error
 	d.rescuer, err = newRescuer(rescuerConfig{
@@ -167,6 +172,12 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 	finished := make(chan struct{})
 	go func() {
 		d.claiming.Wait() // no more sends.Add after the claim loop ends
+		// Nor after a handoff under way (OfferClaim) has ended: the turn,
+		// once Stop holds it, is never given back, so no offer follows.
+		select {
+		case d.claimTurn <- struct{}{}:
+		case <-d.hardCtx.Done(): // what it claims waits for its lease to end
+		}
 		d.sends.Wait()
 		<-rescued
 		<-cleaned
@@ -279,24 +290,19 @@ func (d *Dispatcher) claimLoop() {
 // within its room (fair share and circuit breaker: see rooms), and starts
 // them. full reports whether it got all it asked for.
 func (d *Dispatcher) claim() (full bool, err error) {
-	now := d.cfg.Now()
-	c := callevents.Claim{Worker: d.cfg.WorkerID, Now: now, Lease: d.cfg.Lease, OrderHold: max(d.cfg.OrderHold, 0)}
-	d.mu.Lock()
-	// Queued deliveries do not count: those of an origin without room
-	// must not keep other origins' deliveries from being claimed.
-	free := d.cfg.Concurrency - d.busy
-	d.starved = free < d.cfg.BatchSize
-	if free > 0 {
-		d.rooms(&c, now)
-	}
-	d.mu.Unlock()
-	if free <= 0 {
+	select {
+	case d.claimTurn <- struct{}{}:
+	case <-d.run.Stopping():
 		return false, nil
 	}
-	c.N = min(d.cfg.BatchSize, free)
+	defer func() { <-d.claimTurn }()
+	now := d.cfg.Now()
+	c, ok := d.prepareClaim(now)
+	if !ok {
+		return false, nil
+	}
 	c.PassOver = d.passOver(now)
 	ctx, cancel := context.WithTimeout(d.hardCtx, storeTimeout)
-	leaseEnd := now.Add(d.cfg.Lease) // as the store computes it
 	began := time.Now()
 	deliveries, err := d.cfg.Store.ClaimDue(ctx, c)
 	cancel()
@@ -314,6 +320,34 @@ func (d *Dispatcher) claim() (full bool, err error) {
 			d.passEvery = min(2*d.passEvery, maxPassEvery)
 		}
 	}
+	d.startClaimed(c, now, deliveries)
+	return len(deliveries) == c.N, nil
+}
+
+// prepareClaim is the claim that fits now: up to min(BatchSize, free
+// slots), each origin within its room; false when no slot is free.
+// Called holding claimTurn.
+func (d *Dispatcher) prepareClaim(now time.Time) (callevents.Claim, bool) {
+	c := callevents.Claim{Worker: d.cfg.WorkerID, Now: now, Lease: d.cfg.Lease, OrderHold: max(d.cfg.OrderHold, 0)}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	// Queued deliveries do not count: those of an origin without room
+	// must not keep other origins' deliveries from being claimed.
+	free := d.cfg.Concurrency - d.busy
+	d.starved = free < d.cfg.BatchSize
+	if free <= 0 {
+		return c, false
+	}
+	d.rooms(&c, now)
+	c.N = min(d.cfg.BatchSize, free)
+	return c, true
+}
+
+// startClaimed queues and starts what a claim made at now (c) got, leased
+// until now+c.Lease, or gives it back when Stop came meanwhile. Called
+// holding claimTurn.
+func (d *Dispatcher) startClaimed(c callevents.Claim, now time.Time, deliveries []callevents.Delivery) {
+	leaseEnd := now.Add(c.Lease) // as the store computes it
 	d.mu.Lock()
 	select {
 	case <-d.run.Stopping():
@@ -322,7 +356,7 @@ func (d *Dispatcher) claim() (full bool, err error) {
 			d.leftovers = append(d.leftovers, del.ID)
 		}
 		d.mu.Unlock()
-		return false, nil
+		return
 	default:
 	}
 	var back []string
@@ -338,7 +372,48 @@ func (d *Dispatcher) claim() (full bool, err error) {
 	starts, expired := d.pump(now)
 	d.mu.Unlock()
 	d.launch(starts, append(back, expired...))
-	return len(deliveries) == c.N, nil
+}
+
+var _ callevents.Handoff = (*Dispatcher)(nil)
+
+// OfferClaim is the claim that deliveries being accepted in this process
+// may take (callevents.Handoff), or false when the dispatcher is not
+// running or has no free slot (the accepted ones then wait for the next
+// claim, which Notify starts). A claim under way is waited for: on
+// SQLite it cannot take the write lock while the accepting transaction
+// holds it anyway, and giving up instead would have every accepted
+// delivery claimed on its own.
+func (d *Dispatcher) OfferClaim() (callevents.Claim, bool) {
+	d.mu.Lock()
+	running := d.hardCtx != nil
+	d.mu.Unlock()
+	if !running {
+		return callevents.Claim{}, false
+	}
+	select {
+	case <-d.run.Stopping():
+		return callevents.Claim{}, false
+	default:
+	}
+	select {
+	case <-d.run.Stopping():
+		return callevents.Claim{}, false
+	case d.claimTurn <- struct{}{}:
+	}
+	c, ok := d.prepareClaim(d.cfg.Now())
+	if !ok {
+		<-d.claimTurn
+		return callevents.Claim{}, false
+	}
+	c.OrderHold = 0 // the store hands over none held back
+	return c, true
+}
+
+// ClaimAccepted starts the deliveries claimed under an offer of
+// OfferClaim (callevents.Handoff), as a claim of the claim loop would.
+func (d *Dispatcher) ClaimAccepted(c callevents.Claim, now time.Time, claimed []callevents.Delivery) {
+	defer func() { <-d.claimTurn }()
+	d.startClaimed(c, now, claimed)
 }
 
 // maxPassEvery bounds the pause between claims that look past origins

@@ -106,7 +106,7 @@ func mustAccept(t testing.TB, st testStore, now time.Time, activities ...calleve
 			activities[i].Time = now
 		}
 	}
-	res, err := st.AcceptActivity(context.Background(), activities, now)
+	res, err := st.AcceptActivity(context.Background(), activities, now, nil)
 	if err != nil {
 		t.Fatalf("AcceptActivity: %v", err)
 	}

@@ -22,7 +22,7 @@ type downStore struct {
 	err error
 }
 
-func (s downStore) AcceptActivity(context.Context, []callevents.CallActivity, time.Time) (callevents.ActivityResult, error) {
+func (s downStore) AcceptActivity(context.Context, []callevents.CallActivity, time.Time, callevents.Handoff) (callevents.ActivityResult, error) {
 	return callevents.ActivityResult{}, s.err
 }
 

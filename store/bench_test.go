@@ -92,7 +92,7 @@ func seedQueue(b testing.TB, db *store.DB, calls, finished int) {
 		return acts
 	}
 	start := time.Now()
-	if _, err := db.AcceptActivity(ctx, activities(callevents.PhaseDial), benchNow.Add(-time.Hour)); err != nil {
+	if _, err := db.AcceptActivity(ctx, activities(callevents.PhaseDial), benchNow.Add(-time.Hour), nil); err != nil {
 		b.Fatal(err)
 	}
 	ds, err := db.ClaimDue(ctx, callevents.Claim{Worker: "seed", N: calls, Now: benchNow.Add(-time.Hour), Lease: time.Minute})
@@ -109,7 +109,7 @@ func seedQueue(b testing.TB, db *store.DB, calls, finished int) {
 	if err := seedFinished(ctx, db, finished-calls); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := db.AcceptActivity(ctx, activities(callevents.PhaseHangup), benchNow.Add(-time.Minute)); err != nil {
+	if _, err := db.AcceptActivity(ctx, activities(callevents.PhaseHangup), benchNow.Add(-time.Minute), nil); err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("seeded %d finished deliveries on %s in %v", finished, db.Dialect(), time.Since(start).Round(time.Millisecond))
@@ -187,7 +187,7 @@ func BenchmarkAcceptActivity(b *testing.B) {
 							acts[i] = callevents.CallActivity{CallID: fmt.Sprintf("call-%d", call), Phase: callevents.PhaseDial,
 								CallerExtension: "0005*100", CalledExtension: "0005*200", CallerIDNum: "100", CalledNumber: "200"}
 						}
-						n, err := db.AcceptActivity(ctx, acts, benchNow)
+						n, err := db.AcceptActivity(ctx, acts, benchNow, nil)
 						if err != nil || n.Queued != 4*batch {
 							b.Fatalf("AcceptActivity = %+v, %v; want %d queued", n, err, 4*batch)
 						}
@@ -245,7 +245,7 @@ func claimedDeliveries(b *testing.B, db *store.DB, n int) []callevents.Delivery 
 		for i := range acts {
 			acts[i] = callevents.CallActivity{CallID: fmt.Sprintf("call-%d", len(ds)+i), Phase: callevents.PhaseDial, CallerExtension: "0005*100"}
 		}
-		if _, err := db.AcceptActivity(ctx, acts, benchNow); err != nil {
+		if _, err := db.AcceptActivity(ctx, acts, benchNow, nil); err != nil {
 			b.Fatal(err)
 		}
 		got, err := db.ClaimDue(ctx, callevents.Claim{Worker: "bench", N: len(acts), Now: benchNow, Lease: time.Hour})
@@ -285,7 +285,7 @@ func BenchmarkClaimPastBacklog(b *testing.B) {
 				}
 				for len(acts) > 0 {
 					k := min(len(acts), callevents.MaxActivitiesPerRequest)
-					if _, err := db.AcceptActivity(ctx, acts[:k], at); err != nil {
+					if _, err := db.AcceptActivity(ctx, acts[:k], at, nil); err != nil {
 						b.Fatal(err)
 					}
 					acts = acts[k:]

@@ -34,8 +34,8 @@ func (db *DB) insertIgnore() clause.Insert {
 // callevents.ActivityStore). Concurrent calls share transactions
 // (groupCommit), and each returns its own counts once the commit that took
 // it is done.
-func (db *DB) AcceptActivity(ctx context.Context, activities []callevents.CallActivity, now time.Time) (callevents.ActivityResult, error) {
-	call := &acceptCall{now: queueTime(now), reported: len(activities), fresh: map[string]*callevents.CallActivity{}}
+func (db *DB) AcceptActivity(ctx context.Context, activities []callevents.CallActivity, now time.Time, h callevents.Handoff) (callevents.ActivityResult, error) {
+	call := &acceptCall{now: queueTime(now), reported: len(activities), fresh: map[string]*callevents.CallActivity{}, handoff: h}
 	// Duplicates within the request are dropped here; those of other
 	// requests in the same transaction, or accepted before, by acceptCalls.
 	for i := range activities {
@@ -54,14 +54,66 @@ func (db *DB) AcceptActivity(ctx context.Context, activities []callevents.CallAc
 	// Whatever was reported and not accepted by this call was known, from
 	// before or earlier in the call, or was taken by another call of its
 	// transaction.
-	return callevents.ActivityResult{Queued: call.queued, Accepted: call.accepted, Duplicates: call.reported - call.accepted}, nil
+	return callevents.ActivityResult{Queued: call.queued, Accepted: call.accepted, Duplicates: call.reported - call.accepted, Claimed: call.claimed}, nil
 }
 
 // commitAccepts is the intake's groupCommit: the calls' work in one
-// transaction.
+// transaction. The first call's Handoff, if any, is offered the deliveries
+// of the calls that name it.
 func (db *DB) commitAccepts(ctx context.Context, calls []*acceptCall) error {
-	err := db.transaction(ctx, func(tx *gorm.DB) error { return db.acceptCalls(tx, calls) })
+	var h handoffOffer
+	for _, c := range calls {
+		if c.handoff != nil {
+			h.to = c.handoff
+			h.claim, h.ok = c.handoff.OfferClaim()
+			break
+		}
+	}
+	err := db.transaction(ctx, func(tx *gorm.DB) error {
+		h.claimed = nil
+		return db.acceptCalls(tx, calls, &h)
+	})
+	if h.ok {
+		if err != nil {
+			h.claimed = nil
+		}
+		h.to.ClaimAccepted(h.claim, h.now, h.claimed)
+	}
 	return formatError(err, writing, nil)
+}
+
+// handoffOffer is a Handoff's offer during one accepting transaction, and
+// what the transaction claimed under it.
+type handoffOffer struct {
+	to      callevents.Handoff
+	claim   callevents.Claim
+	ok      bool
+	now     time.Time // the transaction's
+	claimed []callevents.Delivery
+	taken   map[string]int // per origin
+}
+
+// take reports whether row r, the first of its order key in the
+// transaction with no unfinished earlier one (open), of a call offering
+// to h.to, fits the offer; if so it makes r running under the offer's
+// lease and keeps it as claimed.
+func (h *handoffOffer) take(c *acceptCall, r *deliveryRow, open bool, ce callEventRow) bool {
+	if !h.ok || c.handoff != h.to || open || len(h.claimed) >= h.claim.N || h.taken[r.Origin] >= h.claim.RoomFor(r.Origin) {
+		return false
+	}
+	if _, paused := h.claim.PausedRoom(callevents.Extension(r.Extension).Organization(), r.Origin); paused {
+		return false // a paused receiver's probe is the claim's to choose
+	}
+	if h.taken == nil {
+		h.taken = map[string]int{}
+	}
+	h.taken[r.Origin]++
+	leaseUntil := queueTime(h.now.Add(h.claim.Lease))
+	r.State, r.Attempts, r.LeaseUntil, r.ClaimedBy = string(callevents.DeliveryRunning), 1, &leaseUntil, h.claim.Worker
+	d := r.delivery()
+	d.URL, d.Method, d.Secret = ce.URL, callevents.Method(ce.Method), ce.Secret
+	h.claimed = append(h.claimed, d)
+	return true
 }
 
 type acceptCall struct {
@@ -71,6 +123,8 @@ type acceptCall struct {
 	fresh    map[string]*callevents.CallActivity
 	queued   int // deliveries queued
 	accepted int // hashes stored by this call
+	claimed  int // deliveries leased to handoff
+	handoff  callevents.Handoff
 }
 
 // acceptWeight is what maxAcceptGroup counts.
@@ -81,13 +135,14 @@ func acceptWeight(c *acceptCall) int { return len(c.hashes) }
 const maxAcceptGroup = 2000
 
 // acceptCalls is AcceptActivity's work for a group of calls, within tx. An
-// activity reported by two calls of the group counts for the first.
-func (db *DB) acceptCalls(tx *gorm.DB, calls []*acceptCall) error {
+// activity reported by two calls of the group counts for the first. What
+// fits h's offer is inserted claimed (h.take).
+func (db *DB) acceptCalls(tx *gorm.DB, calls []*acceptCall, h *handoffOffer) error {
 	owner := map[string]*acceptCall{}
 	var hashes []string
 	now := calls[0].now
 	for _, c := range calls {
-		c.queued, c.accepted = 0, 0 // the transaction may run again (errRerun)
+		c.queued, c.accepted, c.claimed = 0, 0, 0 // the transaction may run again (errRerun)
 		if c.now.After(now) {
 			now = c.now
 		}
@@ -98,6 +153,7 @@ func (db *DB) acceptCalls(tx *gorm.DB, calls []*acceptCall) error {
 			}
 		}
 	}
+	h.now, h.taken = now, nil
 	accepted, err := db.insertActivities(tx, hashes, now)
 	if err != nil || len(accepted) == 0 {
 		return err
@@ -122,6 +178,8 @@ func (db *DB) acceptCalls(tx *gorm.DB, calls []*acceptCall) error {
 		return err
 	}
 	var rows []deliveryRow
+	var callOf []*acceptCall
+	var eventOf []callEventRow
 	for _, e := range events {
 		payload := ""
 		for _, ce := range targets[eventKey{string(e.event.Extension), int(e.event.Type)}] {
@@ -143,14 +201,28 @@ func (db *DB) acceptCalls(tx *gorm.DB, calls []*acceptCall) error {
 				NextAttemptAt: e.call.now,
 				CreatedAt:     e.call.now,
 			})
+			callOf, eventOf = append(callOf, e.call), append(eventOf, ce)
 			e.call.queued++
 		}
 	}
 	if len(rows) == 0 {
 		return nil
 	}
-	if err := db.assignSequences(tx, rows, now); err != nil {
+	open, err := db.assignSequences(tx, rows, now, h.ok)
+	if err != nil {
 		return err
+	}
+	if h.ok {
+		first := map[string]bool{}
+		for i := range rows {
+			r := &rows[i]
+			if !first[r.OrderHash] {
+				first[r.OrderHash] = true
+				if h.take(callOf[i], r, open[r.OrderHash], eventOf[i]) {
+					callOf[i].claimed++
+				}
+			}
+		}
 	}
 	return tx.CreateInBatches(&rows, insertBatch).Error
 }
@@ -164,7 +236,10 @@ func (db *DB) acceptCalls(tx *gorm.DB, calls []*acceptCall) error {
 // an earlier one of its key. On SQLite the write lock already serializes
 // every accept, and the key's last place is the largest sequence among
 // its deliveries (an index probe, and no row to write).
-func (db *DB) assignSequences(tx *gorm.DB, rows []deliveryRow, now time.Time) error {
+//
+// With withOpen it also returns the keys that have an unfinished (pending
+// or running) delivery from before tx.
+func (db *DB) assignSequences(tx *gorm.DB, rows []deliveryRow, now time.Time, withOpen bool) (map[string]bool, error) {
 	counts := map[string]int{}
 	for _, r := range rows {
 		counts[r.OrderHash]++
@@ -175,6 +250,7 @@ func (db *DB) assignSequences(tx *gorm.DB, rows []deliveryRow, now time.Time) er
 	}
 	slices.Sort(hashes)
 	last := make(map[string]int, len(hashes))
+	open := map[string]bool{}
 	scan := func(rows *sql.Rows, err error) error {
 		if err != nil {
 			return err
@@ -182,14 +258,22 @@ func (db *DB) assignSequences(tx *gorm.DB, rows []deliveryRow, now time.Time) er
 		defer rows.Close()
 		for rows.Next() {
 			var h string
-			var n int
-			if err := rows.Scan(&h, &n); err != nil {
+			var n, unfinished int
+			dest := []any{&h, &n}
+			if withOpen && db.dialect != DialectMySQL {
+				dest = append(dest, &unfinished)
+			}
+			if err := rows.Scan(dest...); err != nil {
 				return err
 			}
 			last[h] = n
+			if unfinished > 0 {
+				open[h] = true
+			}
 		}
 		return rows.Err()
 	}
+	unfinished := []string{string(callevents.DeliveryPending), string(callevents.DeliveryRunning)}
 	var err error
 	if db.dialect == DialectMySQL {
 		err = chunks(hashes, insertBatch, func(part []string) error {
@@ -204,19 +288,40 @@ func (db *DB) assignSequences(tx *gorm.DB, rows []deliveryRow, now time.Time) er
 			// The transaction's own writes: the new last places.
 			return scan(tx.Table("order_keys").Select("order_hash, last_sequence").Where("order_hash IN ?", part).Rows())
 		})
+		var used []string // keys with deliveries from before
 		for h, n := range last {
 			last[h] = n - counts[h] // the last place before these
+			if last[h] > 0 {
+				used = append(used, h)
+			}
+		}
+		if err == nil && withOpen && len(used) > 0 {
+			// The key rows are locked: no delivery of these keys can
+			// commit meanwhile, and the read sees every one committed.
+			slices.Sort(used)
+			err = chunks(used, inChunk, func(part []string) error {
+				var found []string
+				err := tx.Table("deliveries").Distinct("order_hash").Where("order_hash IN ? AND state IN ?", part, unfinished).Pluck("order_hash", &found).Error
+				for _, h := range found {
+					open[h] = true
+				}
+				return err
+			})
 		}
 	} else {
 		err = chunks(hashes, inChunk, func(part []string) error {
-			return scan(tx.Table("deliveries").Select("order_hash, MAX(sequence)").Where("order_hash IN ?", part).Group("order_hash").Rows())
+			q := tx.Table("deliveries").Select("order_hash, MAX(sequence)")
+			if withOpen {
+				q = tx.Table("deliveries").Select("order_hash, MAX(sequence), SUM(CASE WHEN state IN ? THEN 1 ELSE 0 END)", unfinished)
+			}
+			return scan(q.Where("order_hash IN ?", part).Group("order_hash").Rows())
 		})
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if db.dialect == DialectMySQL && len(last) != len(hashes) {
-		return fmt.Errorf("store: %d of %d order keys have no sequence after their upsert", len(hashes)-len(last), len(hashes))
+		return nil, fmt.Errorf("store: %d of %d order keys have no sequence after their upsert", len(hashes)-len(last), len(hashes))
 	}
 	next := make(map[string]int, len(hashes))
 	for _, h := range hashes {
@@ -227,7 +332,7 @@ func (db *DB) assignSequences(tx *gorm.DB, rows []deliveryRow, now time.Time) er
 		rows[i].Sequence = next[h]
 		next[h]++
 	}
-	return nil
+	return open, nil
 }
 
 type acceptedEvent struct {
@@ -294,7 +399,7 @@ func enabledCallEvents(tx *gorm.DB, extensions map[string]bool) (map[eventKey][]
 	out := map[eventKey][]callEventRow{}
 	err := chunks(exts, inChunk, func(part []string) error {
 		var rows []callEventRow
-		err := tx.Select("id, extension, type, url").
+		err := tx.Select("id, extension, type, method, url, secret").
 			Where("extension IN ? AND status = ?", part, int(callevents.StatusEnabled)).
 			Order("extension, type, seq").Find(&rows).Error
 		for _, r := range rows {

@@ -219,7 +219,7 @@ func TestInternalErrorsHideSQL(t *testing.T) {
 			_, deleteErr := db.DeleteCallEvents(ctx, callevents.CallEventFilter{Extension: ext})
 			_, firstErr := db.CreateFirstClient(ctx, callevents.Client{ID: "x"})
 			activity := callevents.CallActivity{CallID: "c", Phase: callevents.PhaseDial, CallerExtension: string(ext)}
-			_, acceptErr := db.AcceptActivity(ctx, []callevents.CallActivity{activity}, time.Now())
+			_, acceptErr := db.AcceptActivity(ctx, []callevents.CallActivity{activity}, time.Now(), nil)
 			_, claimErr := db.ClaimDue(ctx, callevents.Claim{Worker: "w", N: 10, Now: time.Now(), Lease: time.Minute})
 			_, rescueErr := db.RescueExpired(ctx, time.Now())
 			_, cleanErr := db.CleanFinished(ctx, time.Now())
@@ -354,7 +354,7 @@ func TestSQLiteOneConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	activity := callevents.CallActivity{CallID: "c1", Phase: callevents.PhaseDial, CallerExtension: "0003*210"}
-	if n, err := db.AcceptActivity(ctx, []callevents.CallActivity{activity}, time.Now()); err != nil || n.Queued != 1 {
+	if n, err := db.AcceptActivity(ctx, []callevents.CallActivity{activity}, time.Now(), nil); err != nil || n.Queued != 1 {
 		t.Fatalf("AcceptActivity = %+v, %v", n, err)
 	}
 	ds, err := db.ClaimDue(ctx, callevents.Claim{Worker: "w", N: 10, Now: time.Now(), Lease: time.Minute})
@@ -448,7 +448,7 @@ func TestMigrateOrderKeys(t *testing.T) {
 			// the migrated place 2: the key's hash matches the new rows'.
 			hang := callevents.CallActivity{CallID: "call-1", Phase: callevents.PhaseHangup, Status: "ANSWER",
 				CallerExtension: "0003*210", CalledNumber: "555"}
-			if n, err := db.AcceptActivity(ctx, []callevents.CallActivity{hang}, at); err != nil || n.Queued != 1 {
+			if n, err := db.AcceptActivity(ctx, []callevents.CallActivity{hang}, at, nil); err != nil || n.Queued != 1 {
 				t.Fatalf("AcceptActivity = %+v, %v", n, err)
 			}
 			claimed, err := db.ClaimDue(ctx, callevents.Claim{Worker: "w", N: 10, Now: at.Add(time.Minute), Lease: time.Minute})

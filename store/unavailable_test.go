@@ -113,7 +113,7 @@ func checkUnavailable(t *testing.T, db *store.DB, breakIt, repair func(), want e
 	mustCreate("https://example.com/before")
 	accept := func(callID string) (int, error) {
 		a := callevents.CallActivity{CallID: callID, Phase: callevents.PhaseDial, CallerExtension: "0003*211", CalledExtension: string(ext), Time: time.Now()}
-		res, err := db.AcceptActivity(ctx, []callevents.CallActivity{a}, time.Now())
+		res, err := db.AcceptActivity(ctx, []callevents.CallActivity{a}, time.Now(), nil)
 		return res.Queued, err
 	}
 	if n, err := accept("before"); err != nil || n != 1 {

@@ -50,6 +50,9 @@ type report struct {
 	// intake client and the receiver.
 	LoadCPUUsPerDelivery float64 `json:"loadCpuUsPerDelivery"`
 	Rate                 int     `json:"rate"`
+	// RateCPUUsPerDelivery is the service process's CPU time per delivery
+	// in the latency phase, one event per request at a steady rate.
+	RateCPUUsPerDelivery float64 `json:"rateCpuUsPerDelivery"`
 	RateEvents           int     `json:"rateEvents"`
 	P50Ms                float64 `json:"p50Ms"`
 	P95Ms                float64 `json:"p95Ms"`
@@ -77,10 +80,10 @@ Every flag can also be set as CALLEVENTS_<FLAG>, as for callevents.
 
 // options are the flags.
 type options struct {
-	dsn, cpuProfile           string
-	events, batch, extensions int
-	rate, concurrency         int
-	rateFor, ceilingFor       time.Duration
+	dsn, cpuProfile, rateProfile string
+	events, batch, extensions    int
+	rate, concurrency            int
+	rateFor, ceilingFor          time.Duration
 }
 
 // flagSet declares the flags into o.
@@ -97,6 +100,7 @@ func (o *options) flagSet(stderr io.Writer) *flag.FlagSet {
 	cliflag.Duration(fs, &o.ceilingFor, "ceiling-duration", 3*time.Second, "length of the ceiling phase")
 	cliflag.Int(fs, &o.concurrency, "concurrency", 0, 0, "128", "dispatcher concurrency (0: the default)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the service process in the throughput phase to this file")
+	fs.StringVar(&o.rateProfile, "rate-cpuprofile", "", "write a CPU profile of the service process in the latency phase to this file")
 	return fs
 }
 
@@ -165,9 +169,32 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	rep.VersusCeiling = rep.DeliveriesPerSec / rep.CeilingPerSec
 	fmt.Fprintf(stderr, "bench: %d events/s for %v …\n", o.rate, o.rateFor)
+	if o.rateProfile != "" {
+		file, err := filepath.Abs(o.rateProfile)
+		if err == nil {
+			err = r.startProfile(file)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	steadyBefore, err := r.serviceCPU()
+	if err != nil {
+		return err
+	}
 	lat, intake, err := r.latency(ctx, o.rate, o.rateFor)
 	if err != nil {
 		return err
+	}
+	steadyAfter, err := r.serviceCPU()
+	if err != nil {
+		return err
+	}
+	rep.RateCPUUsPerDelivery = float64((steadyAfter - steadyBefore).Microseconds()) / float64(len(lat))
+	if o.rateProfile != "" {
+		if err := r.stopProfile(); err != nil {
+			return err
+		}
 	}
 	rep.IntakeP99Ms = percentileMs(intake, 0.99)
 	rep.RateEvents = len(lat)
@@ -178,6 +205,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "  sustained deliveries  %8.0f /s  (%.2f× the ceiling, %d events)\n", rep.DeliveriesPerSec, rep.VersusCeiling, rep.Events)
 	fmt.Fprintf(stdout, "  CPU per delivery      %8.0f µs  (the service process; the load and receiver took %.0f µs)\n", rep.CPUUsPerDelivery, rep.LoadCPUUsPerDelivery)
 	fmt.Fprintf(stdout, "  latency at %d/s       p50 %.1f ms  p95 %.1f ms  p99 %.1f ms  max %.1f ms  (%d events; intake alone p99 %.1f ms)\n", rep.Rate, rep.P50Ms, rep.P95Ms, rep.P99Ms, rep.MaxMs, rep.RateEvents, rep.IntakeP99Ms)
+	fmt.Fprintf(stdout, "  CPU per delivery at %d/s %5.0f µs  (the service process, one event per request)\n", rep.Rate, rep.RateCPUUsPerDelivery)
 	return json.NewEncoder(stdout).Encode(rep)
 }
 

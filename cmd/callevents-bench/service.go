@@ -138,7 +138,7 @@ func startService(ctx context.Context, cfg serviceConfig) (*benchService, error)
 	service.New(service.Config{
 		CallEvents: &callevents.CallEventService{Store: db, CheckTarget: policy.CheckURL},
 		Auth:       &callevents.Authenticator{Store: db},
-		Activities: &callevents.ActivityService{Store: db, Queued: queued},
+		Activities: &callevents.ActivityService{Store: db, Queued: queued, Handoff: s.disp},
 		Logger:     log,
 	}).Register(mux)
 	s.api = httptest.NewServer(mux)

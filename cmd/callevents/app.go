@@ -67,7 +67,8 @@ type api struct {
 // newAPI wires the domain services and the HTTP routes of f: SOAP, REST,
 // OAuth, intake, and the operator's /metrics (of m), /healthz and /readyz.
 // Call Event URLs are checked against policy; disp is told of every
-// delivery queued and sends TestPhoneCallEvent's request, whether or not
+// delivery queued, takes those it has room for as they are accepted
+// (callevents.Handoff), and sends TestPhoneCallEvent's request, whether or not
 // it is started in this process.
 func newAPI(db *store.DB, f apiFlags, policy *dispatcher.OutboundPolicy, disp *dispatcher.Dispatcher, m *metrics, log *slog.Logger) (*api, error) {
 	proxies, err := parseTrustedProxies(f.TrustedProxies)
@@ -76,7 +77,7 @@ func newAPI(db *store.DB, f apiFlags, policy *dispatcher.OutboundPolicy, disp *d
 	}
 	callEvents := &callevents.CallEventService{Store: db, MaxPerExtension: f.MaxPerExtension, CheckTarget: policy.CheckURL}
 	queued := func(int) { disp.Notify() }
-	activities := &callevents.ActivityService{Store: db, Queued: queued, Observer: m}
+	activities := &callevents.ActivityService{Store: db, Queued: queued, Handoff: disp, Observer: m}
 	srv := service.New(service.Config{
 		CallEvents: callEvents,
 		Auth:       &callevents.Authenticator{Store: db, TokenTTL: f.TokenTTL},

@@ -33,7 +33,7 @@ func TestDispatchDrainsOnSignal(t *testing.T) {
 		callevents.CallEventUpdate{URL: &url}); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := db.AcceptActivity(ctx, []callevents.CallActivity{{CallID: "c1", Phase: callevents.PhaseDial, CalledExtension: "0003*210"}}, time.Now()); err != nil || n.Queued != 1 {
+	if n, err := db.AcceptActivity(ctx, []callevents.CallActivity{{CallID: "c1", Phase: callevents.PhaseDial, CalledExtension: "0003*210"}}, time.Now(), nil); err != nil || n.Queued != 1 {
 		t.Fatalf("queued %+v: %v", n, err)
 	}
 

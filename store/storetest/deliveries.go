@@ -54,6 +54,7 @@ func ExerciseDeliveries(t *testing.T, open func(t *testing.T) DeliveryStore) {
 		{"CleanFinished", testCleanFinished},
 		{"ClaimConcurrent", testClaimConcurrent},
 		{"QueueStats", testQueueStats},
+		{"HandoffClaimsWhatFits", testHandoffClaimsWhatFits},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,7 +103,7 @@ func addCallEvent(t *testing.T, s DeliveryStore, ext callevents.Extension, typ c
 // that each activity counted once, as accepted or as a duplicate.
 func accept(t *testing.T, s DeliveryStore, now time.Time, want int, acts ...callevents.CallActivity) callevents.ActivityResult {
 	t.Helper()
-	res, err := s.AcceptActivity(context.Background(), acts, now)
+	res, err := s.AcceptActivity(context.Background(), acts, now, nil)
 	if err != nil {
 		t.Fatalf("AcceptActivity: %v", err)
 	}
@@ -342,7 +343,7 @@ func testAcceptDuplicatesConcurrently(t *testing.T, s DeliveryStore) {
 				acts = append(acts, dial(fmt.Sprintf("call-%d", (r*calls/4+i)%calls)))
 			}
 			<-start
-			results[r], errs[r] = s.AcceptActivity(context.Background(), acts, queueNow)
+			results[r], errs[r] = s.AcceptActivity(context.Background(), acts, queueNow, nil)
 		})
 	}
 	close(start)
@@ -694,7 +695,7 @@ func testSequencesConcurrently(t *testing.T, s DeliveryStore) {
 			defer wg.Done()
 			a := dial("call-1")
 			a.CalledExtension = fmt.Sprintf("0005*%d", 300+i) // a distinct activity each
-			if _, err := s.AcceptActivity(context.Background(), []callevents.CallActivity{a}, queueNow); err != nil {
+			if _, err := s.AcceptActivity(context.Background(), []callevents.CallActivity{a}, queueNow, nil); err != nil {
 				errs <- err
 			}
 		}()
@@ -1374,5 +1375,124 @@ func testQueueStats(t *testing.T, s DeliveryStore) {
 	record(t, s, "w1", outcome(ds[0], callevents.DeliveryDelivered, 200, "", queueNow.Add(90*time.Second)))
 	if got := stats(queueNow.Add(90 * time.Second)); got.Pending != 3 || got.Running != 0 {
 		t.Fatalf("delivered: %+v, want 3 pending and none running", got)
+	}
+}
+
+// handoff is a Handoff that offers one claim and keeps what it was given.
+type handoff struct {
+	offer    callevents.Claim
+	offers   int
+	accepted [][]callevents.Delivery
+}
+
+func (h *handoff) OfferClaim() (callevents.Claim, bool) {
+	h.offers++
+	return h.offer, h.offer.N > 0
+}
+
+func (h *handoff) ClaimAccepted(c callevents.Claim, now time.Time, claimed []callevents.Delivery) {
+	h.accepted = append(h.accepted, claimed)
+}
+
+// acceptHandingOff accepts acts offering to h and checks that it was
+// handed, in one ClaimAccepted, exactly the deliveries the result counts as
+// claimed; it returns them.
+func acceptHandingOff(t *testing.T, s DeliveryStore, h *handoff, now time.Time, acts ...callevents.CallActivity) []callevents.Delivery {
+	t.Helper()
+	before := len(h.accepted)
+	res, err := s.AcceptActivity(context.Background(), acts, now, h)
+	if err != nil {
+		t.Fatalf("AcceptActivity: %v", err)
+	}
+	if len(h.accepted) != before+1 {
+		t.Fatalf("ClaimAccepted called %d times for one accept, want once", len(h.accepted)-before)
+	}
+	got := h.accepted[len(h.accepted)-1]
+	if len(got) != res.Claimed {
+		t.Fatalf("handed over %d deliveries, the result says %d claimed", len(got), res.Claimed)
+	}
+	return got
+}
+
+// A handoff (the dispatcher in the accepting process) gets, in the
+// accepting transaction, what its offer has room for, leased to it as a
+// claim would be; the rest stays pending for ClaimDue. A delivery with an
+// unfinished earlier one of its order key, one beyond its origin's room,
+// and one to a paused receiver are never handed over.
+func testHandoffClaimsWhatFits(t *testing.T, s DeliveryStore) {
+	hookA := addCallEvent(t, s, called, callevents.DialIn, "http://a.example/hook")
+	addCallEvent(t, s, called, callevents.DialIn, "http://b.example/hook")
+	addCallEvent(t, s, "0006*200", callevents.DialIn, "http://a.example/org6")
+	// Answers go to a.example too: the same order key as its dials.
+	addCallEvent(t, s, called, callevents.AnswerIn, "http://a.example/answered")
+	h := &handoff{offer: callevents.Claim{Worker: "w1", N: 10, Lease: time.Minute,
+		Room:   map[string]int{"http://b.example": 0},
+		Paused: map[callevents.PausedReceiver]int{{Organization: "0006", Origin: "http://a.example"}: 1}}}
+
+	// call-1 and call-2 each fan out to a.example, b.example (no room) and
+	// org 0006's paused a.example: only a.example's of 0005 fit.
+	org6 := func(a callevents.CallActivity) callevents.CallActivity {
+		a.CalledExtension, a.CallID = "0006*200", a.CallID+"-org6"
+		return a
+	}
+	got := acceptHandingOff(t, s, h, queueNow, dial("call-1"), dial("call-2"), org6(dial("call-1")))
+	if len(got) != 2 {
+		t.Fatalf("handed over %d deliveries, want 2 (a.example's; b.example has no room, org 0006's receiver is paused)", len(got))
+	}
+	for _, d := range got {
+		if d.State != callevents.DeliveryRunning || d.Attempts != 1 || d.Origin != "http://a.example" || d.CallEventID != hookA.ID ||
+			d.URL != hookA.URL || d.Method != hookA.Method || d.Secret != hookA.Secret || d.Sequence != 1 {
+			t.Fatalf("handed over %+v, want running, attempt 1, with a.example's URL, method and secret, sequence 1", d)
+		}
+		if log := delivery(t, s, called, d.ID); log.State != callevents.DeliveryRunning || log.Attempts != 1 {
+			t.Fatalf("the log has the handed over %s as %s with %d attempts, want running with 1", d.ID, log.State, log.Attempts)
+		}
+	}
+	// What was handed over is leased: another worker's claim gets only
+	// the rest (b.example's two and org 0006's one).
+	rest := claim(t, s, "w2", 10, queueNow)
+	if len(rest) != 3 {
+		t.Fatalf("another worker claimed %d, want the 3 not handed over", len(rest))
+	}
+	for _, d := range rest {
+		if slices.ContainsFunc(got, func(g callevents.Delivery) bool { return g.ID == d.ID }) {
+			t.Fatalf("%s was handed over and claimed again", d.ID)
+		}
+	}
+
+	// The answer of call-1 to a.example has an unfinished earlier delivery
+	// (running, handed over above): it stays pending, behind it.
+	h.offer.Room = nil
+	h.offer.Paused = nil
+	if got := acceptHandingOff(t, s, h, queueNow, answer("call-1")); len(got) != 0 || h.offers == 0 {
+		t.Fatalf("handed over %d deliveries behind an unfinished earlier one of their key, want 0", len(got))
+	}
+	// Once the earlier ones are finished, the next of a key may be handed
+	// over: call-2's to a.example, delivered, then answered.
+	second := slices.IndexFunc(got, func(d callevents.Delivery) bool { return d.CallID == "call-2" })
+	record(t, s, "w1", outcome(got[second], callevents.DeliveryDelivered, 200, "", queueNow))
+	h.offer.Room = map[string]int{"http://b.example": 0}
+	next := acceptHandingOff(t, s, h, queueNow, answer("call-2"))
+	if len(next) != 1 || next[0].CallID != "call-2" || next[0].Origin != "http://a.example" || next[0].Sequence != 2 {
+		t.Fatalf("after the earlier one was delivered: handed over %+v, want call-2's second to a.example", next)
+	}
+	h.offer.Room = nil
+
+	// Of several deliveries of one key accepted together, only the first
+	// is handed over; and never more than N.
+	h.offer.Room = map[string]int{"http://b.example": 0}
+	both := acceptHandingOff(t, s, h, queueNow, dial("call-3"), answer("call-3"))
+	if len(both) != 1 || both[0].Type != callevents.DialIn {
+		t.Fatalf("a dial and an answer of one call to one receiver: handed over %+v, want the dial alone", both)
+	}
+	h.offer.N = 1
+	if two := acceptHandingOff(t, s, h, queueNow, dial("call-4"), dial("call-5")); len(two) != 1 {
+		t.Fatalf("offer of 1: handed over %d", len(two))
+	}
+	h.offer.N = 0
+	before := h.offers
+	accept(t, s, queueNow, 2, dial("call-6"))
+	if _, err := s.AcceptActivity(context.Background(), []callevents.CallActivity{dial("call-7")}, queueNow, h); err != nil || h.offers != before+1 {
+		t.Fatalf("AcceptActivity with a handoff that takes nothing: %v, %d offers", err, h.offers-before)
 	}
 }
