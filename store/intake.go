@@ -61,7 +61,7 @@ func (db *DB) AcceptActivity(ctx context.Context, activities []callevents.CallAc
 // transaction. The first call's Handoff, if any, is offered the deliveries
 // of the calls that name it.
 func (db *DB) commitAccepts(ctx context.Context, calls []*acceptCall) error {
-	var h handoffOffer
+	h := handoffOffer{now: calls[0].now}
 	for _, c := range calls {
 		if c.handoff != nil {
 			h.to = c.handoff
