@@ -138,64 +138,28 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rep := report{Dialect: r.dialect, Events: o.events, Rate: o.rate}
 	fmt.Fprintf(stderr, "bench: ceiling for %v …\n", o.ceilingFor)
 	rep.CeilingPerSec = r.ceiling(ctx, o.ceilingFor, r.concurrency)
-	if o.cpuProfile != "" {
-		file, err := filepath.Abs(o.cpuProfile)
-		if err == nil {
-			err = r.startProfile(file)
-		}
-		if err != nil {
-			return err
-		}
-	}
 	fmt.Fprintf(stderr, "bench: %d events at once …\n", o.events)
-	serviceBefore, err := r.serviceCPU()
-	if err != nil {
-		return err
-	}
 	loadBefore := selfCPU()
-	if rep.DeliveriesPerSec, err = r.throughput(ctx, o.events, o.batch); err != nil {
+	burstCPU, err := r.measure(o.cpuProfile, func() (err error) {
+		rep.DeliveriesPerSec, err = r.throughput(ctx, o.events, o.batch)
 		return err
-	}
-	serviceAfter, err := r.serviceCPU()
+	})
 	if err != nil {
 		return err
 	}
 	rep.LoadCPUUsPerDelivery = float64((selfCPU() - loadBefore).Microseconds()) / float64(o.events)
-	rep.CPUUsPerDelivery = float64((serviceAfter - serviceBefore).Microseconds()) / float64(o.events)
-	if o.cpuProfile != "" {
-		if err := r.stopProfile(); err != nil {
-			return err
-		}
-	}
+	rep.CPUUsPerDelivery = float64(burstCPU.Microseconds()) / float64(o.events)
 	rep.VersusCeiling = rep.DeliveriesPerSec / rep.CeilingPerSec
 	fmt.Fprintf(stderr, "bench: %d events/s for %v …\n", o.rate, o.rateFor)
-	if o.rateProfile != "" {
-		file, err := filepath.Abs(o.rateProfile)
-		if err == nil {
-			err = r.startProfile(file)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	steadyBefore, err := r.serviceCPU()
+	var lat, intake []time.Duration
+	steadyCPU, err := r.measure(o.rateProfile, func() (err error) {
+		lat, intake, err = r.latency(ctx, o.rate, o.rateFor)
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	lat, intake, err := r.latency(ctx, o.rate, o.rateFor)
-	if err != nil {
-		return err
-	}
-	steadyAfter, err := r.serviceCPU()
-	if err != nil {
-		return err
-	}
-	rep.RateCPUUsPerDelivery = float64((steadyAfter - steadyBefore).Microseconds()) / float64(len(lat))
-	if o.rateProfile != "" {
-		if err := r.stopProfile(); err != nil {
-			return err
-		}
-	}
+	rep.RateCPUUsPerDelivery = float64(steadyCPU.Microseconds()) / float64(len(lat))
 	rep.IntakeP99Ms = percentileMs(intake, 0.99)
 	rep.RateEvents = len(lat)
 	rep.P50Ms, rep.P95Ms, rep.P99Ms, rep.MaxMs = percentileMs(lat, 0.50), percentileMs(lat, 0.95), percentileMs(lat, 0.99), percentileMs(lat, 1)

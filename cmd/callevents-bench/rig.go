@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -105,10 +106,36 @@ func (r *rig) stopProfile() error {
 	return err
 }
 
-// serviceCPU is the CPU time, user and system, the service process has
-// used, from /proc/<pid>/stat.
-func (r *rig) serviceCPU() (time.Duration, error) {
-	return processCPU(r.cmd.Process.Pid)
+// measure runs phase and returns the CPU time, user and system, the
+// service process used meanwhile (from /proc/<pid>/stat); with a profile
+// file, the service writes a CPU profile of the phase there.
+func (r *rig) measure(profile string, phase func() error) (time.Duration, error) {
+	if profile != "" {
+		file, err := filepath.Abs(profile)
+		if err == nil {
+			err = r.startProfile(file)
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	before, err := processCPU(r.cmd.Process.Pid)
+	if err != nil {
+		return 0, err
+	}
+	if err := phase(); err != nil {
+		return 0, err
+	}
+	after, err := processCPU(r.cmd.Process.Pid)
+	if err != nil {
+		return 0, err
+	}
+	if profile != "" {
+		if err := r.stopProfile(); err != nil {
+			return 0, err
+		}
+	}
+	return after - before, nil
 }
 
 // close stops the service process (gracefully: its dispatcher finishes
