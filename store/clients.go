@@ -14,8 +14,8 @@ var _ callevents.ClientStore = (*DB)(nil)
 // the second. A duplicate id is an internal error (152).
 func (db *DB) CreateClient(ctx context.Context, c callevents.Client) error {
 	row := newClientRow(c)
-	err := db.writeSQLite(ctx, func() error {
-		return db.gorm.WithContext(ctx).Create(&row).Error
+	err := db.writeSQLite(ctx, func(w *gorm.DB) error {
+		return w.Create(&row).Error
 	})
 	return formatError(err, writing, nil)
 }
@@ -169,8 +169,8 @@ func (db *DB) FindAccessToken(ctx context.Context, hash string) (callevents.Acce
 
 // DeleteExpiredAccessTokens deletes the tokens whose expiry is before now.
 func (db *DB) DeleteExpiredAccessTokens(ctx context.Context, now time.Time) error {
-	err := db.writeSQLite(ctx, func() error {
-		return db.gorm.WithContext(ctx).Where("expires_at < ?", now.UTC()).Delete(&accessTokenRow{}).Error
+	err := db.writeSQLite(ctx, func(w *gorm.DB) error {
+		return w.Where("expires_at < ?", now.UTC()).Delete(&accessTokenRow{}).Error
 	})
 	return formatError(err, writing, nil)
 }

@@ -1,11 +1,16 @@
 package store
 
-import "context"
+import (
+	"context"
 
-// ExecForTest runs one statement as is, for tests and benchmarks that seed
-// tables in bulk faster than the store's methods could.
+	"gorm.io/gorm"
+)
+
+// ExecForTest runs one statement as is, on the connection writes go
+// through, for tests and benchmarks that seed tables in bulk faster than
+// the store's methods could, or set a pragma of that connection.
 func (db *DB) ExecForTest(ctx context.Context, query string, args ...any) error {
-	return db.gorm.WithContext(ctx).Exec(query, args...).Error
+	return db.writeSQLite(ctx, func(w *gorm.DB) error { return w.Exec(query, args...).Error })
 }
 
 // MigrateToForTest migrates up to version only, so that a test can write

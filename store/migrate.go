@@ -131,8 +131,7 @@ func (db *DB) migrateTo(ctx context.Context, version int) error {
 // migrateSQLite applies each migration in its own immediate transaction:
 // SQLite DDL is transactional, so a failed migration leaves nothing behind.
 func (db *DB) migrateSQLite(ctx context.Context, ms []migration) error {
-	return db.writeSQLite(ctx, func() error {
-		g := db.gorm.WithContext(ctx)
+	return db.writeSQLite(ctx, func(g *gorm.DB) error {
 		if err := g.Exec(sqliteMigrationsTableSQL).Error; err != nil {
 			return err
 		}

@@ -485,9 +485,9 @@ func cancelPending(tx *gorm.DB, callEventIDs []string, now time.Time) error {
 // the attempt uncounted. They stay due, at the time they were claimed at,
 // which keeps their place in the queue.
 func (db *DB) ReleaseClaims(ctx context.Context, worker string, ids []string) error {
-	err := db.writeSQLite(ctx, func() error {
+	err := db.writeSQLite(ctx, func(w *gorm.DB) error {
 		return chunks(ids, inChunk, func(part []string) error {
-			return db.gorm.WithContext(ctx).Model(&deliveryRow{}).
+			return w.Model(&deliveryRow{}).
 				Where("id IN ? AND state = ? AND claimed_by = ?", part, string(callevents.DeliveryRunning), worker).
 				Updates(map[string]any{
 					"state":       string(callevents.DeliveryPending),
@@ -507,8 +507,8 @@ func (db *DB) ReleaseClaims(ctx context.Context, worker string, ids []string) er
 // the lease finds its RecordAttempts ignored.
 func (db *DB) RescueExpired(ctx context.Context, now time.Time) (int, error) {
 	var rescued int64
-	err := db.writeSQLite(ctx, func() error {
-		res := db.gorm.WithContext(ctx).Model(&deliveryRow{}).
+	err := db.writeSQLite(ctx, func(w *gorm.DB) error {
+		res := w.Model(&deliveryRow{}).
 			Where("state = ? AND lease_until < ?", string(callevents.DeliveryRunning), queueTime(now)).
 			Updates(map[string]any{
 				"state":       string(callevents.DeliveryPending),

@@ -76,10 +76,15 @@ type Options struct {
 
 // DB is an open store. It is safe for concurrent use.
 type DB struct {
-	gorm    *gorm.DB
-	sql     *sql.DB
-	dialect string
-	log     *slog.Logger
+	gorm *gorm.DB
+	// writer is what writes go through: gorm itself on MySQL and an
+	// in-memory SQLite, the one writing connection on an SQLite file
+	// (writerConn).
+	writer     *gorm.DB
+	writerConn *sqliteWriter
+	sql        *sql.DB
+	dialect    string
+	log        *slog.Logger
 	// file is the SQLite database file ("" on MySQL), named in the
 	// messages of a database that cannot be opened or written.
 	file string
@@ -91,6 +96,9 @@ type DB struct {
 	sqliteWriter chan struct{}
 	// accepts queues AcceptActivity calls for group commit (both dialects).
 	accepts *groupCommit[*acceptCall]
+	// sqliteTransactions queues SQLite transactions for group commit
+	// (commitShared). Nil on MySQL, where transactions run side by side.
+	sqliteTransactions *groupCommit[*transactionWork]
 }
 
 // Open connects to the store named by dsn:
@@ -119,6 +127,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	db := &DB{log: log}
 	db.accepts = newGroupCommit(maxAcceptGroup, acceptWeight, db.commitAccepts)
 	var dialector gorm.Dialector
+	var sqlitePath string // the driver's DSN, on SQLite
 	switch {
 	case strings.HasPrefix(dsn, "mysql://"):
 		cfg, err := mysqlConfig(dsn)
@@ -141,20 +150,22 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		if err != nil {
 			return nil, err
 		}
-		db.sql, err = sql.Open(sqlite.DriverName, path)
+		db.sql, err = sql.Open(sqliteDriverName, path)
 		if err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
 		db.dialect = DialectSQLite
 		db.file, _, _ = strings.Cut(path, "?")
 		db.sqliteWriter = make(chan struct{}, 1)
+		db.sqliteTransactions = newGroupCommit(maxSharedTransactions, func(*transactionWork) int { return 1 }, db.commitShared)
 		var pool gorm.ConnPool = db.sql
 		if configureSQLitePool(db.sql, opts.MaxOpenConns, isSQLiteMemory(path)) > 1 {
 			// With a single connection, preparing on the pool would wait
 			// for the connection the transaction holds.
 			pool = sqlitePool{db.sql}
 		}
-		dialector = &sqlite.Dialector{DriverName: sqlite.DriverName, Conn: pool}
+		dialector = newSQLiteDialector(pool)
+		sqlitePath = path
 	}
 	if err := db.sql.PingContext(ctx); err != nil {
 		db.sql.Close()
@@ -165,7 +176,35 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		}
 		return nil, fmt.Errorf("store: connecting to the %s database: %w", db.dialect, err)
 	}
-	g, err := gorm.Open(dialector, &gorm.Config{
+	cfg := gormConfig(db.dialect)
+	g, err := gorm.Open(dialector, cfg)
+	if err != nil {
+		db.sql.Close()
+		return nil, fmt.Errorf("store: opening the %s database: %w", db.dialect, err)
+	}
+	db.writer = g
+	if sqlitePath != "" && !isSQLiteMemory(sqlitePath) {
+		db.writerConn, db.writer, err = openSQLiteWriter(ctx, sqlitePath, cfg)
+		if err != nil {
+			db.sql.Close()
+			return nil, fmt.Errorf("store: opening the %s database: %w", db.dialect, err)
+		}
+	}
+	db.gorm = g
+	return db, nil
+}
+
+// Close closes every connection of the pool.
+func (db *DB) Close() error {
+	if db.writerConn != nil {
+		db.writerConn.Close()
+	}
+	return db.sql.Close()
+}
+
+// gormConfig is the configuration of the store's gorm instances.
+func gormConfig(dialect string) *gorm.Config {
+	return &gorm.Config{
 		TranslateError: true,
 		Logger:         logger.Discard,
 		// Writes that need a transaction open one explicitly; a lone
@@ -177,20 +216,19 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		// was a fifth of a GetPhoneCallEvents request. MySQL keeps
 		// client-side interpolation (one round trip, no server statements).
 		// The LRU bounds the cache, since IN (…) lists come in many shapes.
-		PrepareStmt:        db.dialect == DialectSQLite,
+		PrepareStmt:        dialect == DialectSQLite,
 		PrepareStmtMaxSize: 256,
 		PrepareStmtTTL:     time.Hour,
-	})
-	if err != nil {
-		db.sql.Close()
-		return nil, fmt.Errorf("store: opening the %s database: %w", db.dialect, err)
 	}
-	db.gorm = g
-	return db, nil
 }
 
-// Close closes every connection of the pool.
-func (db *DB) Close() error { return db.sql.Close() }
+// sqliteDriverName is the database/sql driver of SQLite (modernc's, as
+// registered by the libtnb dialector).
+const sqliteDriverName = sqlite.DriverName
+
+func newSQLiteDialector(pool gorm.ConnPool) gorm.Dialector {
+	return &sqlite.Dialector{DriverName: sqliteDriverName, Conn: pool}
+}
 
 // Ping checks that the database answers.
 func (db *DB) Ping(ctx context.Context) error { return db.sql.PingContext(ctx) }
