@@ -3,6 +3,7 @@ package callevents_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/callevents/callevents"
 )
@@ -180,5 +181,33 @@ func TestValidateCallEventURLRules(t *testing.T) {
 		if got := callevents.ErrorCode(c.Validate(), 0); got != callevents.CodeURLInvalid {
 			t.Errorf("Validate with URL %q: code %d, want 303", url, got)
 		}
+	}
+}
+
+// Ensure delivery ids are webhook-ids (dlv_ and 26 alphanumerics), unique,
+// and sort by the millisecond they were made in, whatever their random
+// part: the store's index of them then grows at its end.
+func TestNewDeliveryID(t *testing.T) {
+	seen := map[string]bool{}
+	base := time.Date(2026, 12, 2, 20, 0, 0, 0, time.UTC)
+	prev := ""
+	for i := 0; i < 1000; i++ {
+		id := callevents.NewDeliveryIDAt(base.Add(time.Duration(i/3) * time.Millisecond))
+		if len(id) != 30 || !strings.HasPrefix(id, "dlv_") || strings.Trim(id[4:], "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") != "" {
+			t.Fatalf("id %q is not dlv_ and 26 alphanumerics", id)
+		}
+		if seen[id] {
+			t.Fatalf("id %q handed out twice", id)
+		}
+		seen[id] = true
+		if i%3 == 0 && id <= prev {
+			t.Fatalf("id %q of a later millisecond sorts before %q", id, prev)
+		}
+		if i%3 == 2 {
+			prev = id
+		}
+	}
+	if id := callevents.NewDeliveryID(); len(id) != 30 || seen[id] {
+		t.Errorf("NewDeliveryID() = %q", id)
 	}
 }

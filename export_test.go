@@ -34,3 +34,6 @@ func SecretCacheDump(a *Authenticator) []string {
 	}
 	return out
 }
+
+// NewDeliveryIDAt is NewDeliveryID for a given time.
+var NewDeliveryIDAt = newDeliveryID
