@@ -84,7 +84,8 @@ type ClientStore interface {
 	FindClientByID(ctx context.Context, id string) (Client, error)
 	// FindClients returns every client, oldest first.
 	FindClients(ctx context.Context) ([]Client, error)
-	// DeleteClient deletes the client and its access tokens.
+	// DeleteClient deletes the client, its access tokens and its console
+	// sessions.
 	// Returns ErrClientNotFound for an unknown id.
 	DeleteClient(ctx context.Context, id string) error
 	// CreateAccessToken inserts t.

@@ -95,8 +95,9 @@ func (db *DB) FindClients(ctx context.Context) ([]callevents.Client, error) {
 	return clients, nil
 }
 
-// DeleteClient deletes the client whose id is exactly id and its access
-// tokens in one transaction, or returns callevents.ErrClientNotFound. The
+// DeleteClient deletes the client whose id is exactly id, its access
+// tokens and its console sessions in one transaction, or returns
+// callevents.ErrClientNotFound. The
 // tokens are deleted explicitly rather than left to ON DELETE CASCADE,
 // which SQLite applies only while foreign_keys is on.
 func (db *DB) DeleteClient(ctx context.Context, id string) error {
@@ -108,6 +109,9 @@ func (db *DB) DeleteClient(ctx context.Context, id string) error {
 			return err
 		}
 		if err := tx.Where("client_id = ?", row.ID).Delete(&accessTokenRow{}).Error; err != nil {
+			return err
+		}
+		if err := tx.Where("client_id = ?", row.ID).Delete(&consoleSessionRow{}).Error; err != nil {
 			return err
 		}
 		res := tx.Where("id = ?", row.ID).Delete(&clientRow{})
