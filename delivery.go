@@ -223,7 +223,9 @@ type AttemptOutcome struct {
 // DeliveryFilter selects deliveries of one extension. Empty fields do not
 // filter. Offset and Limit page the result (Limit 0: no limit).
 type DeliveryFilter struct {
-	Extension   Extension
+	Extension Extension
+	// ID, when set, selects that one delivery of the extension.
+	ID          string
 	CallEventID string
 	CallID      string
 	State       DeliveryState

@@ -46,6 +46,9 @@ type Config struct {
 	// Limits guard credentials and the token endpoint; the zero value takes
 	// every default (see Limits).
 	Limits Limits
+	// Console serves the admin console at PathConsole (console.go); with
+	// no Sessions it is off.
+	Console ConsoleConfig
 }
 
 // Server serves the SOAP, UnifiedAPI REST, OAuth and intake endpoints.
@@ -62,6 +65,7 @@ type Server struct {
 	// decodeSlots holds a token per SOAP request being decoded
 	// (SOAPDecodesPerCPU).
 	decodeSlots chan struct{}
+	console     ConsoleConfig
 }
 
 // New returns a Server for cfg.
@@ -70,7 +74,7 @@ func New(cfg Config) *Server {
 	return &Server{
 		callEvents: cfg.CallEvents, auth: cfg.Auth, activities: cfg.Activities, deliveries: cfg.Deliveries,
 		log: cfg.Logger, obs: cfg.Observer, maxBody: cfg.MaxBodyBytes,
-		guards: newGuards(cfg.Limits), decodeSlots: decodeSlots(), wsdl: mustParseWSDL(),
+		guards: newGuards(cfg.Limits), decodeSlots: decodeSlots(), wsdl: mustParseWSDL(), console: cfg.Console,
 	}
 }
 
@@ -107,4 +111,5 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle(PathTokenAlias, token)
 	mux.Handle(PathEvents, http.HandlerFunc(s.serveEvents))
 	s.registerUAPI(mux) // the UnifiedAPI REST facade, in rest.go
+	s.registerConsole(mux)
 }

@@ -17,6 +17,9 @@ var _ callevents.DeliveryLog = (*DB)(nil)
 // deliveries_extension_seq, which also gives the seq order.
 func whereDeliveries(q *gorm.DB, f callevents.DeliveryFilter) *gorm.DB {
 	q = q.Where("extension = ?", string(f.Extension))
+	if f.ID != "" {
+		q = q.Where("id = ?", f.ID)
+	}
 	if f.CallEventID != "" {
 		q = q.Where("call_event_id = ?", f.CallEventID)
 	}

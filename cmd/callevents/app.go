@@ -78,14 +78,20 @@ func newAPI(db *store.DB, f apiFlags, policy *dispatcher.OutboundPolicy, disp *d
 	callEvents := &callevents.CallEventService{Store: db, MaxPerExtension: f.MaxPerExtension, CheckTarget: policy.CheckURL}
 	queued := func(int) { disp.Notify() }
 	activities := &callevents.ActivityService{Store: db, Queued: queued, Handoff: disp, Observer: m}
+	auth := &callevents.Authenticator{Store: db, TokenTTL: f.TokenTTL}
+	var console service.ConsoleConfig
+	if f.Console {
+		console = service.ConsoleConfig{Sessions: &callevents.ConsoleSessions{Store: db, Auth: auth, TTL: f.ConsoleTTL}, Queue: db}
+	}
 	srv := service.New(service.Config{
 		CallEvents: callEvents,
-		Auth:       &callevents.Authenticator{Store: db, TokenTTL: f.TokenTTL},
+		Auth:       auth,
 		Activities: activities,
 		Deliveries: &callevents.DeliveryService{Store: db, CallEvents: db, Tester: disp, Queued: queued},
 		Logger:     log,
 		Observer:   m,
 		Limits:     service.Limits{TrustedProxies: proxies},
+		Console:    console,
 	})
 	mux := http.NewServeMux()
 	srv.Register(mux)

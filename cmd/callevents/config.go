@@ -57,6 +57,8 @@ type apiFlags struct {
 	MaxPerExtension int
 	TokenTTL        time.Duration
 	TrustedProxies  string // whose forwarding headers the edges believe
+	Console         bool
+	ConsoleTTL      time.Duration
 }
 
 func (f *apiFlags) register(fs *flag.FlagSet) {
@@ -64,6 +66,8 @@ func (f *apiFlags) register(fs *flag.FlagSet) {
 	f.TLS.register(fs)
 	cliflag.Int(fs, &f.MaxPerExtension, "max-per-extension", callevents.MaxCallEventsPerExtensionDefault, 0, "", "most Call Events one extension may have")
 	cliflag.Duration(fs, &f.TokenTTL, "token-ttl", callevents.TokenTTLDefault, "lifetime of issued access tokens")
+	cliflag.Bool(fs, &f.Console, "console", true, "serve the admin console at /console/")
+	cliflag.Duration(fs, &f.ConsoleTTL, "console-session-ttl", callevents.ConsoleSessionTTLDefault, "how long a console session lasts without use (each use extends it)")
 	cliflag.List(fs, &f.TrustedProxies, "trusted-proxies", "", checkTrustedProxies, "comma-separated CIDRs or addresses of reverse proxies whose X-Forwarded-For names the caller for the rate limits (e.g. 10.0.0.5,192.168.0.0/24)")
 }
 
