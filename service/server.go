@@ -1,14 +1,16 @@
 // Package service is the HTTP edge of callevents: the PhoneCallEvents SOAP
 // endpoint (SOAP 1.1 and 1.2, WSDL served at ?wsdl), the UnifiedAPI REST
 // facade (/uapi/…, rest.go), the OAuth token endpoint and the PBX call
-// activity intake (POST /pbx/v1/events). It decodes requests into the
+// activity intake (POST /pbx/v1/events), and the admin console
+// (/console/, console.go). It decodes requests into the
 // gowsdl types of gen/ (or the facade's and the intake's JSON), calls the
 // domain services of the root package, and leaves every rule to them.
 //
 // Every endpoint is a handler that returns its failure (handler.go); one
 // error writer per wire format turns it into the answer and counts it:
 // writeFault for SOAP faults, writeJSONError for the facade's and the
-// intake's JSON, writeOAuthError for the token endpoint.
+// intake's JSON, writeOAuthError for the token endpoint, writeConsoleError
+// for the console's pages.
 package service
 
 import (

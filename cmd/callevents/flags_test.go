@@ -30,13 +30,15 @@ func flagSets() map[string]*flag.FlagSet {
 // true/false, a list or one of a few words, a bad value and the complaint
 // that names it (%s is the flag or its variable).
 var badFlagValues = map[string][]struct{ value, want string }{
-	"log-format":        {{"yaml", `%s: "yaml" is not a log format; write json or text`}},
-	"log-level":         {{"verbose", `%s: "verbose" is not a log level; write debug, info, warn or error`}},
-	"max-per-extension": {{"lots", `%s: "lots" is not a whole number; write 100`}, {"-1", `%s: "-1" is less than 0; write 100`}},
-	"token-ttl":         {{"2", `%s: "2" is not a duration; write 2s`}},
-	"trusted-proxies":   {{"10.0.0.5,proxy.internal", `%s: "proxy.internal" is neither a CIDR nor an IP address; write 10.0.0.5,192.168.0.0/24`}},
-	"dispatch":          {{"yes", `%s: "yes" is neither true nor false; write true or false`}},
-	"shutdown-timeout":  {{"-1s", `%s: "-1s" is negative; write 15s`}},
+	"log-format":          {{"yaml", `%s: "yaml" is not a log format; write json or text`}},
+	"log-level":           {{"verbose", `%s: "verbose" is not a log level; write debug, info, warn or error`}},
+	"max-per-extension":   {{"lots", `%s: "lots" is not a whole number; write 100`}, {"-1", `%s: "-1" is less than 0; write 100`}},
+	"token-ttl":           {{"2", `%s: "2" is not a duration; write 2s`}},
+	"console":             {{"yes", `%s: "yes" is neither true nor false; write true or false`}},
+	"console-session-ttl": {{"8", `%s: "8" is not a duration; write 8s`}},
+	"trusted-proxies":     {{"10.0.0.5,proxy.internal", `%s: "proxy.internal" is neither a CIDR nor an IP address; write 10.0.0.5,192.168.0.0/24`}},
+	"dispatch":            {{"yes", `%s: "yes" is neither true nor false; write true or false`}},
+	"shutdown-timeout":    {{"-1s", `%s: "-1s" is negative; write 15s`}},
 	"allow-targets": {
 		{"10.0.0.0/33", `%s: "10.0.0.0/33" is not a CIDR; write 10.0.0.0/8,192.168.1.10,crm.internal,*.example.com`},
 		{"crm.internal, not a host", `%s: "not a host" is neither an IP address nor a host name (a leading *. is the only wildcard); write 10.0.0.0/8,192.168.1.10,crm.internal,*.example.com`},
