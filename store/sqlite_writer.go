@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"gorm.io/gorm"
 )
@@ -29,7 +30,7 @@ type sqliteWriter struct {
 	stmts map[string]*sql.Stmt
 	// closed is set by Close: a closed store is a caller's mistake (an
 	// internal error), not a database gone away (sql.ErrConnDone).
-	closed bool
+	closed atomic.Bool
 }
 
 var errWriterClosed = errors.New("store: the database is closed")
@@ -71,7 +72,7 @@ func openSQLiteWriter(ctx context.Context, dsn string, cfg *gorm.Config) (*sqlit
 // keeps a connection with open statements alive, and database/sql does not
 // close a Conn's statements with it.
 func (w *sqliteWriter) Close() error {
-	w.closed = true
+	w.closed.Store(true)
 	w.closeStmts()
 	return errors.Join(w.conn.Close(), w.pool.Close())
 }
@@ -85,7 +86,7 @@ func (w *sqliteWriter) closeStmts() {
 
 // stmt returns query prepared on the connection.
 func (w *sqliteWriter) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	if w.closed {
+	if w.closed.Load() {
 		return nil, errWriterClosed
 	}
 	if s, ok := w.stmts[query]; ok {
@@ -139,7 +140,7 @@ func (w *sqliteWriter) QueryRowContext(ctx context.Context, query string, args .
 // sqliteWriterTx. Isolation options do not apply: an immediate SQLite
 // transaction is serializable.
 func (w *sqliteWriter) BeginTx(ctx context.Context, _ *sql.TxOptions) (gorm.ConnPool, error) {
-	if w.closed {
+	if w.closed.Load() {
 		return nil, errWriterClosed
 	}
 	_, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE")

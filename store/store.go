@@ -197,6 +197,14 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 // Close closes every connection of the pool.
 func (db *DB) Close() error {
 	if db.writerConn != nil {
+		// After the writer in progress, if any (briefly: Close must not
+		// hang on a stuck one), so that its statements are not closed
+		// under it.
+		select {
+		case db.sqliteWriter <- struct{}{}:
+			defer func() { <-db.sqliteWriter }()
+		case <-time.After(5 * time.Second):
+		}
 		db.writerConn.Close()
 	}
 	return db.sql.Close()
