@@ -73,3 +73,18 @@ type QueueStats struct {
 type QueueStatsReader interface {
 	QueueStats(ctx context.Context, now time.Time) (QueueStats, error)
 }
+
+// OutcomeCount is how many deliveries finished in one minute, by outcome.
+type OutcomeCount struct {
+	Minute    time.Time // UTC, whole minutes
+	Delivered int
+	Failed    int
+}
+
+// DeliveryOutcomeReader counts finished deliveries per minute; a store
+// implements it (the console's Overview).
+type DeliveryOutcomeReader interface {
+	// DeliveryOutcomes returns the minutes since since (inclusive) that
+	// had a delivered or failed delivery, oldest first.
+	DeliveryOutcomes(ctx context.Context, since time.Time) ([]OutcomeCount, error)
+}

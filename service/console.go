@@ -4,6 +4,7 @@ import (
 	"context"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -72,6 +73,8 @@ type ConsoleConfig struct {
 	Sessions *callevents.ConsoleSessions
 	// Queue gives the Overview its queue depth; nil leaves it out.
 	Queue callevents.QueueStatsReader
+	// Outcomes gives the Overview its last hour; nil leaves it out.
+	Outcomes callevents.DeliveryOutcomeReader
 }
 
 func (s *Server) registerConsole(mux *http.ServeMux) {
@@ -244,19 +247,68 @@ func (s *Server) consoleSignOut(w http.ResponseWriter, r *http.Request) error {
 }
 
 type overviewData struct {
-	Queue     *callevents.QueueStats
-	OldestDue string
+	Queue                *callevents.QueueStats
+	OldestDue            string
+	Hour                 bool // the last hour's figures are there
+	Delivered, Failed    int
+	Chart                []chartBar
+	ChartWidth, ChartMax int
 }
+
+// chartBar is one minute of the Overview's chart, drawn on the server as
+// inline SVG: the delivered part from the baseline up, the failed part on
+// top of it.
+type chartBar struct {
+	X, DeliveredY, DeliveredH, FailedY, FailedH int
+	Label                                       string
+}
+
+const (
+	chartMinutes = 60
+	chartBarStep = 12 // px per minute (10 bar, 2 gap)
+	chartHeight  = 120
+)
 
 func (s *Server) consoleOverview(w http.ResponseWriter, r *http.Request) error {
 	var d overviewData
 	// The queue is every organization's: only an admin client sees it.
-	if s.console.Queue != nil && consoleOf(r).p.Scope == callevents.ScopeAdmin {
-		q, err := s.console.Queue.QueueStats(r.Context(), time.Now())
+	if consoleOf(r).p.Scope != callevents.ScopeAdmin {
+		return s.render(w, r, http.StatusOK, "overview", consolePage{Title: "Overview", Data: d})
+	}
+	now := time.Now().UTC()
+	if s.console.Queue != nil {
+		q, err := s.console.Queue.QueueStats(r.Context(), now)
 		if err != nil {
 			return err
 		}
 		d.Queue, d.OldestDue = &q, q.OldestDue.Round(time.Second).String()
+	}
+	if s.console.Outcomes != nil {
+		first := now.Truncate(time.Minute).Add(-(chartMinutes - 1) * time.Minute)
+		counts, err := s.console.Outcomes.DeliveryOutcomes(r.Context(), first)
+		if err != nil {
+			return err
+		}
+		d.Hour, d.ChartWidth = true, chartMinutes*chartBarStep
+		byMinute := map[time.Time]callevents.OutcomeCount{}
+		for _, c := range counts {
+			byMinute[c.Minute] = c
+			d.Delivered += c.Delivered
+			d.Failed += c.Failed
+			d.ChartMax = max(d.ChartMax, c.Delivered+c.Failed)
+		}
+		for i := range chartMinutes {
+			m := first.Add(time.Duration(i) * time.Minute)
+			c := byMinute[m]
+			bar := chartBar{X: i * chartBarStep, Label: fmt.Sprintf("%s: %d delivered, %d failed", m.Format("15:04"), c.Delivered, c.Failed)}
+			if d.ChartMax > 0 {
+				bar.DeliveredH = c.Delivered * chartHeight / d.ChartMax
+				bar.FailedH = c.Failed * chartHeight / d.ChartMax
+			}
+			bar.DeliveredY = chartHeight - bar.DeliveredH
+			bar.FailedY = bar.DeliveredY - bar.FailedH
+			d.Chart = append(d.Chart, bar)
+		}
 	}
 	return s.render(w, r, http.StatusOK, "overview", consolePage{Title: "Overview", Data: d})
 }

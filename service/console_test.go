@@ -175,6 +175,12 @@ func TestConsoleFlow(t *testing.T) {
 	if err := b.db.RecordAttempts(context.Background(), "w", []callevents.AttemptOutcome{o}); err != nil {
 		t.Fatal(err)
 	}
+	// The Overview counts it in the last hour and draws it in its chart.
+	ov := keep(u.get("/console/overview"))
+	if ov.status != http.StatusOK || !strings.Contains(ov.body, "Queue depth (pending)") || !strings.Contains(ov.body, "<th scope=\"row\">Delivered</th><td>1</td>") ||
+		!strings.Contains(ov.body, "the last hour: 1 delivered, 0 failed") || !strings.Contains(ov.body, `class="delivered"`) {
+		t.Errorf("overview: HTTP %d\n%s", ov.status, ov.body)
+	}
 	list := keep(u.get("/console/deliveries?extension=0003*210&state=delivered"))
 	if list.status != http.StatusOK || !strings.Contains(list.body, claimed[0].ID) || !strings.Contains(list.body, "console-call") {
 		t.Fatalf("deliveries: HTTP %d\n%s", list.status, list.body)
@@ -191,7 +197,6 @@ func TestConsoleFlow(t *testing.T) {
 	if !strings.Contains(again.body, "same webhook-id") || !strings.Contains(again.body, "pending") {
 		t.Errorf("after resend:\n%s", again.body)
 	}
-	keep(u.get("/console/overview"))
 
 	for i, p := range pages {
 		if strings.Contains(p, secret) {

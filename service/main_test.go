@@ -121,7 +121,7 @@ func setup(t testing.TB, opts bundleOptions) *testBundle {
 		Logger:     slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: logLevel(opts.debugLogs)})),
 		Observer:   opts.observer,
 		Limits:     opts.limits,
-		Console:    service.ConsoleConfig{Sessions: &callevents.ConsoleSessions{Store: db, Auth: b.auth}, Queue: db},
+		Console:    service.ConsoleConfig{Sessions: &callevents.ConsoleSessions{Store: db, Auth: b.auth}, Queue: db, Outcomes: db},
 	})
 	mux := http.NewServeMux()
 	srv.Register(mux)

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -71,6 +72,59 @@ func TestConsoleSessions(t *testing.T) {
 			}
 			if _, err := sessions.Resume(ctx, id); callevents.ErrorCode(err, 0) != callevents.CodeAuthInvalid {
 				t.Fatalf("client removed: %v, want 100", err)
+			}
+		})
+	}
+}
+
+// Ensure DeliveryOutcomes counts delivered and failed deliveries per
+// minute of their finish, on both backends, from since on.
+func TestDeliveryOutcomes(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := testdb.MustOpen(t, b.dialect)
+			c := callevents.NewCallEvent("0003*210", callevents.DialOut)
+			c.ID, c.URL = callevents.NewCallEventID(), "http://127.0.0.1:9/in"
+			if err := db.CreateCallEvent(ctx, c, 100); err != nil {
+				t.Fatal(err)
+			}
+			var acts []callevents.CallActivity
+			for i := 0; i < 5; i++ {
+				acts = append(acts, callevents.CallActivity{CallID: fmt.Sprintf("c%d", i), Phase: callevents.PhaseDial, CallerExtension: "0003*210"})
+			}
+			now := time.Now().UTC()
+			if _, err := db.AcceptActivity(ctx, acts, now, nil); err != nil {
+				t.Fatal(err)
+			}
+			claimed, err := db.ClaimDue(ctx, callevents.Claim{Worker: "w", N: 10, Now: now, Lease: time.Minute})
+			if err != nil || len(claimed) != 5 {
+				t.Fatalf("claimed %d, %v", len(claimed), err)
+			}
+			m1 := now.Truncate(time.Minute).Add(-10 * time.Minute)
+			finish := []struct {
+				at   time.Time
+				next callevents.DeliveryState
+			}{
+				{m1.Add(5 * time.Second), callevents.DeliveryDelivered},
+				{m1.Add(50 * time.Second), callevents.DeliveryFailed},
+				{m1.Add(61 * time.Second), callevents.DeliveryDelivered},
+				{m1.Add(62 * time.Second), callevents.DeliveryDelivered},
+				{m1.Add(-2 * time.Hour), callevents.DeliveryDelivered}, // before since
+			}
+			for i, f := range finish {
+				o := callevents.AttemptOutcome{DeliveryID: claimed[i].ID, Next: f.next, Attempt: callevents.DeliveryAttempt{Attempt: 1, At: f.at, StatusCode: 200}}
+				if err := db.RecordAttempts(ctx, "w", []callevents.AttemptOutcome{o}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := db.DeliveryOutcomes(ctx, now.Add(-time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []callevents.OutcomeCount{{Minute: m1, Delivered: 1, Failed: 1}, {Minute: m1.Add(time.Minute), Delivered: 2}}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("DeliveryOutcomes = %v, want %v", got, want)
 			}
 		})
 	}

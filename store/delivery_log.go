@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"time"
 
@@ -203,4 +204,49 @@ func (db *DB) QueueStats(ctx context.Context, now time.Time) (callevents.QueueSt
 		return callevents.QueueStats{}, formatError(err, reading, nil)
 	}
 	return st, nil
+}
+
+var _ callevents.DeliveryOutcomeReader = (*DB)(nil)
+
+// DeliveryOutcomes counts the deliveries delivered and failed per minute
+// since since, grouped in the database over the finished_at index.
+func (db *DB) DeliveryOutcomes(ctx context.Context, since time.Time) ([]callevents.OutcomeCount, error) {
+	// The minute as text: SQLite keeps times as UTC text
+	// ("2006-01-02 15:04:05…"), MySQL formats its DATETIME.
+	minute := "substr(finished_at, 1, 16)"
+	if db.dialect == DialectMySQL {
+		minute = "DATE_FORMAT(finished_at, '%Y-%m-%d %H:%i')"
+	}
+	var rows []struct {
+		Minute string
+		State  string
+		N      int
+	}
+	err := db.gorm.WithContext(ctx).Model(&deliveryRow{}).Select(minute+" AS minute, state, COUNT(*) AS n").
+		Where("finished_at >= ? AND state IN ?", queueTime(since), []string{string(callevents.DeliveryDelivered), string(callevents.DeliveryFailed)}).
+		Group("minute, state").Order("minute").Scan(&rows).Error
+	if err != nil {
+		return nil, formatError(err, reading, nil)
+	}
+	var out []callevents.OutcomeCount
+	for _, r := range rows {
+		// The SQLite driver reads text that looks like a time as one
+		// (_texttotime), and gives it back as RFC 3339.
+		m, err := time.Parse("2006-01-02 15:04", r.Minute)
+		if err != nil {
+			m, err = time.Parse(time.RFC3339, r.Minute)
+		}
+		if err != nil {
+			return nil, formatError(fmt.Errorf("store: minute %q: %w", r.Minute, err), reading, nil)
+		}
+		if len(out) == 0 || !out[len(out)-1].Minute.Equal(m) {
+			out = append(out, callevents.OutcomeCount{Minute: m})
+		}
+		if callevents.DeliveryState(r.State) == callevents.DeliveryDelivered {
+			out[len(out)-1].Delivered += r.N
+		} else {
+			out[len(out)-1].Failed += r.N
+		}
+	}
+	return out, nil
 }
