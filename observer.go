@@ -1,7 +1,10 @@
 package callevents
 
 import (
+	"cmp"
 	"context"
+	"slices"
+	"sync"
 	"time"
 )
 
@@ -87,4 +90,57 @@ type DeliveryOutcomeReader interface {
 	// DeliveryOutcomes returns the minutes since since (inclusive) that
 	// had a delivered or failed delivery, oldest first.
 	DeliveryOutcomes(ctx context.Context, since time.Time) ([]OutcomeCount, error)
+}
+
+// OpenBreaker is a circuit breaker that is open or half-open: an
+// organization's deliveries to a receiver origin wait while a probe tests
+// the receiver.
+type OpenBreaker struct {
+	Organization string
+	Origin       string
+	State        BreakerState
+	Since        time.Time
+}
+
+// BreakerBoard remembers which breakers a process's dispatcher has open,
+// from its BreakerChanged reports, for the console. The zero value is
+// ready; it is safe for concurrent use.
+type BreakerBoard struct {
+	mu   sync.Mutex
+	open map[PausedReceiver]OpenBreaker
+}
+
+// BreakerChanged records a breaker's move (the Observer method's
+// arguments); closed forgets it.
+func (b *BreakerBoard) BreakerChanged(organization, origin string, state BreakerState) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	key := PausedReceiver{Organization: organization, Origin: origin}
+	if state == BreakerClosed {
+		delete(b.open, key)
+		return
+	}
+	if b.open == nil {
+		b.open = map[PausedReceiver]OpenBreaker{}
+	}
+	since := b.open[key].Since
+	if since.IsZero() {
+		since = time.Now().UTC()
+	}
+	b.open[key] = OpenBreaker{Organization: organization, Origin: origin, State: state, Since: since}
+}
+
+// OpenBreakers returns the open and half-open breakers, by organization
+// and origin.
+func (b *BreakerBoard) OpenBreakers() []OpenBreaker {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]OpenBreaker, 0, len(b.open))
+	for _, o := range b.open {
+		out = append(out, o)
+	}
+	slices.SortFunc(out, func(x, y OpenBreaker) int {
+		return cmp.Or(cmp.Compare(x.Organization, y.Organization), cmp.Compare(x.Origin, y.Origin))
+	})
+	return out
 }

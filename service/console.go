@@ -75,6 +75,11 @@ type ConsoleConfig struct {
 	Queue callevents.QueueStatsReader
 	// Outcomes gives the Overview its last hour; nil leaves it out.
 	Outcomes callevents.DeliveryOutcomeReader
+	// Breakers gives the Overview the circuit breakers this process's
+	// dispatcher has open; nil leaves them out.
+	Breakers interface {
+		OpenBreakers() []callevents.OpenBreaker
+	}
 }
 
 func (s *Server) registerConsole(mux *http.ServeMux) {
@@ -252,6 +257,8 @@ type overviewData struct {
 	Hour                 bool // the last hour's figures are there
 	Delivered, Failed    int
 	Chart                []chartBar
+	Breakers             []callevents.OpenBreaker
+	ShowBreakers         bool
 	ChartWidth, ChartMax int
 }
 
@@ -282,6 +289,9 @@ func (s *Server) consoleOverview(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		d.Queue, d.OldestDue = &q, q.OldestDue.Round(time.Second).String()
+	}
+	if s.console.Breakers != nil {
+		d.ShowBreakers, d.Breakers = true, s.console.Breakers.OpenBreakers()
 	}
 	if s.console.Outcomes != nil {
 		first := now.Truncate(time.Minute).Add(-(chartMinutes - 1) * time.Minute)

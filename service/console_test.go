@@ -181,6 +181,15 @@ func TestConsoleFlow(t *testing.T) {
 		!strings.Contains(ov.body, "the last hour: 1 delivered, 0 failed") || !strings.Contains(ov.body, `class="delivered"`) {
 		t.Errorf("overview: HTTP %d\n%s", ov.status, ov.body)
 	}
+	// Open breakers are listed until they close.
+	b.breakers.BreakerChanged("0004", "https://crm.example.com", callevents.BreakerOpen)
+	if ov := u.get("/console/overview"); !strings.Contains(ov.body, "<td>0004</td><td>https://crm.example.com</td><td>open</td>") {
+		t.Errorf("overview without the open breaker:\n%s", ov.body)
+	}
+	b.breakers.BreakerChanged("0004", "https://crm.example.com", callevents.BreakerClosed)
+	if ov := u.get("/console/overview"); strings.Contains(ov.body, "crm.example.com") || !strings.Contains(ov.body, "None: every receiver answers.") {
+		t.Errorf("overview still shows the closed breaker:\n%s", ov.body)
+	}
 	list := keep(u.get("/console/deliveries?extension=0003*210&state=delivered"))
 	if list.status != http.StatusOK || !strings.Contains(list.body, claimed[0].ID) || !strings.Contains(list.body, "console-call") {
 		t.Fatalf("deliveries: HTTP %d\n%s", list.status, list.body)

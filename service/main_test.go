@@ -43,6 +43,8 @@ type testBundle struct {
 	logs       *syncBuffer
 	tokens     map[string]string // scope → access token
 	secret     map[string]string // scope → client id + ":" + secret
+	// breakers is what the console's Overview shows as open breakers.
+	breakers *callevents.BreakerBoard
 }
 
 type syncBuffer struct {
@@ -89,7 +91,7 @@ func setup(t testing.TB, opts bundleOptions) *testBundle {
 		dsn = testdb.DSN(t, store.DialectSQLite)
 	}
 	db := testdb.MustOpenDSN(t, dsn, store.Options{})
-	b := &testBundle{db: db, logs: &syncBuffer{}, tokens: map[string]string{}, secret: map[string]string{}}
+	b := &testBundle{db: db, logs: &syncBuffer{}, tokens: map[string]string{}, secret: map[string]string{}, breakers: &callevents.BreakerBoard{}}
 	b.auth = &callevents.Authenticator{Store: db}
 	for _, scope := range []string{"admin", "org:0003", "ext:0003*210", "pbx"} {
 		c, secret, err := callevents.NewClient("test "+scope, callevents.Scope(scope), time.Now())
@@ -121,7 +123,7 @@ func setup(t testing.TB, opts bundleOptions) *testBundle {
 		Logger:     slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: logLevel(opts.debugLogs)})),
 		Observer:   opts.observer,
 		Limits:     opts.limits,
-		Console:    service.ConsoleConfig{Sessions: &callevents.ConsoleSessions{Store: db, Auth: b.auth}, Queue: db, Outcomes: db},
+		Console:    service.ConsoleConfig{Sessions: &callevents.ConsoleSessions{Store: db, Auth: b.auth}, Queue: db, Outcomes: db, Breakers: b.breakers},
 	})
 	mux := http.NewServeMux()
 	srv.Register(mux)

@@ -81,7 +81,7 @@ func newAPI(db *store.DB, f apiFlags, policy *dispatcher.OutboundPolicy, disp *d
 	auth := &callevents.Authenticator{Store: db, TokenTTL: f.TokenTTL}
 	var console service.ConsoleConfig
 	if f.Console {
-		console = service.ConsoleConfig{Sessions: &callevents.ConsoleSessions{Store: db, Auth: auth, TTL: f.ConsoleTTL}, Queue: db, Outcomes: db}
+		console = service.ConsoleConfig{Sessions: &callevents.ConsoleSessions{Store: db, Auth: auth, TTL: f.ConsoleTTL}, Queue: db, Outcomes: db, Breakers: &m.breakers}
 	}
 	srv := service.New(service.Config{
 		CallEvents: callEvents,

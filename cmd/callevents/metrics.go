@@ -30,6 +30,8 @@ type metrics struct {
 	amiConnected prometheus.Gauge
 	queued       prometheus.Counter
 	breakersOpen prometheus.Gauge
+	// breakers tells the console which breakers are open.
+	breakers     callevents.BreakerBoard
 	breakerMoves *prometheus.CounterVec
 }
 
@@ -116,7 +118,8 @@ func (m *metrics) RequestServed(edge, operation string, code callevents.Code) {
 	m.requests.WithLabelValues(edge, operation, strconv.Itoa(int(code))).Inc()
 }
 
-func (m *metrics) BreakerChanged(_, _ string, state callevents.BreakerState, open int) {
+func (m *metrics) BreakerChanged(organization, origin string, state callevents.BreakerState, open int) {
+	m.breakers.BreakerChanged(organization, origin, state)
 	m.breakerMoves.WithLabelValues(string(state)).Inc()
 	m.breakersOpen.Set(float64(open))
 }
