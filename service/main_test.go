@@ -43,6 +43,7 @@ type testBundle struct {
 	logs       *syncBuffer
 	tokens     map[string]string // scope → access token
 	secret     map[string]string // scope → client id + ":" + secret
+	dsn string // the store's
 	// breakers is what the console's Overview shows as open breakers.
 	breakers *callevents.BreakerBoard
 }
@@ -91,7 +92,7 @@ func setup(t testing.TB, opts bundleOptions) *testBundle {
 		dsn = testdb.DSN(t, store.DialectSQLite)
 	}
 	db := testdb.MustOpenDSN(t, dsn, store.Options{})
-	b := &testBundle{db: db, logs: &syncBuffer{}, tokens: map[string]string{}, secret: map[string]string{}, breakers: &callevents.BreakerBoard{}}
+	b := &testBundle{db: db, logs: &syncBuffer{}, tokens: map[string]string{}, secret: map[string]string{}, breakers: &callevents.BreakerBoard{}, dsn: dsn}
 	b.auth = &callevents.Authenticator{Store: db}
 	for _, scope := range []string{"admin", "org:0003", "ext:0003*210", "pbx"} {
 		c, secret, err := callevents.NewClient("test "+scope, callevents.Scope(scope), time.Now())
