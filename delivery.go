@@ -2,7 +2,11 @@ package callevents
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -333,4 +337,20 @@ type TestResult struct {
 // outside the queue (implemented by the dispatcher).
 type CallEventTester interface {
 	TestCallEvent(ctx context.Context, c CallEvent) (TestResult, error)
+}
+
+// WebhookSignature is the webhook-signature of a delivery attempt
+// (Standard Webhooks v1): "v1," and the standard base64 of HMAC-SHA256
+// keyed with secret over id + "." + timestamp + "." + payload. The key is
+// the secret exactly as the user set it (its bytes, not a "whsec_" base64
+// key), and payload is the encoded parameter string — the body of a POST,
+// the appended query of a GET.
+func WebhookSignature(secret, id string, timestamp int64, payload string) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(id))
+	mac.Write([]byte{'.'})
+	mac.Write([]byte(strconv.FormatInt(timestamp, 10)))
+	mac.Write([]byte{'.'})
+	mac.Write([]byte(payload))
+	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }

@@ -18,7 +18,7 @@ func (d *Dispatcher) deliver(del callevents.Delivery, leaseEnd time.Time, probe 
 	at := d.cfg.Now()
 	res := d.sender.send(d.hardCtx, request{
 		id: del.ID, typ: del.Type, attempt: del.Attempts, sequence: del.Sequence,
-		url: del.URL, method: del.Method, secret: del.Secret, payload: del.Payload,
+		url: del.URL, method: del.Method, secret: del.Secret, payload: del.Payload, at: at,
 	})
 	// Interrupted by Stop, not the receiver's doing: Stop gives it back.
 	interrupted := res.status == 0 && d.hardCtx.Err() != nil

@@ -2,11 +2,8 @@ package dispatcher
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"errors"
 	"io"
 	"net"
@@ -33,6 +30,10 @@ type request struct {
 	secret   string
 	payload  string
 	test     bool
+	// at is when the attempt is made: its webhook-timestamp, and the
+	// time the delivery log keeps for it, so the log shows the signature
+	// that was sent.
+	at time.Time
 }
 
 // result is what came of a request.
@@ -50,7 +51,6 @@ type sender struct {
 	transport *http.Transport
 	userAgent string
 	timeout   time.Duration
-	now       func() time.Time
 	// tests bounds the TestCallEvent requests in flight: tests run outside
 	// the queue and its Concurrency bound, so they get a bound of their own.
 	tests *testSlots
@@ -82,25 +82,8 @@ func newSender(cfg Config) *sender {
 		transport: transport,
 		userAgent: cfg.UserAgent,
 		timeout:   cfg.Timeout,
-		now:       cfg.Now,
 		tests:     newTestSlots(),
 	}
-}
-
-// sign returns the webhook-signature of a request (Standard Webhooks v1):
-// "v1," and the standard base64 of HMAC-SHA256 keyed with secret over
-// id + "." + timestamp + "." + payload. The key is the secret exactly as
-// the user set it (its bytes, not a "whsec_" base64 key), and payload is
-// the encoded parameter string — the body of a POST, the appended query
-// of a GET.
-func sign(secret, id string, timestamp int64, payload string) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(id))
-	mac.Write([]byte{'.'})
-	mac.Write([]byte(strconv.FormatInt(timestamp, 10)))
-	mac.Write([]byte{'.'})
-	mac.Write([]byte(payload))
-	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
 // targetURL appends the payload to rawURL's query for a GET, keeping the
@@ -139,7 +122,7 @@ func (s *sender) send(ctx context.Context, r request) result {
 	if method == http.MethodPost {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
-	ts := s.now().Unix()
+	ts := r.at.Unix()
 	req.Header.Set("User-Agent", s.userAgent)
 	req.Header.Set("X-CallEvents-Event", r.typ.String())
 	req.Header.Set("X-CallEvents-Attempt", strconv.Itoa(r.attempt))
@@ -150,7 +133,7 @@ func (s *sender) send(ctx context.Context, r request) result {
 	req.Header.Set("webhook-id", r.id)
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
 	if r.secret != "" {
-		req.Header.Set("webhook-signature", sign(r.secret, r.id, ts, r.payload))
+		req.Header.Set("webhook-signature", callevents.WebhookSignature(r.secret, r.id, ts, r.payload))
 	}
 
 	resp, err := s.client.Do(req)

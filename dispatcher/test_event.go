@@ -38,7 +38,7 @@ func (d *Dispatcher) TestCallEvent(ctx context.Context, c callevents.CallEvent) 
 	p := SampleParams(c.Extension, c.Type)
 	res := d.sender.send(ctx, request{
 		id: callevents.NewDeliveryID(), typ: c.Type, attempt: 1,
-		url: c.URL, method: c.Method, secret: c.Secret, payload: p.Encode(), test: true,
+		url: c.URL, method: c.Method, secret: c.Secret, payload: p.Encode(), test: true, at: d.cfg.Now(),
 	})
 	if res.status == 0 && ctx.Err() != nil {
 		return callevents.TestResult{}, ctx.Err()

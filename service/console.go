@@ -47,7 +47,8 @@ var consoleTemplates = template.Must(template.New("console").Funcs(template.Func
 	"ms": func(d time.Duration) string {
 		return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 1, 64) + " ms"
 	},
-	"add": func(a, b int) int { return a + b },
+	"add":  func(a, b int) int { return a + b },
+	"unix": func(t time.Time) int64 { return t.Unix() },
 }).ParseFS(consoleFiles, "console/*.html"))
 
 func methodName(m callevents.Method) string {
@@ -568,7 +569,12 @@ func (s *Server) consoleDeliveries(w http.ResponseWriter, r *http.Request) error
 type deliveryData struct {
 	D      callevents.Delivery
 	Params url.Values
-	Notice string
+	// Signed: the Call Event has a secret, and Signatures[i] is the
+	// webhook-signature of attempt i (with the secret it has now).
+	Signed     bool
+	Signatures []string
+	// Gone: the Call Event was deleted, its secret with it.
+	Gone bool
 }
 
 func (s *Server) findDelivery(r *http.Request, ext, id string) (callevents.Delivery, error) {
@@ -595,8 +601,23 @@ func (s *Server) consoleDelivery(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	params, _ := url.ParseQuery(d.Payload)
-	return s.render(w, r, http.StatusOK, "delivery", consolePage{Title: "Delivery " + d.ID, Notice: q.Get("notice"), Data: deliveryData{D: d, Params: params}})
+	data := deliveryData{D: d}
+	data.Params, _ = url.ParseQuery(d.Payload)
+	ces, _, err := s.callEvents.FindCallEvents(r.Context(), consoleOf(r).p, callevents.CallEventFilter{Extension: d.Extension, ID: &d.CallEventID, Limit: 1})
+	switch {
+	case callevents.ErrorCode(err, 0) == callevents.CodeCallEventNotFound:
+		data.Gone = true
+	case err != nil:
+		return err
+	case ces[0].Secret != "":
+		// The signature each attempt was sent with: its webhook-timestamp
+		// is the attempt's time, in seconds. The secret stays here.
+		data.Signed = true
+		for _, a := range d.History {
+			data.Signatures = append(data.Signatures, callevents.WebhookSignature(ces[0].Secret, d.ID, a.At.Unix(), d.Payload))
+		}
+	}
+	return s.render(w, r, http.StatusOK, "delivery", consolePage{Title: "Delivery " + d.ID, Notice: q.Get("notice"), Data: data})
 }
 
 func (s *Server) consoleResend(w http.ResponseWriter, r *http.Request) error {

@@ -50,10 +50,11 @@ func TestConsoleBrowser(t *testing.T) {
 
 	b := setup(t, bundleOptions{})
 	var mu sync.Mutex
-	var ids []string
+	var ids, signatures []string
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		ids = append(ids, r.Header.Get("webhook-id"))
+		signatures = append(signatures, r.Header.Get("webhook-signature"))
 		mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	}))
@@ -148,6 +149,13 @@ func TestConsoleBrowser(t *testing.T) {
 	check("deliveries")
 	do("open the delivery", chromedp.Click(chromedp.CSS(`td a code`)), chromedp.WaitVisible(chromedp.CSS(`main form button[type="submit"]`)))
 	check("delivery")
+	// The page shows the signature the receiver got (and not the secret).
+	mu.Lock()
+	sent := signatures[0]
+	mu.Unlock()
+	if html := pages[len(pages)-1]; sent == "" || !strings.Contains(html, sent) {
+		t.Errorf("the delivery page does not show the webhook-signature %q that was sent", sent)
+	}
 	do("resend", chromedp.Click(chromedp.CSS(`main form button[type="submit"]`)), chromedp.WaitVisible(chromedp.CSS(`p.notice`)))
 	dispatchertest.WaitWithin(t, 30*time.Second, "the resent delivery at the receiver", func() bool { return len(received()) == 2 })
 	if got := received(); got[0] == "" || got[0] != got[1] {
