@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/callevents/callevents"
+	"github.com/callevents/callevents/service"
 )
 
 // consoleUser is a browser without JavaScript: a cookie jar that does not
@@ -280,5 +281,63 @@ func TestConsoleCSRF(t *testing.T) {
 	}
 	if a := u.get("/console/call-events?extension=0003*210"); a.status != http.StatusOK {
 		t.Errorf("the session ended on a refused sign-out: HTTP %d", a.status)
+	}
+}
+
+// Ensure failed console sign-ins count towards the APIs' limit on failed
+// authentications: past it the address is held, for the console and for
+// SOAP alike, even with the right secret.
+func TestConsoleSignInRateLimited(t *testing.T) {
+	b := setup(t, bundleOptions{limits: service.Limits{FailedAuthPerAddress: service.RateLimit{Burst: 2, Every: time.Hour}}})
+	u := newConsoleUser(t, b)
+	for range 2 {
+		if a := u.post("/console/sign-in", url.Values{"client_id": {"nobody"}, "client_secret": {"wrong"}}); a.status != http.StatusUnauthorized {
+			t.Fatalf("wrong secret: HTTP %d", a.status)
+		}
+	}
+	id, secret, _ := strings.Cut(b.secret["admin"], ":")
+	a := u.post("/console/sign-in", url.Values{"client_id": {id}, "client_secret": {secret}})
+	if a.status != http.StatusTooManyRequests || a.header.Get("Retry-After") == "" || !strings.Contains(a.body, "Too many failed authentication attempts from this address") || a.header.Get("Set-Cookie") != "" {
+		t.Errorf("past the limit: HTTP %d Retry-After %q\n%s", a.status, a.header.Get("Retry-After"), a.body)
+	}
+	_, body := b.post(t, service.PathSOAP, "text/xml", envelope11(tokenHeader(b.tokens["admin"]), `<v1:GetPhoneCallEvents><v1:extension>0003*210</v1:extension></v1:GetPhoneCallEvents>`))
+	if !strings.Contains(body, "Too many failed authentication attempts") {
+		t.Errorf("SOAP from the held address:\n%s", body)
+	}
+}
+
+// Ensure Edit changes the URL, method and note, keeps the secret when its
+// field is left empty, and shows a field error without saving anything.
+func TestConsoleEdit(t *testing.T) {
+	b := setup(t, bundleOptions{})
+	ctx := context.Background()
+	u := newConsoleUser(t, b)
+	u.signIn(b, "admin")
+	page := u.get("/console/call-events?extension=0003*210")
+	token := u.csrf(page.body)
+	add := url.Values{"csrf": {token}, "extension": {"0003*210"}, "type": {"2"}, "method": {"0"}, "url": {"http://127.0.0.1:9/a"}, "secret": {"whsec_edit-test-secret-0123456789"}, "action": {"add"}}
+	if a := u.post("/console/call-events", add); a.status != http.StatusSeeOther {
+		t.Fatalf("add: HTTP %d\n%s", a.status, a.body)
+	}
+	ces, _, _ := b.db.FindCallEvents(ctx, callevents.CallEventFilter{Extension: "0003*210"})
+	id := ces[0].ID
+	form := u.get("/console/call-events/edit?extension=0003*210&id=" + id)
+	if form.status != http.StatusOK || !strings.Contains(form.body, "Edit Call Event "+id) || !strings.Contains(form.body, `value="http://127.0.0.1:9/a"`) {
+		t.Fatalf("edit form: HTTP %d\n%s", form.status, form.body)
+	}
+	bad := url.Values{"csrf": {token}, "extension": {"0003*210"}, "type": {"2"}, "id": {id}, "method": {"7"}, "url": {"http://127.0.0.1:9/b"}, "action": {"edit"}}
+	if a := u.post("/console/call-events", bad); a.status != http.StatusBadRequest || !strings.Contains(a.body, `id="method-error"`) {
+		t.Errorf("bad method: HTTP %d\n%s", a.status, a.body)
+	}
+	if ces, _, _ := b.db.FindCallEvents(ctx, callevents.CallEventFilter{Extension: "0003*210"}); ces[0].URL != "http://127.0.0.1:9/a" {
+		t.Errorf("a refused edit changed the URL to %s", ces[0].URL)
+	}
+	edit := url.Values{"csrf": {token}, "extension": {"0003*210"}, "type": {"2"}, "id": {id}, "method": {"1"}, "url": {"http://127.0.0.1:9/b"}, "note": {"edited"}, "secret": {""}, "action": {"edit"}}
+	if a := u.post("/console/call-events", edit); a.status != http.StatusSeeOther {
+		t.Fatalf("edit: HTTP %d\n%s", a.status, a.body)
+	}
+	ces, _, _ = b.db.FindCallEvents(ctx, callevents.CallEventFilter{Extension: "0003*210"})
+	if c := ces[0]; c.URL != "http://127.0.0.1:9/b" || c.Method != callevents.MethodPOST || c.Note != "edited" || c.Secret != "whsec_edit-test-secret-0123456789" || c.Type != callevents.Hangup {
+		t.Errorf("after edit: %+v", c)
 	}
 }
