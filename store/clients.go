@@ -133,12 +133,17 @@ func (db *DB) DeleteClient(ctx context.Context, id string) error {
 // (findClient). A client deleted between the check and the insert fails
 // the foreign key, with the same error.
 func (db *DB) CreateAccessToken(ctx context.Context, t callevents.AccessToken) error {
-	row := accessTokenRow{Hash: t.Hash, ClientID: t.ClientID, ExpiresAt: storedTime(t.Expires)}
+	return db.insertForClient(ctx, t.ClientID, &accessTokenRow{Hash: t.Hash, ClientID: t.ClientID, ExpiresAt: storedTime(t.Expires)})
+}
+
+// insertForClient inserts row (a token's, a session's) of the client
+// whose id is exactly clientID, or returns callevents.ErrClientNotFound.
+func (db *DB) insertForClient(ctx context.Context, clientID string, row any) error {
 	err := db.transaction(ctx, func(tx *gorm.DB) error {
-		if _, err := findClient(tx.Select("id"), t.ClientID); err != nil {
+		if _, err := findClient(tx.Select("id"), clientID); err != nil {
 			return err
 		}
-		return tx.Create(&row).Error
+		return tx.Create(row).Error
 	})
 	return formatError(err, writing, callevents.ErrClientNotFound)
 }
@@ -148,27 +153,41 @@ func (db *DB) CreateAccessToken(ctx context.Context, t callevents.AccessToken) e
 // callevents.ErrAccessTokenNotFound.
 func (db *DB) FindAccessToken(ctx context.Context, hash string) (callevents.AccessToken, callevents.Client, error) {
 	// One joined query: this runs on every authenticated request.
-	var row struct {
-		Hash       string
-		ClientID   string
-		ExpiresAt  time.Time
-		Name       string
-		Scope      string
-		SecretHash string
-		CreatedAt  time.Time
+	row, found, err := findHashWithClient(db.gorm.WithContext(ctx), "access_tokens", hash)
+	if err != nil {
+		return callevents.AccessToken{}, callevents.Client{}, formatError(err, reading, nil)
 	}
-	res := db.gorm.WithContext(ctx).Table("access_tokens").
-		Select("access_tokens.hash, access_tokens.client_id, access_tokens.expires_at, api_clients.name, api_clients.scope, api_clients.secret_hash, api_clients.created_at").
-		Joins("JOIN api_clients ON api_clients.id = access_tokens.client_id").
-		Where("access_tokens.hash = ?", hash).Limit(1).Scan(&row)
-	if res.Error != nil {
-		return callevents.AccessToken{}, callevents.Client{}, formatError(res.Error, reading, nil)
-	}
-	if res.RowsAffected == 0 {
+	if !found {
 		return callevents.AccessToken{}, callevents.Client{}, callevents.ErrAccessTokenNotFound
 	}
-	c := clientRow{ID: row.ClientID, Name: row.Name, Scope: row.Scope, SecretHash: row.SecretHash, CreatedAt: row.CreatedAt}
-	return callevents.AccessToken{Hash: row.Hash, ClientID: row.ClientID, Expires: row.ExpiresAt.UTC()}, c.client(), nil
+	return callevents.AccessToken{Hash: row.Hash, ClientID: row.ClientID, Expires: row.ExpiresAt.UTC()}, row.client(), nil
+}
+
+// hashWithClient is a row keyed by a hash (an access token, a console
+// session) joined with its client.
+type hashWithClient struct {
+	Hash       string
+	ClientID   string
+	ExpiresAt  time.Time
+	Name       string
+	Scope      string
+	SecretHash string
+	CreatedAt  time.Time
+}
+
+func (r hashWithClient) client() callevents.Client {
+	return clientRow{ID: r.ClientID, Name: r.Name, Scope: r.Scope, SecretHash: r.SecretHash, CreatedAt: r.CreatedAt}.client()
+}
+
+// findHashWithClient reads the row of table (access_tokens or
+// console_sessions) with this hash, and its client, in one query.
+func findHashWithClient(g *gorm.DB, table, hash string) (hashWithClient, bool, error) {
+	var row hashWithClient
+	res := g.Table(table).
+		Select(table+".hash, "+table+".client_id, "+table+".expires_at, api_clients.name, api_clients.scope, api_clients.secret_hash, api_clients.created_at").
+		Joins("JOIN api_clients ON api_clients.id = "+table+".client_id").
+		Where(table+".hash = ?", hash).Limit(1).Scan(&row)
+	return row, res.RowsAffected > 0, res.Error
 }
 
 // DeleteExpiredAccessTokens deletes the tokens whose expiry is before now.

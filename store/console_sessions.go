@@ -23,41 +23,21 @@ func (consoleSessionRow) TableName() string { return "console_sessions" }
 // Returns callevents.ErrClientNotFound unless s.ClientID is exactly a
 // client's id (see CreateAccessToken).
 func (db *DB) CreateConsoleSession(ctx context.Context, s callevents.ConsoleSession) error {
-	row := consoleSessionRow{Hash: s.Hash, ClientID: s.ClientID, ExpiresAt: storedTime(s.Expires)}
-	err := db.transaction(ctx, func(tx *gorm.DB) error {
-		if _, err := findClient(tx.Select("id"), s.ClientID); err != nil {
-			return err
-		}
-		return tx.Create(&row).Error
-	})
-	return formatError(err, writing, callevents.ErrClientNotFound)
+	return db.insertForClient(ctx, s.ClientID, &consoleSessionRow{Hash: s.Hash, ClientID: s.ClientID, ExpiresAt: storedTime(s.Expires)})
 }
 
 // FindConsoleSession returns the session with this hash, expired or not,
 // and its client, in one joined query, or
 // callevents.ErrConsoleSessionNotFound.
 func (db *DB) FindConsoleSession(ctx context.Context, hash string) (callevents.ConsoleSession, callevents.Client, error) {
-	var row struct {
-		Hash       string
-		ClientID   string
-		ExpiresAt  time.Time
-		Name       string
-		Scope      string
-		SecretHash string
-		CreatedAt  time.Time
+	row, found, err := findHashWithClient(db.gorm.WithContext(ctx), "console_sessions", hash)
+	if err != nil {
+		return callevents.ConsoleSession{}, callevents.Client{}, formatError(err, reading, nil)
 	}
-	res := db.gorm.WithContext(ctx).Table("console_sessions").
-		Select("console_sessions.hash, console_sessions.client_id, console_sessions.expires_at, api_clients.name, api_clients.scope, api_clients.secret_hash, api_clients.created_at").
-		Joins("JOIN api_clients ON api_clients.id = console_sessions.client_id").
-		Where("console_sessions.hash = ?", hash).Limit(1).Scan(&row)
-	if res.Error != nil {
-		return callevents.ConsoleSession{}, callevents.Client{}, formatError(res.Error, reading, nil)
-	}
-	if res.RowsAffected == 0 {
+	if !found {
 		return callevents.ConsoleSession{}, callevents.Client{}, callevents.ErrConsoleSessionNotFound
 	}
-	c := clientRow{ID: row.ClientID, Name: row.Name, Scope: row.Scope, SecretHash: row.SecretHash, CreatedAt: row.CreatedAt}
-	return callevents.ConsoleSession{Hash: row.Hash, ClientID: row.ClientID, Expires: row.ExpiresAt.UTC()}, c.client(), nil
+	return callevents.ConsoleSession{Hash: row.Hash, ClientID: row.ClientID, Expires: row.ExpiresAt.UTC()}, row.client(), nil
 }
 
 // ExtendConsoleSession moves the session's expiry; an unknown session is
