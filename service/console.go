@@ -47,7 +47,6 @@ var consoleTemplates = template.Must(template.New("console").Funcs(template.Func
 	"ms": func(d time.Duration) string {
 		return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 1, 64) + " ms"
 	},
-	"add":  func(a, b int) int { return a + b },
 	"unix": func(t time.Time) int64 { return t.Unix() },
 }).ParseFS(consoleFiles, "console/*.html"))
 
@@ -363,16 +362,25 @@ func (s *Server) showCallEvents(w http.ResponseWriter, r *http.Request, ext stri
 			d.CallEvents, _, err = s.callEvents.FindCallEvents(r.Context(), consoleOf(r).p, callevents.CallEventFilter{Extension: e, Limit: callevents.MaxPageCount})
 		}
 		if err != nil {
-			if !isClientError(err) {
+			if err := showError(err, &pg, &status); err != nil {
 				return err
 			}
-			pg.Error, status = callevents.ErrorMessage(err), consoleStatus(err)
 		} else {
 			d.Opened = true
 		}
 	}
 	pg.Title, pg.Data = "Call Events", d
 	return s.render(w, r, status, "call-events", pg)
+}
+
+// showError puts an error the user can act on into pg, with its status,
+// and returns nil; an internal one it returns, for writeConsoleError.
+func showError(err error, pg *consolePage, status *int) error {
+	if !isClientError(err) {
+		return err
+	}
+	pg.Error, *status = callevents.ErrorMessage(err), consoleStatus(err)
+	return nil
 }
 
 // isClientError: an error the user can act on, shown on the page.
@@ -483,7 +491,7 @@ func (s *Server) consoleCallEventAction(w http.ResponseWriter, r *http.Request) 
 		notice = "Call Event deleted."
 	case "test":
 		if s.deliveries == nil {
-			err = callevents.Errorf(callevents.CodeRetrieveFailed, "Sending a test is not available on this server.")
+			err = notConfigured("Testing a Call Event")
 			break
 		}
 		if err = typErr; err == nil {
@@ -537,16 +545,15 @@ func (s *Server) consoleDeliveries(w http.ResponseWriter, r *http.Request) error
 		e, err := callevents.ParseExtension(d.Extension)
 		f := callevents.DeliveryFilter{Extension: e, CallID: d.CallID, State: callevents.DeliveryState(d.State), Offset: (d.Page - 1) * consolePageSize, Limit: consolePageSize}
 		if err == nil && s.deliveries == nil {
-			err = callevents.Errorf(callevents.CodeRetrieveFailed, "The delivery log is not available on this server.")
+			err = notConfigured("The delivery log")
 		}
 		if err == nil {
 			d.Deliveries, d.Total, err = s.deliveries.FindDeliveries(r.Context(), consoleOf(r).p, f)
 		}
 		if err != nil {
-			if !isClientError(err) {
+			if err := showError(err, &pg, &status); err != nil {
 				return err
 			}
-			pg.Error, status = callevents.ErrorMessage(err), consoleStatus(err)
 		} else {
 			d.Opened = true
 			d.Pages = max(1, (d.Total+consolePageSize-1)/consolePageSize)
@@ -579,7 +586,7 @@ type deliveryData struct {
 
 func (s *Server) findDelivery(r *http.Request, ext, id string) (callevents.Delivery, error) {
 	if s.deliveries == nil {
-		return callevents.Delivery{}, callevents.Errorf(callevents.CodeRetrieveFailed, "The delivery log is not available on this server.")
+		return callevents.Delivery{}, notConfigured("The delivery log")
 	}
 	e, err := callevents.ParseExtension(ext)
 	if err != nil {
@@ -628,7 +635,7 @@ func (s *Server) consoleResend(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if s.deliveries == nil {
-		return callevents.Errorf(callevents.CodeRetrieveFailed, "The delivery log is not available on this server.")
+		return notConfigured("The delivery log")
 	}
 	if _, err := s.deliveries.ResendDelivery(r.Context(), consoleOf(r).p, e, id); err != nil {
 		return err

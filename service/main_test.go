@@ -43,7 +43,7 @@ type testBundle struct {
 	logs       *syncBuffer
 	tokens     map[string]string // scope → access token
 	secret     map[string]string // scope → client id + ":" + secret
-	dsn string // the store's
+	dsn        string            // the store's
 	// breakers is what the console's Overview shows as open breakers.
 	breakers *callevents.BreakerBoard
 }
